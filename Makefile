@@ -1,0 +1,51 @@
+# orcid-sync — every target installs what it needs. No Docker, no AWS credentials.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13: pyenv's install first (its shim may not be active), else whatever is on PATH.
+PY313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null))
+VENV := .venv
+SAMVENV := .venv-sam
+BIN := $(VENV)/bin
+PIP_QUIET := --quiet --disable-pip-version-check
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+# Keep pytest, the local stack and sam build from ever reaching real AWS.
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: help venv test test-fast lint build check-build bench chaos clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
+	@test -n "$(PY313)" || { echo "Python 3.13 not found (looked in ~/.pyenv/versions/3.13* and PATH)"; exit 1; }
+	@test -x $(BIN)/python || $(PY313) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/pip install $(PIP_QUIET) -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/pip install $(PIP_QUIET) --no-deps -e . 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+$(SAMVENV)/bin/.installed: requirements-sam.txt
+	@test -x $(SAMVENV)/bin/python || $(PY313) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/pip install $(PIP_QUIET) -r requirements-sam.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+venv: $(BIN)/.installed  ## create .venv (Python 3.13) with pinned dependencies
+
+test: $(BIN)/.installed  ## run the whole test suite (unit, integration, e2e)
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## ruff, mypy, cfn-lint, sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/common/orcid_sync functions cli/orcid_sync_cli local/orcid_sync_local
+	$(SAMVENV)/bin/cfn-lint template.yaml
+	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam validate --lint --region $(AWS_DEFAULT_REGION)
+
+build: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## sam build (python3.13, arm64) and check the layer's binaries
+	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam build --region $(AWS_DEFAULT_REGION)
+	$(BIN)/python scripts/check_build.py .aws-sam/build
+
+clean:  ## remove venvs and build output
+	rm -rf $(VENV) $(SAMVENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

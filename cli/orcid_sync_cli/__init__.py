@@ -1,0 +1,1 @@
+"""The ``orcid-sync`` admin command line (not part of the Lambda layer)."""

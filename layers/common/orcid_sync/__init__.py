@@ -1,0 +1,3 @@
+"""orcid-sync: the shared library behind every Lambda function (the common layer)."""
+
+__version__ = "0.1.0"
