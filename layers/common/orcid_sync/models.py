@@ -1,0 +1,236 @@
+"""Domain models: researchers, research assets and ORCID tokens, as the institution and our store see them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from orcid_sync.identifiers import (
+    DoiStr,
+    IsbnStr,
+    IssnStr,
+    OrcidId,
+    PartialDateStr,
+    PmcidStr,
+    PmidStr,
+)
+from orcid_sync.mapping import default_mapping
+from orcid_sync.orcid.vocabulary import CONTRIBUTOR_ROLES, CREDIT_ROLE_PREFIX
+
+REQUIRED_SCOPES = frozenset({"/activities/update", "/read-limited"})
+"""What we ask researchers for besides /person/update; push needs the first, pull the second."""
+PUSH_SCOPE = "/activities/update"
+PULL_SCOPE = "/read-limited"
+PERSON_SCOPE = "/person/update"
+REQUESTED_SCOPES = ("/read-limited", "/activities/update", "/person/update")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@~-]*$")]
+"""Researcher and asset ids: the repository's own ids, safe in URLs and DynamoDB keys."""
+
+_HANDLE = r"^(?:https?://hdl\.handle\.net/)?\d+(?:\.\d+)*/\S+$"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class OrcidStatus(StrEnum):
+    """A researcher's connection to ORCID, as administrators see it."""
+
+    NONE = "none"
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    DISCONNECTED = "disconnected"
+
+
+class _ResearcherFields(BaseModel):
+    id: EntityId
+    given_names: Annotated[str, Field(min_length=1, max_length=150)]
+    family_name: Annotated[str, Field(min_length=1, max_length=150)]
+    email: Annotated[str | None, Field(max_length=254)] = None
+    orcid: OrcidId | None = None
+    update_orcid_profile: bool = True
+    position: Annotated[str | None, Field(max_length=4000, validation_alias=AliasChoices("position", "role_title"))] = (
+        None
+    )
+    department: Annotated[str | None, Field(max_length=4000)] = None
+    profile_url: Annotated[str | None, Field(max_length=2000, pattern=r"^https?://\S+$")] = None
+    active: bool = True
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("is not an email address")
+        return value
+
+
+class ResearcherInput(_ResearcherFields):
+    """A researcher as the institution's systems send it (PUT/POST /researchers)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+
+class Researcher(_ResearcherFields):
+    """A researcher as stored: the institution's fields plus the ORCID connection we manage."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    orcid_status: OrcidStatus = OrcidStatus.NONE
+    orcid_authenticated: bool = False
+    orcid_scopes: list[str] = Field(default_factory=list)
+    connected_at: datetime | None = None
+    last_sync_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+ContributorRole = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class AssetContributor(BaseModel):
+    """A contributor of a research asset; ``sequence`` 1 (or "first") marks the first author."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=150)]
+    orcid: OrcidId | None = None
+    role: ContributorRole | None = None
+    sequence: Annotated[int, Field(ge=1)] | Literal["first", "additional"] | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        normalised = value.strip().lower().replace(" ", "-").replace("_", "-")
+        if normalised in CONTRIBUTOR_ROLES:
+            return normalised
+        if value.startswith(CREDIT_ROLE_PREFIX):
+            return value
+        raise ValueError(
+            f"{value!r} is not a contributor role ORCID accepts: use one of {sorted(CONTRIBUTOR_ROLES)} "
+            f"or a CRediT URI starting with {CREDIT_ROLE_PREFIX}"
+        )
+
+
+class AssetInput(BaseModel):
+    """A research asset as the institution sends it (PUT/POST /assets)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: EntityId
+    researchers: Annotated[list[EntityId], Field(min_length=1, max_length=100)]
+    type: Annotated[str, Field(min_length=1, max_length=100)]
+    status: Annotated[str, Field(min_length=1, max_length=50)]
+    visible: bool
+    title: Annotated[str, Field(min_length=1, max_length=1000)]
+    subtitle: Annotated[str | None, Field(max_length=1000)] = None
+    date: PartialDateStr | None = None
+    doi: DoiStr | None = None
+    pmid: PmidStr | None = None
+    pmcid: PmcidStr | None = None
+    isbn: IsbnStr | None = None
+    issn: IssnStr | None = None
+    handle: Annotated[str | None, Field(max_length=500, pattern=_HANDLE)] = None
+    url: Annotated[str | None, Field(max_length=2000, pattern=r"^https?://\S+$")] = None
+    container_title: Annotated[str | None, Field(max_length=1000)] = None
+    abstract: str | None = None
+    language: Annotated[str | None, Field(pattern=r"^[a-z]{2}(?:[_-][A-Za-z]{2,4})?$")] = None
+    contributors: Annotated[list[AssetContributor], Field(max_length=10000)] = Field(default_factory=list)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in default_mapping():
+            raise ValueError(f"{value!r} is not a known Esploro asset type (see `orcid-sync mapping`)")
+        return value
+
+    @field_validator("researchers")
+    @classmethod
+    def _unique_researchers(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status.lower() == "approved"
+
+
+class Asset(AssetInput):
+    """A research asset as stored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    updated_at: datetime | None = None
+
+
+class TokenGrant(BaseModel):
+    """A plaintext ORCID token in memory, from OAuth or an import row; never stored or logged as is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    orcid: OrcidId
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    scopes: frozenset[str]
+    expires_at: datetime
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+    @property
+    def can_push(self) -> bool:
+        return PUSH_SCOPE in self.scopes
+
+    @property
+    def can_pull(self) -> bool:
+        return PULL_SCOPE in self.scopes
+
+
+class TokenSource(StrEnum):
+    OAUTH = "oauth"
+    IMPORT = "import"
+
+
+class SealedSecret(BaseModel):
+    """An AES-GCM ciphertext and the KMS-encrypted data key that opens it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data_key: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+
+class StoredToken(BaseModel):
+    """A researcher's token as stored: encrypted values plus what we may know in the clear."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    researcher_id: EntityId
+    orcid: OrcidId
+    access_token: SealedSecret
+    refresh_token: SealedSecret | None = None
+    scopes: list[str]
+    expires_at: datetime
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    source: TokenSource
+    stored_at: datetime
+    revoked_at: datetime | None = None
+    # HMAC of the token values: lets a resubmitted batch be recognised without decrypting anything.
+    fingerprint: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > utc_now()
+
+    @property
+    def can_push(self) -> bool:
+        return self.is_active and PUSH_SCOPE in self.scopes
+
+    @property
+    def can_pull(self) -> bool:
+        return self.is_active and PULL_SCOPE in self.scopes

@@ -1,0 +1,51 @@
+"""The composition root: builds AWS clients, stores and the ORCID client from settings, once per container."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from orcid_sync.app_secrets import AppSecrets, load_app_secrets
+from orcid_sync.crypto import KmsDataKeys, TokenCipher
+from orcid_sync.settings import Settings, get_settings
+from orcid_sync.store.dynamodb import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> DynamoDBServiceResource:
+    return boto3.resource("dynamodb")
+
+
+@lru_cache(maxsize=1)
+def token_cipher(settings: Settings | None = None) -> TokenCipher:
+    settings = settings or get_settings()
+    return TokenCipher(KmsDataKeys(boto3.client("kms"), settings.token_key_id))
+
+
+def app_secrets(settings: Settings | None = None) -> AppSecrets:
+    """Cached by Powertools parameters for five minutes, so a rotated secret is picked up."""
+    return load_app_secrets((settings or get_settings()).orcid_secret_id)
+
+
+def researcher_store(settings: Settings | None = None) -> DynamoResearcherStore:
+    return DynamoResearcherStore(dynamodb().Table((settings or get_settings()).researchers_table))
+
+
+def token_store(settings: Settings | None = None) -> DynamoTokenStore:
+    return DynamoTokenStore(dynamodb().Table((settings or get_settings()).tokens_table))
+
+
+def asset_store(settings: Settings | None = None) -> DynamoAssetStore:
+    return DynamoAssetStore(dynamodb().Table((settings or get_settings()).assets_table))
+
+
+def reset() -> None:
+    """Forget every cached client (tests and the local stack switch endpoints between runs)."""
+    dynamodb.cache_clear()
+    token_cipher.cache_clear()
+    get_settings.cache_clear()

@@ -1,0 +1,123 @@
+"""The DynamoDB stores against moto tables built from template.yaml."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from orcid_sync import wiring
+from orcid_sync.crypto import KmsDataKeys, TokenCipher
+from orcid_sync.models import (
+    Asset,
+    OrcidStatus,
+    ResearcherInput,
+    StoredToken,
+    TokenSource,
+)
+from orcid_sync.store.dynamodb import InvalidCursorError
+from tests.support.aws import AwsEnv
+
+ORCID = "0000-0002-1825-0097"
+
+
+def _researcher(rid: str, **extra: object) -> ResearcherInput:
+    return ResearcherInput.model_validate({"id": rid, "given_names": "Josiah", "family_name": "Carberry", **extra})
+
+
+def test_upsert_keeps_the_connection_fields(aws: AwsEnv) -> None:
+    store = wiring.researcher_store()
+    store.upsert_profile(_researcher("r1", orcid=ORCID))
+    store.record_connection("r1", orcid=ORCID, scopes=["/read-limited"], connected_at=datetime.now(UTC))
+    updated = store.upsert_profile(_researcher("r1", orcid=ORCID, department="Psychoceramics"))
+    assert updated.orcid_status is OrcidStatus.ACTIVE
+    assert updated.orcid_authenticated
+    assert updated.department == "Psychoceramics"
+
+
+def test_new_researchers_start_with_status_none_and_are_listed_by_status(aws: AwsEnv) -> None:
+    store = wiring.researcher_store()
+    for i in range(5):
+        store.upsert_profile(_researcher(f"r{i}"))
+    store.set_status("r3", OrcidStatus.REVOKED)
+    first = store.list(status=OrcidStatus.NONE, limit=2, cursor=None)
+    second = store.list(status=OrcidStatus.NONE, limit=10, cursor=first.next_cursor)
+    assert len(first.items) == 2
+    assert {r.id for r in first.items + second.items} == {"r0", "r1", "r2", "r4"}
+    assert [r.id for r in store.list(status=OrcidStatus.REVOKED, limit=10, cursor=None).items] == ["r3"]
+    with pytest.raises(InvalidCursorError):
+        store.list(status=None, limit=10, cursor="not-a-cursor")
+
+
+def test_record_connection_refuses_a_different_orcid(aws: AwsEnv) -> None:
+    store = wiring.researcher_store()
+    store.upsert_profile(_researcher("r1", orcid=ORCID))
+    with pytest.raises(ClientError) as excinfo:
+        store.record_connection("r1", orcid="0000-0002-9079-593X", scopes=[], connected_at=datetime.now(UTC))
+    assert excinfo.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def test_find_by_orcid_and_get_many(aws: AwsEnv) -> None:
+    store = wiring.researcher_store()
+    store.upsert_profile(_researcher("r1", orcid=ORCID))
+    store.upsert_profile(_researcher("r2"))
+    assert [r.id for r in store.find_by_orcid(ORCID)] == ["r1"]
+    assert set(store.get_many(["r1", "r2", "missing"])) == {"r1", "r2"}
+
+
+def test_tokens_are_stored_encrypted(aws: AwsEnv) -> None:
+    cipher = TokenCipher(KmsDataKeys(boto3.client("kms"), aws.key_id))
+    batch = cipher.batch()
+    plaintext = "f5af9f51-07e6-4332-8f1a-c0c11c1e3728"
+    token = StoredToken(
+        researcher_id="r1",
+        orcid=ORCID,
+        access_token=batch.seal("r1", plaintext),
+        scopes=["/activities/update", "/read-limited"],
+        expires_at=datetime.now(UTC) + timedelta(days=365),
+        source=TokenSource.IMPORT,
+        stored_at=datetime.now(UTC),
+        fingerprint="abc",
+    )
+    store = wiring.token_store()
+    store.put(token)
+    raw = aws.table("TOKENS_TABLE").get_item(Key={"researcher_id": "r1"})["Item"]
+    assert plaintext not in repr(raw)
+    loaded = store.get("r1")
+    assert loaded is not None
+    assert cipher.open("r1", loaded.access_token) == plaintext
+    assert loaded.can_push and loaded.can_pull
+    store.mark_revoked("r1", datetime.now(UTC))
+    revoked = store.get_many(["r1"])["r1"]
+    assert not revoked.is_active and not revoked.can_push
+
+
+def _asset(aid: str, researchers: list[str], **extra: object) -> Asset:
+    return Asset.model_validate(
+        {
+            "id": aid,
+            "researchers": researchers,
+            "type": "publication.journalArticle",
+            "status": "approved",
+            "visible": True,
+            "title": f"Title {aid}",
+            **extra,
+        }
+    )
+
+
+def test_assets_are_listed_per_researcher_and_follow_reassignment(aws: AwsEnv) -> None:
+    store = wiring.asset_store()
+    store.put(_asset("a1", ["r1", "r2"]))
+    store.put(_asset("a2", ["r1"], doi="10.1234/ABC"))
+    assert {a.id for a in store.list_for_researcher("r1")} == {"a1", "a2"}
+    previous = store.put(_asset("a1", ["r2"]))
+    assert previous is not None and previous.researchers == ["r1", "r2"]
+    assert {a.id for a in store.list_for_researcher("r1")} == {"a2"}
+    assert store.delete("a2") is not None
+    assert store.list_for_researcher("r1") == []
+    assert store.get("a2") is None
+    got = store.get("a1")
+    assert got is not None and got.researchers == ["r2"]
