@@ -1,0 +1,38 @@
+"""Fixtures shared by every test tier: the ``shared`` folder beside the repo and a Lambda context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+"""ORCID schemas, samples, enums and the Esploro tables; CI always has it beside the repository."""
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ``shared`` folder; tests that need it fail (not skip) when it is missing."""
+    assert SHARED_DIR.is_dir(), f"{SHARED_DIR} is missing; it must sit beside the repository"
+    return SHARED_DIR
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The parts of the Lambda context Powertools reads."""
+
+    function_name: str = "orcid-sync-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:orcid-sync-test"
+    aws_request_id: str = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """A fixed budget, so idempotency and batch utilities see time left."""
+        return 300_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    """A Lambda context for calling handlers in-process."""
+    return FakeLambdaContext()
