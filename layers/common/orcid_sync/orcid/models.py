@@ -25,12 +25,9 @@ from pydantic import (
     Discriminator,
     Field,
     SecretStr,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
     Tag,
     ValidationInfo,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -81,7 +78,6 @@ CREDIT_ROLES: frozenset[str] = frozenset(
     }
 )
 
-_WRITE = "orcid_write"
 _LOCALE = re.compile(r"^[a-zA-Z]{1,8}(?:[-_][a-zA-Z0-9]{1,8})*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _EMAIL = re.compile(r"^[^@]+@[^.]+\..+$")
@@ -135,18 +131,34 @@ class OrcidModel(BaseModel):
     READ_ONLY_KEYS: ClassVar[frozenset[str]] = frozenset()
     """ORCID keys that ORCID sets itself; a client must not send them."""
 
-    @model_serializer(mode="wrap")
-    def _drop_read_only_keys(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and info.context and info.context.get(_WRITE):
-            for key in self.READ_ONLY_KEYS:
-                data.pop(key, None)
-        return data
-
     def to_orcid_json(self) -> dict[str, Any]:
         """The body ORCID expects: ORCID's keys, no nulls, no read-only keys."""
-        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True, context={_WRITE: True})
+        data: dict[str, Any] = self.model_dump(
+            mode="json", by_alias=True, exclude_none=True, exclude=_read_only_fields(self)
+        )
         return data
+
+
+def _read_only_fields(model: OrcidModel) -> dict[str, Any]:
+    """A ``model_dump`` exclude spec naming every read-only field in the model tree."""
+    exclude: dict[str, Any] = {}
+    for name, field in type(model).model_fields.items():
+        if field.alias in model.READ_ONLY_KEYS:
+            exclude[name] = True
+            continue
+        value = getattr(model, name)
+        if isinstance(value, OrcidModel):
+            if nested := _read_only_fields(value):
+                exclude[name] = nested
+        elif isinstance(value, list):
+            items = {
+                i: spec
+                for i, item in enumerate(value)
+                if isinstance(item, OrcidModel) and (spec := _read_only_fields(item))
+            }
+            if items:
+                exclude[name] = items
+    return exclude
 
 
 # --- value wrappers ------------------------------------------------------------------------------
