@@ -18,7 +18,13 @@ from orcid_sync.observability import logger, metrics, tracer
 from orcid_sync.settings import get_settings
 from orcid_sync.store.dynamodb import InvalidCursorError
 
+try:
+    from .routes import settings as settings_routes
+except ImportError:  # in Lambda, app.py is a top-level module beside the routes package
+    from routes import settings as settings_routes  # type: ignore[import-not-found,no-redef]
+
 app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(settings_routes.router)
 
 
 def _error(status: int, message: str, problems: list[Problem] | None = None) -> Response[str]:

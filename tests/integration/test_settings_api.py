@@ -1,0 +1,192 @@
+"""GET/PUT /settings and GET /settings/mapping through the admin API handler, against moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orcid_sync.integration_settings import IntegrationSettings
+from orcid_sync.logic.settings import CachedIntegrationSettings
+from orcid_sync.store.integration_settings import SETTINGS_ITEM_ID, DynamoIntegrationSettingsStore
+from tests.conftest import FakeLambdaContext
+from tests.support.aws import AwsEnv
+
+CALLER = "arn:aws:iam::123456789012:user/admin"
+
+VALID = {
+    "institution_name": "Example University",
+    "send_assets": True,
+    "asset_types": {"include": ["publication", "dataset.dataset"], "exclude": ["publication.letter"]},
+    "update_researchers": "selected",
+    "send_affiliation": True,
+    "organization": {
+        "name": "Example University",
+        "city": "Boston",
+        "region": "Massachusetts",
+        "country": "us",
+        "identifier_type": "ROR",
+        "identifier": "05qwgg493",
+    },
+    "researcher_url": {"send": True},
+    "type_overrides": {"publication.letter": "journal-article", "etdexternal.doctoral_external": "dissertation"},
+}
+
+
+def http_event(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) event as API Gateway sends it for an IAM-signed request."""
+    return {
+        "version": "2.0",
+        "routeKey": "ANY /{proxy+}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "authorizer": {"iam": {"userArn": CALLER, "callerId": "AIDAEXAMPLE", "accountId": "123456789012"}},
+            "domainName": "api.example.com",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": "req",
+            "routeKey": "ANY /{proxy+}",
+            "stage": "$default",
+            "time": "21/Nov/2026:02:00:00 +0000",
+            "timeEpoch": 1795312800000,
+        },
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    from functions.admin_api.app import lambda_handler
+
+    response = lambda_handler(http_event(method, path, body), FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+
+@pytest.fixture
+def store(aws: AwsEnv) -> DynamoIntegrationSettingsStore:
+    return DynamoIntegrationSettingsStore(aws.table("STATE_TABLE"))
+
+
+def test_defaults_send_nothing_until_saved(store: DynamoIntegrationSettingsStore) -> None:
+    # When nobody saved settings yet
+    status, body = call("GET", "/settings")
+    # Then the API shows the defaults at version 0: no assets, no affiliation, no researcher-url
+    assert status == 200
+    assert body["version"] == 0
+    assert body["send_assets"] is False
+    assert body["send_affiliation"] is False
+    assert body["researcher_url"]["send"] is False
+    assert body["update_researchers"] == "all"
+
+
+def test_put_stores_normalised_settings_with_a_new_version(store: DynamoIntegrationSettingsStore) -> None:
+    # When an administrator saves valid settings
+    status, body = call("PUT", "/settings", VALID)
+    # Then they are stored normalised (full ROR URL, upper-case country, API 3.0 work types) as version 1
+    assert status == 200, body
+    assert body["version"] == 1
+    assert body["organization"]["identifier"] == "https://ror.org/05qwgg493"
+    assert body["organization"]["country"] == "US"
+    assert body["type_overrides"]["etdexternal.doctoral_external"] == "dissertation-thesis"
+    stored = store.get()
+    assert stored.version == 1
+    assert stored.updated_by == CALLER
+    assert stored.settings.selects("publication.journalArticle")
+    assert not stored.settings.selects("publication.letter")
+    # And reading them back gives the same document
+    assert call("GET", "/settings")[1] == body
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"send_assets": "sometimes"}, "body.send_assets"),
+        ({"update_researchers": "some"}, "body.update_researchers"),
+        ({"asset_types": {"include": ["publication.novel"]}}, "body.asset_types.include"),
+        ({"organization": None}, "body.organization"),
+        ({"organization": {**VALID["organization"], "identifier": "https://ror.org/not-a-ror"}}, "body.organization"),
+        ({"organization": {**VALID["organization"], "country": "USA"}}, "body.organization.country"),
+        ({"organization": {**VALID["organization"], "identifier_type": "ISNI"}}, "body.organization.identifier_type"),
+        ({"type_overrides": {"publication.letter": "letter"}}, "body.type_overrides"),
+        ({"type_overrides": {"publication.novel": "book"}}, "body.type_overrides"),
+        ({"researcher_url": {"send": True, "name": "x" * 351}}, "body.researcher_url.name"),
+        ({"sned_assets": True}, "body.sned_assets"),
+    ],
+)
+def test_invalid_settings_are_rejected_naming_the_field(
+    store: DynamoIntegrationSettingsStore, change: dict[str, Any], field: str
+) -> None:
+    # Given saved settings
+    call("PUT", "/settings", VALID)
+    # When a change makes them invalid
+    status, body = call("PUT", "/settings", {**VALID, **change})
+    # Then the API answers 400 naming the field, and nothing changed
+    assert status == 400, body
+    fields = [problem["field"] for problem in body["problems"]]
+    assert any(f.startswith(field) for f in fields), fields
+    assert store.get().version == 1
+
+
+def test_a_stale_version_is_a_conflict(store: DynamoIntegrationSettingsStore) -> None:
+    # Given two administrators who both read version 1
+    call("PUT", "/settings", VALID)
+    first = {**VALID, "institution_name": "First", "version": 1}
+    second = {**VALID, "institution_name": "Second", "version": 1}
+    # When both save
+    assert call("PUT", "/settings", first)[0] == 200
+    status, body = call("PUT", "/settings", second)
+    # Then the second gets 409 and the first one's change stands
+    assert status == 409
+    assert "version 2" in body["message"]
+    assert store.get().settings.institution_name == "First"
+
+
+def test_the_effective_mapping_shows_overrides_and_selection(store: DynamoIntegrationSettingsStore) -> None:
+    call("PUT", "/settings", VALID)
+    status, rows = call("GET", "/settings/mapping")
+    assert status == 200
+    by_type = {row["asset_type"]: row for row in rows}
+    assert by_type["publication.letter"] == {
+        "asset_type": "publication.letter",
+        "work_type": "journal-article",
+        "overridden": True,
+        "selected": False,
+    }
+    assert by_type["publication.book"]["selected"] is True
+    assert by_type["dataset.dataset"] == {
+        "asset_type": "dataset.dataset",
+        "work_type": "data-set",
+        "overridden": False,
+        "selected": True,
+    }
+    assert by_type["software.code"]["selected"] is False
+
+
+def test_invalid_stored_settings_fall_back_to_sending_nothing(
+    aws: AwsEnv, store: DynamoIntegrationSettingsStore
+) -> None:
+    # Given an item a newer release wrote with a field this one does not know
+    aws.table("STATE_TABLE").put_item(
+        Item={"id": SETTINGS_ITEM_ID, "doc": json.dumps({"send_assets": True, "future": 1}), "version": 7}
+    )
+    # Then the functions run with the defaults (nothing is sent) and keep the version for the next save
+    stored = store.get()
+    assert stored.version == 7
+    assert stored.settings == IntegrationSettings()
+
+
+def test_functions_cache_the_settings_for_a_minute(store: DynamoIntegrationSettingsStore) -> None:
+    now = [0.0]
+    cached = CachedIntegrationSettings(store, ttl=60, clock=lambda: now[0])
+    assert cached.get().send_assets is False
+    call("PUT", "/settings", VALID)
+    # Within the minute the cached copy is used; after it, the new settings are read
+    now[0] = 59.0
+    assert cached.get().send_assets is False
+    now[0] = 60.0
+    assert cached.get().send_assets is True
