@@ -9,6 +9,8 @@ import click
 
 from orcid_sync import __version__
 from orcid_sync.mapping import WorkTypeMapping
+from orcid_sync_cli import connect
+from orcid_sync_cli import settings_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,11 +20,21 @@ def cli() -> None:
 
 
 @cli.command()
-def mapping() -> None:
-    """Print the effective Esploro asset type → ORCID work type mapping as CSV."""
+@click.option("--api", "api_url", help="URL of a running stack: print its effective mapping (overrides applied).")
+@click.option("--stack", "stack_name", help="Name of a deployed stack: print its effective mapping.")
+def mapping(api_url: str | None, stack_name: str | None) -> None:
+    """Print the Esploro asset type → ORCID work type mapping as CSV (a stack's effective one with --api/--stack)."""
+    if api_url or stack_name:
+        settings_cmd.print_effective_mapping(api_url, stack_name)
+        return
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["esploro_asset_type", "orcid_work_type"])
     writer.writerows(WorkTypeMapping().items())
+
+
+cli.add_command(connect.connect_link)
+cli.add_command(connect.disconnect)
+cli.add_command(settings_cmd.settings)
 
 
 if __name__ == "__main__":
