@@ -9,8 +9,7 @@ import click
 
 from orcid_sync import __version__
 from orcid_sync.mapping import WorkTypeMapping
-from orcid_sync_cli import connect
-from orcid_sync_cli import settings_cmd
+from orcid_sync_cli import connect, settings_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import responses
+from click.testing import CliRunner
 
 from orcid_sync.integration_settings import IntegrationSettings
 from orcid_sync.logic.settings import CachedIntegrationSettings
 from orcid_sync.store.integration_settings import SETTINGS_ITEM_ID, DynamoIntegrationSettingsStore
+from orcid_sync_cli.main import cli
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import AwsEnv
 
@@ -190,3 +197,74 @@ def test_functions_cache_the_settings_for_a_minute(store: DynamoIntegrationSetti
     assert cached.get().send_assets is False
     now[0] = 60.0
     assert cached.get().send_assets is True
+
+
+# --- the CLI, over the same handler ----------------------------------------------------------------
+
+API_URL = "https://api.orcid-sync.test"
+
+
+@pytest.fixture
+def cli_api(store: DynamoIntegrationSettingsStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Route the CLI's signed HTTP requests to the admin API handler in-process."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+    def handle(request: Any) -> tuple[int, dict[str, str], str]:
+        path = urlsplit(request.url).path
+        body = json.loads(request.body) if request.body else None
+        status, answer = call(request.method, path, body)
+        return status, {"Content-Type": "application/json"}, json.dumps(answer)
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_callback(responses.GET, re.compile(f"{API_URL}/.*"), callback=handle)
+        mock.add_callback(responses.PUT, re.compile(f"{API_URL}/.*"), callback=handle)
+        yield
+
+
+def run_cli(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_cli_sets_one_key_at_a_time(cli_api: None, store: DynamoIntegrationSettingsStore) -> None:
+    # When an administrator sets keys one by one, nested ones by dotted path, lists comma-separated
+    assert run_cli("settings", "set", "send_assets", "true", "--api", API_URL).exit_code == 0
+    assert run_cli("settings", "set", "asset_types.include", "publication,dataset", "--api", API_URL).exit_code == 0
+    assert run_cli("settings", "set", "researcher_url.name", "Profile at Example U", "--api", API_URL).exit_code == 0
+    # Then each change is stored on top of the last
+    stored = store.get()
+    assert stored.version == 3
+    assert stored.settings.send_assets is True
+    assert stored.settings.asset_types.include == ["publication", "dataset"]
+    assert stored.settings.researcher_url_name == "Profile at Example U"
+
+
+def test_cli_reports_the_invalid_field(cli_api: None, store: DynamoIntegrationSettingsStore) -> None:
+    # When a setting needs another one that is missing
+    result = CliRunner().invoke(cli, ["settings", "set", "send_affiliation", "true", "--api", API_URL])
+    # Then the CLI fails with the API's 400, naming the field, and nothing is saved
+    assert result.exit_code != 0
+    assert "HTTP 400" in result.output
+    assert "body.organization" in result.output
+    assert store.get().version == 0
+
+
+def test_cli_replaces_everything_from_a_file_and_shows_it(
+    cli_api: None, store: DynamoIntegrationSettingsStore, tmp_path: Path
+) -> None:
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(json.dumps(VALID))
+    assert run_cli("settings", "set", "--file", str(settings_file), "--api", API_URL).exit_code == 0
+    shown = json.loads(run_cli("settings", "show", "--api", API_URL).output)
+    assert shown["version"] == 1
+    assert shown["organization"]["identifier"] == "https://ror.org/05qwgg493"
+
+
+def test_cli_mapping_shows_the_stacks_effective_mapping(cli_api: None, store: DynamoIntegrationSettingsStore) -> None:
+    call("PUT", "/settings", VALID)
+    lines = run_cli("mapping", "--api", API_URL).output.splitlines()
+    assert lines[0] == "esploro_asset_type,orcid_work_type,overridden,sent"
+    assert "publication.letter,journal-article,true,false" in lines
+    assert "publication.book,book,false,true" in lines
+    # Without a stack it prints the built-in table
+    assert "publication.letter,other" in run_cli("mapping").output.splitlines()

@@ -1,0 +1,116 @@
+"""``orcid-sync settings show|set``: read and change the integration settings of a stack."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import IO, Any
+
+import click
+
+from orcid_sync_cli.api import ApiClient, api_options, stack_api_url
+
+# Kept by the server; never sent back as part of a change.
+_READ_ONLY = ("updated_at",)
+
+
+def parse_value(raw: str, current: Any) -> Any:
+    """A command-line value: JSON when it parses (true, 3, ["a"], {…}), else the text itself.
+
+    For a list setting a bare ``a,b`` means ``["a", "b"]``, so ``set asset_types.include publication,dataset``
+    needs no quoting.
+    """
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        if isinstance(current, list):
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        return raw
+
+
+def set_path(document: dict[str, Any], key: str, raw: str) -> dict[str, Any]:
+    """A copy of ``document`` with the dotted ``key`` (``organization.city``) set to the parsed value."""
+    parts = key.split(".")
+    if not all(parts):
+        raise click.BadParameter(
+            f"{key!r} is not a settings key like send_assets or organization.city", param_hint="KEY"
+        )
+    updated: dict[str, Any] = json.loads(json.dumps(document))
+    node = updated
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise click.BadParameter(f"{part!r} is not a group of settings", param_hint="KEY")
+        node = child
+    node[parts[-1]] = parse_value(raw, node.get(parts[-1]))
+    return updated
+
+
+def _for_update(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key not in _READ_ONLY}
+
+
+@click.group("settings")
+def settings() -> None:
+    """Show or change the integration settings (what the push sends to ORCID)."""
+
+
+@settings.command("show")
+@api_options
+def show(api: ApiClient) -> None:
+    """Print the settings as JSON (with the version a change is checked against)."""
+    click.echo(json.dumps(api.call("GET", "/settings"), indent=2, sort_keys=True))
+
+
+@settings.command("set")
+@click.argument("key", required=False)
+@click.argument("value", required=False)
+@click.option(
+    "--file",
+    "settings_file",
+    type=click.File("r"),
+    help="Replace all settings with this JSON document (as `settings show` prints it).",
+)
+@api_options
+def set_(api: ApiClient, key: str | None, value: str | None, settings_file: IO[str] | None) -> None:
+    """Change one setting (KEY VALUE, e.g. `send_assets true`, `organization.city Boston`) or all (--file).
+
+    The change is checked against the version read just before it, so a concurrent change by
+    someone else is reported instead of overwritten.
+    """
+    if settings_file is not None:
+        if key is not None or value is not None:
+            raise click.UsageError("give either KEY VALUE or --file, not both")
+        try:
+            document = json.load(settings_file)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--file") from None
+        if not isinstance(document, dict):
+            raise click.BadParameter("must hold a JSON object", param_hint="--file")
+        if "version" not in document:
+            document["version"] = api.call("GET", "/settings")["version"]
+    else:
+        if key is None or value is None:
+            raise click.UsageError("give KEY VALUE (e.g. `settings set send_assets true`) or --file settings.json")
+        if key in ("version", *_READ_ONLY):
+            raise click.BadParameter(f"{key} is kept by the server", param_hint="KEY")
+        document = set_path(api.call("GET", "/settings"), key, value)
+    saved = api.call("PUT", "/settings", json_body=_for_update(document))
+    click.echo(json.dumps(saved, indent=2, sort_keys=True))
+    click.echo(f"saved as version {saved['version']}", err=True)
+
+
+def print_effective_mapping(api_url: str | None, stack_name: str | None) -> None:
+    """The stack's effective mapping (overrides applied) and whether each type is sent, as CSV."""
+    url = stack_api_url(stack_name) if stack_name else api_url
+    assert url is not None  # the caller asks only when one of them was given
+    rows = ApiClient(url).call("GET", "/settings/mapping")
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["esploro_asset_type", "orcid_work_type", "overridden", "sent"])
+    for row in rows:
+        writer.writerow(
+            [row["asset_type"], row["work_type"], str(row["overridden"]).lower(), str(row["selected"]).lower()]
+        )
