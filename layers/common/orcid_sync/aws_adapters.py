@@ -1,0 +1,116 @@
+"""AWS implementations of the job ports (SQS task queues, SNS notifications) and their factories."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from itertools import batched
+from typing import TYPE_CHECKING
+
+import boto3
+
+from orcid_sync import wiring
+from orcid_sync.jobs import Job, JobEvent, JobType, ResearcherTask
+from orcid_sync.logic.jobs import notification_body, notification_subject
+from orcid_sync.observability import logger
+from orcid_sync.settings import Settings, SettingsError, get_settings
+from orcid_sync.store.jobs import DynamoJobStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+SEND_ATTEMPTS = 5
+"""SendMessageBatch can fail single entries (throttling, internal errors); they are resent this many times."""
+
+
+class TaskSendError(RuntimeError):
+    """Some tasks could not be enqueued after every retry."""
+
+
+class SqsTaskQueue:
+    """Sends researcher tasks to a push or pull queue, ten per SendMessageBatch."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str, *, backoff_seconds: float = 0.2) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._backoff = backoff_seconds
+
+    def send_tasks(self, tasks: Sequence[ResearcherTask]) -> None:
+        for batch in batched(tasks, 10, strict=False):
+            self._send_batch(batch)
+
+    def _send_batch(self, batch: Sequence[ResearcherTask]) -> None:
+        pending: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(index), "MessageBody": task.model_dump_json()} for index, task in enumerate(batch)
+        ]
+        for attempt in range(SEND_ATTEMPTS):
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
+            failed = response.get("Failed", [])
+            if not failed:
+                return
+            # A sender fault (malformed entry) will fail the same way again: stop at once.
+            if any(entry["SenderFault"] for entry in failed):
+                break
+            failed_ids = {entry["Id"] for entry in failed}
+            pending = [entry for entry in pending if entry["Id"] in failed_ids]
+            time.sleep(self._backoff * 2**attempt)
+        codes = sorted({entry["Code"] for entry in failed})
+        raise TaskSendError(f"{len(failed)} task(s) could not be sent to {self._queue_url}: {', '.join(codes)}")
+
+
+class SnsNotifier:
+    """Publishes the end of a job run to the notification topic (email subscribers get plain text)."""
+
+    def __init__(self, sns: SNSClient, topic_arn: str) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+
+    def job_finished(self, job: Job, first_errors: Sequence[JobEvent]) -> None:
+        self._sns.publish(
+            TopicArn=self._topic_arn,
+            Subject=notification_subject(job),
+            Message=notification_body(job, first_errors),
+            MessageAttributes={
+                "job_type": {"DataType": "String", "StringValue": job.type.value},
+                "state": {"DataType": "String", "StringValue": job.state.value},
+            },
+        )
+        logger.info("job notification sent", job_id=job.job_id, state=job.state.value)
+
+
+# --- factories for the composition roots (handler modules), cached per container ------------
+
+
+@lru_cache(maxsize=1)
+def job_store(settings: Settings | None = None) -> DynamoJobStore:
+    return DynamoJobStore(wiring.dynamodb().Table((settings or get_settings()).jobs_table))
+
+
+@lru_cache(maxsize=1)
+def notifier(settings: Settings | None = None) -> SnsNotifier:
+    return SnsNotifier(boto3.client("sns"), (settings or get_settings()).notification_topic_arn)
+
+
+def task_queue(job_type: JobType, settings: Settings | None = None) -> SqsTaskQueue:
+    """The push or pull workers' queue."""
+    settings = settings or get_settings()
+    urls = {JobType.PUSH: settings.push_queue_url, JobType.PULL: settings.pull_queue_url}
+    url = urls.get(job_type)
+    if not url:
+        raise SettingsError(f"no task queue is configured for {job_type.value} jobs")
+    return SqsTaskQueue(_sqs(), url)
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> SQSClient:
+    return boto3.client("sqs")
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch moto instances between runs)."""
+    job_store.cache_clear()
+    notifier.cache_clear()
+    _sqs.cache_clear()

@@ -1,0 +1,122 @@
+"""Job runs (push, pull, token upload): what was asked, how far it got, and what happened on the way."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobType(StrEnum):
+    PUSH = "push"
+    PULL = "pull"
+    UPLOAD = "upload"
+
+
+class JobTrigger(StrEnum):
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    UPLOAD = "upload"
+
+
+class JobState(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    COMPLETED_WITH_ERRORS = "completed_with_errors"
+    FAILED = "failed"
+
+
+class JobCounts(BaseModel):
+    """Counters of a job run; additive, so each researcher's delta can be summed in any order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    researchers_eligible: int = 0
+    researchers_processed: int = 0
+    researchers_updated: int = 0
+    researchers_failed: int = 0
+    works_created: int = 0
+    works_updated: int = 0
+    works_deleted: int = 0
+    works_unchanged: int = 0
+    works_adopted: int = 0
+    works_skipped: int = 0
+    rows_pulled: int = 0
+    orcid_requests: int = 0
+
+    def __add__(self, other: JobCounts) -> JobCounts:
+        return JobCounts(**{name: getattr(self, name) + getattr(other, name) for name in JobCounts.model_fields})
+
+    def nonzero(self) -> dict[str, int]:
+        """The counters that moved, in declaration order (for summaries)."""
+        return {name: value for name, value in self.model_dump().items() if value}
+
+
+COUNT_FIELDS: tuple[str, ...] = tuple(JobCounts.model_fields)
+
+
+class JobEvent(BaseModel):
+    """Something worth telling an administrator about one researcher or asset during a job."""
+
+    researcher_id: str | None = None
+    asset_id: str | None = None
+    level: Literal["error", "warning", "info"]
+    action: str = Field(description='What we did about it, e.g. "skipped asset", "marked token revoked"')
+    message: str
+    orcid_status: int | None = None
+    orcid_error_code: int | None = None
+    at: datetime
+
+
+class Job(BaseModel):
+    """One run of a job, as stored and as the admin API shows it."""
+
+    job_id: str
+    type: JobType
+    trigger: JobTrigger
+    started_by: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    state: JobState = JobState.RUNNING
+    dry_run: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+    counts: JobCounts = Field(default_factory=JobCounts)
+    # Researchers fanned out; None until the fan-out is done, so a fast worker cannot finish the job early.
+    expected: int | None = None
+    csv_uri: str | None = None
+    csv_rows: int | None = None
+    report: dict[str, Any] | None = None
+
+    @property
+    def is_complete(self) -> bool:
+        return self.expected is not None and self.counts.researchers_processed >= self.expected
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+class ResearcherTask(BaseModel):
+    """The SQS message body for the push and pull workers: one researcher of one job."""
+
+    job_id: str
+    job_type: JobType
+    researcher_id: str
+    dry_run: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResearcherOutcome(BaseModel):
+    """What a worker did for one researcher; recorded exactly once per (job, researcher)."""
+
+    researcher_id: str
+    # This researcher's delta; the store adds researchers_processed=1 (and updated/failed) itself.
+    counts: JobCounts = Field(default_factory=JobCounts)
+    updated: bool = False
+    failed: bool = False
+    events: list[JobEvent] = Field(default_factory=list)
+    detail: dict[str, Any] | None = None
