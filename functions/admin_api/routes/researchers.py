@@ -1,0 +1,99 @@
+"""``/researchers``: the institution's researchers, one at a time or in batches, and their ORCID connection."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import WithJsonSchema
+
+from orcid_sync import wiring
+from orcid_sync.logic.batches import MAX_BATCH_ROWS, BatchReport
+from orcid_sync.logic.researchers import (
+    ResearcherView,
+    get_researcher,
+    list_researchers,
+    load_researchers,
+    put_researcher,
+)
+from orcid_sync.models import OrcidStatus, ResearcherInput
+from orcid_sync.observability import logger
+from orcid_sync.settings import get_settings
+from orcid_sync.store.base import Page
+
+from ._payload import BAD_REQUEST, CONFLICT, NOT_FOUND, TOO_LARGE, IdInPath, body_size
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
+
+# Batch rows are validated one by one (a bad row must not sink the batch), so the body is parsed as
+# plain objects; the schema still tells clients each one is a ResearcherInput.
+ResearcherRow = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/ResearcherInput"})]
+
+
+@router.put(
+    "/researchers/<researcher_id>",
+    summary="Create or update a researcher",
+    tags=["researchers"],
+    responses={
+        200: {"description": "Updated"},
+        201: {"description": "Created"},
+        400: BAD_REQUEST,
+        409: CONFLICT,
+        413: TOO_LARGE,
+    },
+    middlewares=[body_size],
+)
+def put_researcher_route(
+    researcher_id: IdInPath, profile: Annotated[ResearcherInput, Body(embed=False)]
+) -> Response[ResearcherView]:
+    """Upsert the institution's fields; an iD the researcher authenticated at ORCID cannot be replaced (409)."""
+    result = put_researcher(wiring.researcher_store(), profile, path_id=researcher_id, links=get_settings())
+    logger.info("researcher stored", researcher_id=researcher_id, new_researcher=result.created)
+    return Response(
+        status_code=201 if result.created else 200,
+        content_type=content_types.APPLICATION_JSON,
+        body=result.researcher,
+    )
+
+
+@router.post(
+    "/researchers",
+    summary=f"Create or update up to {MAX_BATCH_ROWS:,} researchers",
+    tags=["researchers"],
+    responses={200: {"description": "One outcome per row"}, 400: BAD_REQUEST, 413: TOO_LARGE},
+    middlewares=[body_size],
+)
+def load_researchers_route(
+    rows: Annotated[list[ResearcherRow], Body(embed=False, description="Researchers as in PUT /researchers/{id}")],
+) -> BatchReport:
+    """Valid rows are stored even when others are rejected; each rejected row says which field and why."""
+    report = load_researchers(wiring.researcher_store(), rows)
+    logger.info("researcher batch loaded", counts=report.counts.model_dump())
+    return report
+
+
+@router.get(
+    "/researchers/<researcher_id>",
+    summary="A researcher and their ORCID connection",
+    tags=["researchers"],
+    responses={200: {"description": "The researcher"}, 404: NOT_FOUND},
+)
+def get_researcher_route(researcher_id: IdInPath) -> ResearcherView:
+    """The profile, ORCID iD, connection status, scopes, connected-at and last sync date (never the token)."""
+    return get_researcher(wiring.researcher_store(), researcher_id, get_settings())
+
+
+@router.get(
+    "/researchers",
+    summary="List researchers, optionally by ORCID status",
+    tags=["researchers"],
+    responses={200: {"description": "One page; pass next_cursor back as cursor for the next"}, 400: BAD_REQUEST},
+)
+def list_researchers_route(
+    status: Annotated[OrcidStatus | None, Query(description="Only researchers with this ORCID status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> Page[ResearcherView]:
+    return list_researchers(wiring.researcher_store(), status=status, limit=limit, cursor=cursor, links=get_settings())

@@ -1,0 +1,177 @@
+"""Researchers as the institution's systems feed them, and as administrators see them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from orcid_sync.errors import ConflictError, InvalidInputError, NotFoundError, Problem
+from orcid_sync.logic.batches import (
+    BatchReport,
+    RowOutcome,
+    RowOutcomeKind,
+    as_mapping,
+    check_batch_size,
+    duplicate_problem,
+    problems_from,
+    rejected,
+)
+from orcid_sync.models import PULL_SCOPE, PUSH_SCOPE, OrcidStatus, Researcher, ResearcherInput
+from orcid_sync.store.base import Page, ResearcherStore
+
+
+class ResearcherLinks(Protocol):
+    """Where a researcher's links point (the settings provide both)."""
+
+    def profile_url(self, researcher_id: str) -> str: ...
+
+    def orcid_id_url(self, orcid: str) -> str: ...
+
+
+class ResearcherView(BaseModel):
+    """A researcher as the admin API shows it: the profile and the ORCID connection, never a token."""
+
+    id: str
+    given_names: str
+    family_name: str
+    email: str | None
+    orcid: str | None
+    orcid_url: str | None
+    update_orcid_profile: bool
+    position: str | None
+    department: str | None
+    profile_url: str
+    active: bool
+    orcid_status: OrcidStatus
+    orcid_authenticated: bool
+    orcid_scopes: list[str]
+    can_push: bool
+    can_pull: bool
+    connected_at: datetime | None
+    last_sync_at: datetime | None
+    updated_at: datetime | None
+
+
+class ResearcherWrite(BaseModel):
+    """The stored researcher and whether the PUT created it."""
+
+    created: bool
+    researcher: ResearcherView
+
+
+def researcher_view(researcher: Researcher, links: ResearcherLinks) -> ResearcherView:
+    connected = researcher.orcid_status is OrcidStatus.ACTIVE
+    return ResearcherView(
+        id=researcher.id,
+        given_names=researcher.given_names,
+        family_name=researcher.family_name,
+        email=researcher.email,
+        orcid=researcher.orcid,
+        orcid_url=links.orcid_id_url(researcher.orcid) if researcher.orcid else None,
+        update_orcid_profile=researcher.update_orcid_profile,
+        position=researcher.position,
+        department=researcher.department,
+        profile_url=researcher.profile_url or links.profile_url(researcher.id),
+        active=researcher.active,
+        orcid_status=researcher.orcid_status,
+        orcid_authenticated=researcher.orcid_authenticated,
+        orcid_scopes=sorted(researcher.orcid_scopes),
+        can_push=connected and PUSH_SCOPE in researcher.orcid_scopes,
+        can_pull=connected and PULL_SCOPE in researcher.orcid_scopes,
+        connected_at=researcher.connected_at,
+        last_sync_at=researcher.last_sync_at,
+        updated_at=researcher.updated_at,
+    )
+
+
+def _orcid_conflict(existing: Researcher, profile: ResearcherInput) -> str | None:
+    if existing.orcid_authenticated and existing.orcid and profile.orcid and profile.orcid != existing.orcid:
+        return (
+            f"researcher {existing.id} authenticated ORCID iD {existing.orcid} through ORCID; "
+            f"an administrator cannot change it to {profile.orcid}"
+        )
+    return None
+
+
+def _keep_authenticated_orcid(existing: Researcher | None, profile: ResearcherInput) -> ResearcherInput:
+    # The institution's feed often does not know the iD a researcher connected by themselves;
+    # leaving it out must not erase the iD their token belongs to.
+    if existing and existing.orcid_authenticated and existing.orcid and profile.orcid is None:
+        return profile.model_copy(update={"orcid": existing.orcid})
+    return profile
+
+
+def put_researcher(
+    researchers: ResearcherStore, profile: ResearcherInput, *, path_id: str, links: ResearcherLinks
+) -> ResearcherWrite:
+    """Create or update one researcher; refuse to replace an iD the researcher authenticated."""
+    if profile.id != path_id:
+        raise InvalidInputError(
+            "the researcher id in the body differs from the one in the path",
+            [Problem(field="body.id", reason=f"is {profile.id!r} but the path says {path_id!r}")],
+        )
+    existing = researchers.get(profile.id)
+    if existing is not None and (conflict := _orcid_conflict(existing, profile)):
+        raise ConflictError(conflict)
+    stored = researchers.upsert_profile(_keep_authenticated_orcid(existing, profile))
+    return ResearcherWrite(created=existing is None, researcher=researcher_view(stored, links))
+
+
+def load_researchers(researchers: ResearcherStore, rows: Sequence[object]) -> BatchReport:
+    """Upsert a batch row by row: valid rows are stored even when others are rejected."""
+    check_batch_size(len(rows))
+    parsed: dict[int, ResearcherInput] = {}
+    outcomes: dict[int, RowOutcome] = {}
+    first_row: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        mapping = as_mapping(row, index)
+        if isinstance(mapping, Problem):
+            outcomes[index] = rejected(index, [mapping])
+            continue
+        try:
+            profile = ResearcherInput.model_validate(mapping)
+        except ValidationError as exc:
+            row_id = mapping.get("id")
+            outcomes[index] = rejected(index, problems_from(exc, row=index), row_id=str(row_id) if row_id else None)
+            continue
+        if profile.id in first_row:
+            problem = duplicate_problem(index, first_row[profile.id], "id", f"researcher {profile.id}")
+            outcomes[index] = rejected(index, [problem], row_id=profile.id)
+            continue
+        first_row[profile.id] = index
+        parsed[index] = profile
+
+    existing = researchers.get_many([profile.id for profile in parsed.values()])
+    for index, profile in parsed.items():
+        current = existing.get(profile.id)
+        if current is not None and (conflict := _orcid_conflict(current, profile)):
+            outcomes[index] = rejected(index, [Problem(row=index, field="orcid", reason=conflict)], row_id=profile.id)
+            continue
+        researchers.upsert_profile(_keep_authenticated_orcid(current, profile))
+        kind = RowOutcomeKind.CREATED if current is None else RowOutcomeKind.UPDATED
+        outcomes[index] = RowOutcome(row=index, id=profile.id, outcome=kind)
+    return BatchReport.of([outcomes[index] for index in range(len(rows))])
+
+
+def get_researcher(researchers: ResearcherStore, researcher_id: str, links: ResearcherLinks) -> ResearcherView:
+    researcher = researchers.get(researcher_id)
+    if researcher is None:
+        raise NotFoundError(f"no researcher has id {researcher_id}")
+    return researcher_view(researcher, links)
+
+
+def list_researchers(
+    researchers: ResearcherStore,
+    *,
+    status: OrcidStatus | None,
+    limit: int,
+    cursor: str | None,
+    links: ResearcherLinks,
+) -> Page[ResearcherView]:
+    page = researchers.list(status=status, limit=limit, cursor=cursor)
+    return Page[ResearcherView](
+        items=[researcher_view(researcher, links) for researcher in page.items], next_cursor=page.next_cursor
+    )
