@@ -3,11 +3,12 @@
 LedgerTable, partition ``researcher_id``, sort key ``item``:
 
 - ``work#<asset_id>``: ``put_code``, ``content_hash``, ``state``, ``asset_updated_at``, ``last_pushed_at``
-- ``researcher-url``: ``put_code``, ``content_hash`` (of url and link text), ``state``
-- ``employment``: ``put_code`` (sent once, never updated)
+- ``researcher-url``: ``put_code``, ``content_hash`` (of url and link text), ``state``, ``message``
+- ``employment``: ``put_code`` (sent once, never updated), ``content_hash``, ``state``
 - ``push-state``: ``fingerprint`` of the inputs the last complete push ran with
 
-The pull worker keeps ``pulled#…`` items in the same partition; this store never reads or writes them.
+Every item carries ``kind = push``. The pull worker keeps ``pulled#…`` items in the same partition;
+this store never reads or writes them.
 """
 
 from __future__ import annotations
@@ -65,15 +66,19 @@ class ResearcherUrlEntry(BaseModel):
     content_hash: str
     state: EntryState = EntryState.SYNCED
     last_pushed_at: datetime
+    message: str | None = None
 
 
 class EmploymentEntry(BaseModel):
-    """The institutional affiliation (sent once)."""
+    """The institutional affiliation: sent once and never updated (as Esploro does), or rejected as is."""
 
     model_config = ConfigDict(frozen=True)
 
-    put_code: int
+    put_code: int | None = None
+    content_hash: str
+    state: EntryState = EntryState.SYNCED
     last_pushed_at: datetime
+    message: str | None = None
 
 
 class PushLedger(BaseModel):
