@@ -19,16 +19,19 @@ from orcid_sync.settings import get_settings
 from orcid_sync.store.dynamodb import InvalidCursorError
 
 try:
+    from .routes import assets as asset_routes
     from .routes import researchers as researcher_routes
     from .routes import settings as settings_routes
 except ImportError:  # in Lambda, app.py is a top-level module beside the routes package
     # mypy reports a missing package once, on its first import; the others need "unused-ignore".
-    from routes import researchers as researcher_routes  # type: ignore[import-not-found,no-redef]
+    from routes import assets as asset_routes  # type: ignore[import-not-found,no-redef]
+    from routes import researchers as researcher_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
     from routes import settings as settings_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(settings_routes.router)
 app.include_router(researcher_routes.router)
+app.include_router(asset_routes.router)
 
 
 def _error(status: int, message: str, problems: list[Problem] | None = None) -> Response[str]:

@@ -1,0 +1,79 @@
+"""``/assets``: research outputs, one at a time or in batches; the push job sends the approved, visible ones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import WithJsonSchema
+
+from orcid_sync import wiring
+from orcid_sync.logic.assets import delete_asset, get_asset, load_assets, put_asset
+from orcid_sync.logic.batches import MAX_BATCH_ROWS, BatchReport
+from orcid_sync.models import Asset, AssetInput, utc_now
+from orcid_sync.observability import logger
+
+from ._payload import BAD_REQUEST, NOT_FOUND, TOO_LARGE, IdInPath, body_size
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
+
+# Batch rows are validated one by one (a bad row must not sink the batch), so the body is parsed as
+# plain values; the schema still tells clients each one is an AssetInput.
+AssetRow = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/AssetInput"})]
+
+
+@router.put(
+    "/assets/<asset_id>",
+    summary="Create or replace an asset",
+    tags=["assets"],
+    responses={200: {"description": "Replaced"}, 201: {"description": "Created"}, 400: BAD_REQUEST, 413: TOO_LARGE},
+    middlewares=[body_size],
+)
+def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=False)]) -> Response[Asset]:
+    """Unknown types and malformed DOIs, iDs or dates are a 400 naming the field; the ids must agree."""
+    result = put_asset(wiring.asset_store(), asset, path_id=asset_id, now=utc_now())
+    logger.info("asset stored", asset_id=asset_id, new_asset=result.created)
+    return Response(
+        status_code=201 if result.created else 200, content_type=content_types.APPLICATION_JSON, body=result.asset
+    )
+
+
+@router.post(
+    "/assets",
+    summary=f"Create or replace up to {MAX_BATCH_ROWS:,} assets",
+    tags=["assets"],
+    responses={200: {"description": "One outcome per row"}, 400: BAD_REQUEST, 413: TOO_LARGE},
+    middlewares=[body_size],
+)
+def load_assets_route(
+    rows: Annotated[list[AssetRow], Body(embed=False, description="Assets as in PUT /assets/{id}")],
+) -> BatchReport:
+    """Valid rows are stored even when others are rejected; each rejected row says which field and why."""
+    report = load_assets(wiring.asset_store(), rows, now=utc_now())
+    logger.info("asset batch loaded", counts=report.counts.model_dump())
+    return report
+
+
+@router.get(
+    "/assets/<asset_id>",
+    summary="An asset as stored",
+    tags=["assets"],
+    responses={200: {"description": "The asset"}, 404: NOT_FOUND},
+)
+def get_asset_route(asset_id: IdInPath) -> Asset:
+    return get_asset(wiring.asset_store(), asset_id)
+
+
+@router.delete(
+    "/assets/<asset_id>",
+    summary="Delete an asset",
+    tags=["assets"],
+    responses={204: {"description": "Deleted"}, 404: NOT_FOUND},
+)
+def delete_asset_route(asset_id: IdInPath) -> Response[None]:
+    """The next push removes the ORCID works made from it."""
+    delete_asset(wiring.asset_store(), asset_id)
+    logger.info("asset deleted", asset_id=asset_id)
+    return Response(status_code=204)
