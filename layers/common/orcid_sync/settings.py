@@ -63,6 +63,10 @@ class Settings(BaseModel):
     notification_topic_arn: NonEmpty = Field(alias="NOTIFICATION_TOPIC_ARN")
     push_queue_url: str = Field(default="", alias="PUSH_QUEUE_URL")
     pull_queue_url: str = Field(default="", alias="PULL_QUEUE_URL")
+    job_control_queue_url: str = Field(default="", alias="JOB_CONTROL_QUEUE_URL")
+    # The daily schedules' EventBridge rule names (the admin API flips them to activate a job).
+    push_rule_name: str = Field(default="", alias="PUSH_RULE_NAME")
+    pull_rule_name: str = Field(default="", alias="PULL_RULE_NAME")
 
     # All concurrent workers together stay under this many ORCID requests per second (ORCID allows 24).
     orcid_rate_limit: Annotated[float, Field(gt=0, le=24)] = Field(default=20.0, alias="ORCID_RATE_LIMIT")
