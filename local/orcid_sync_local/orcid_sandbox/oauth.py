@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, g, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from .config import RegisteredClient
@@ -196,6 +196,7 @@ def exchange_token() -> Response:
     client = state.authenticate_client(client_id, client_secret)
     if client is None:
         raise OAuthError(401, "invalid_client", "Bad client credentials")
+    g.client_id = client.client_id
     form = request.form
     grant_type = form.get("grant_type", "")
     if grant_type == "authorization_code":
