@@ -1,9 +1,9 @@
-"""AWS implementations of the job ports (SQS task queues, SNS notifications) and their factories."""
+"""AWS implementations of the job ports (SQS queues, SNS notifications, EventBridge schedules) and their factories."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import batched
 from typing import TYPE_CHECKING
@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 import boto3
 
 from orcid_sync import wiring
-from orcid_sync.jobs import Job, JobEvent, JobType, ResearcherTask
-from orcid_sync.logic.jobs import notification_body, notification_subject
+from orcid_sync.jobs import Job, JobControlMessage, JobEvent, JobType, ResearcherTask
+from orcid_sync.logic.jobs import ScheduleRule, notification_body, notification_subject
 from orcid_sync.observability import logger
 from orcid_sync.settings import Settings, SettingsError, get_settings
 from orcid_sync.store.jobs import DynamoJobStore
 
 if TYPE_CHECKING:
+    from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_sns.client import SNSClient
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -81,6 +82,43 @@ class SnsNotifier:
         logger.info("job notification sent", job_id=job.job_id, state=job.state.value)
 
 
+class SqsControlQueue:
+    """Hands runs opened by the admin API to the scheduler (``{"job_id": ...}`` on the job-control queue)."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def request_start(self, job_id: str) -> None:
+        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=JobControlMessage(job_id=job_id).model_dump_json())
+
+
+class EventBridgeSchedules:
+    """The daily push and pull schedules: one EventBridge rule each, flipped to (de)activate a job."""
+
+    def __init__(self, events: EventBridgeClient, rule_names: Mapping[JobType, str]) -> None:
+        self._events = events
+        self._names = dict(rule_names)
+
+    def _name(self, job_type: JobType) -> str:
+        name = self._names.get(job_type)
+        if not name:
+            raise SettingsError(f"no schedule rule is configured for {job_type.value} jobs")
+        return name
+
+    def describe(self, job_type: JobType) -> ScheduleRule:
+        rule = self._events.describe_rule(Name=self._name(job_type))
+        return ScheduleRule(
+            name=rule["Name"], enabled=rule.get("State") == "ENABLED", schedule=rule.get("ScheduleExpression", "")
+        )
+
+    def set_enabled(self, job_type: JobType, enabled: bool) -> None:
+        if enabled:
+            self._events.enable_rule(Name=self._name(job_type))
+        else:
+            self._events.disable_rule(Name=self._name(job_type))
+
+
 # --- factories for the composition roots (handler modules), cached per container ------------
 
 
@@ -107,6 +145,20 @@ def task_queue(job_type: JobType, settings: Settings | None = None) -> SqsTaskQu
 @lru_cache(maxsize=1)
 def _sqs() -> SQSClient:
     return boto3.client("sqs")
+
+
+def control_queue(settings: Settings | None = None) -> SqsControlQueue:
+    settings = settings or get_settings()
+    if not settings.job_control_queue_url:
+        raise SettingsError("JOB_CONTROL_QUEUE_URL is not set")
+    return SqsControlQueue(_sqs(), settings.job_control_queue_url)
+
+
+def schedules(settings: Settings | None = None) -> EventBridgeSchedules:
+    settings = settings or get_settings()
+    return EventBridgeSchedules(
+        boto3.client("events"), {JobType.PUSH: settings.push_rule_name, JobType.PULL: settings.pull_rule_name}
+    )
 
 
 def reset() -> None:

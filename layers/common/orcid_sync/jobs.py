@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -108,6 +108,12 @@ class ResearcherTask(BaseModel):
     researcher_id: str
     dry_run: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobControlMessage(BaseModel):
+    """The job-control queue's message: start (select and fan out) this run, opened by the admin API."""
+
+    job_id: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ResearcherOutcome(BaseModel):

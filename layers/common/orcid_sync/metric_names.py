@@ -27,12 +27,10 @@ ORCID_REQUESTS: Final = "OrcidRequests"
 OUTCOME_DIMENSION: Final = "outcome"
 ORCID_OUTCOMES: Final = ("success", "client_error", "unauthorized", "throttled", "server_error")
 
-# Emitted by the push and pull workers once per researcher (dimension: service).
-RESEARCHERS_UPDATED: Final = "ResearchersUpdated"
-RESEARCHERS_UNCHANGED: Final = "ResearchersUnchanged"
-RESEARCHERS_FAILED: Final = "ResearchersFailed"
-RESEARCHERS_DISCONNECTED: Final = "ResearchersDisconnected"
-"""A 401 invalid_token: the researcher revoked us (or the token died) and is now disconnected."""
+# Emitted by the scheduler each time it selects researchers, with an extra ``status`` dimension
+# (the researchers' ORCID connection status: none, active, revoked, disconnected).
+RESEARCHERS: Final = "Researchers"
+STATUS_DIMENSION: Final = "status"
 
 # Emitted when a job run finishes (logic/jobs.py), with an extra ``job_type`` dimension.
 JOB_TYPE_DIMENSION: Final = "job_type"
@@ -40,3 +38,6 @@ JOB_STATE_DIMENSION: Final = "state"
 JOB_DURATION_SECONDS: Final = "JobDurationSeconds"
 JOBS_FINISHED: Final = "JobsFinished"
 """One per finished run, with ``job_type`` and ``state`` dimensions."""
+JOB_RESEARCHERS_PROCESSED: Final = "JobResearchersProcessed"
+JOB_RESEARCHERS_UPDATED: Final = "JobResearchersUpdated"
+JOB_RESEARCHERS_FAILED: Final = "JobResearchersFailed"

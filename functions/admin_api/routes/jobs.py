@@ -1,0 +1,169 @@
+"""``/jobs``: run push and pull now, read job history and events, activate the daily schedules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict
+
+from orcid_sync import aws_adapters, wiring
+from orcid_sync.jobs import Job, JobEvent, JobState, JobType
+from orcid_sync.logic.jobs import (
+    ScheduleStatus,
+    StartJobRequest,
+    export_job_events,
+    get_job,
+    list_job_events,
+    list_jobs,
+    list_schedules,
+    request_job,
+    set_schedule,
+)
+from orcid_sync.logic.reports import job_events_csv
+from orcid_sync.models import utc_now
+from orcid_sync.observability import logger
+from orcid_sync.settings import get_settings
+from orcid_sync.store.base import Page
+from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
+
+from ._payload import BAD_REQUEST, NOT_FOUND
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
+
+CSV = "text/csv; charset=utf-8"
+JobIdInPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
+Level = Literal["error", "warning", "info"]
+
+
+class ScheduleChange(BaseModel):
+    """``PUT /jobs/schedules/{type}``: activate (true) or deactivate (false) the daily job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+
+
+def _caller() -> str:
+    iam = router.current_event.request_context.authorizer.iam
+    return (iam.user_arn or iam.caller_id or "admin-api") if iam is not None else "admin-api"
+
+
+def _integration_store() -> DynamoIntegrationSettingsStore:
+    return DynamoIntegrationSettingsStore(wiring.dynamodb().Table(get_settings().state_table))
+
+
+def _wants_csv(format_: str | None) -> bool:
+    if format_ is not None:
+        return format_ == "csv"
+    return "text/csv" in (router.current_event.headers.get("accept") or "")
+
+
+@router.post(
+    "/jobs",
+    summary="Run a push or pull job now",
+    tags=["jobs"],
+    responses={
+        202: {"description": "The run, opened; the scheduler selects researchers and fans out"},
+        400: BAD_REQUEST,
+    },
+)
+def start_job_route(request: Annotated[StartJobRequest, Body(embed=False)]) -> Response[Job]:
+    """Answers at once even for 10,000 researchers; follow the run with GET /jobs/{id} (``expected``, ``counts``)."""
+    job = request_job(
+        aws_adapters.job_store(),
+        aws_adapters.control_queue(),
+        wiring.researcher_store(),
+        request,
+        started_by=_caller(),
+        now=utc_now(),
+    )
+    logger.info("job requested", job_id=job.job_id, job_type=job.type.value, dry_run=job.dry_run)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=job)
+
+
+@router.get(
+    "/jobs",
+    summary="Job history, newest first",
+    tags=["jobs"],
+    responses={200: {"description": "One page; pass next_cursor back as cursor for the next"}, 400: BAD_REQUEST},
+)
+def list_jobs_route(
+    type: Annotated[JobType | None, Query(description="Only runs of this type")] = None,
+    state: Annotated[JobState | None, Query(description="Only runs in this state")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+) -> Page[Job]:
+    return list_jobs(aws_adapters.job_store(), job_type=type, state=state, limit=limit, cursor=cursor)
+
+
+# Registered before /jobs/<job_id> so "schedules" is never taken for a job id.
+@router.get("/jobs/schedules", summary="The daily push and pull schedules", tags=["jobs"])
+def list_schedules_route() -> list[ScheduleStatus]:
+    """Each schedule: active or not, its cron expression, and its last run."""
+    return list_schedules(aws_adapters.schedules(), aws_adapters.job_store(), _integration_store())
+
+
+@router.put(
+    "/jobs/schedules/<job_type>",
+    summary="Activate or deactivate a daily job",
+    tags=["jobs"],
+    responses={
+        200: {"description": "The schedule now; `warning` says if it will not do what you expect"},
+        400: BAD_REQUEST,
+    },
+)
+def set_schedule_route(
+    job_type: Annotated[JobType, Path(description="push or pull")], change: Annotated[ScheduleChange, Body(embed=False)]
+) -> ScheduleStatus:
+    """Flips the EventBridge rule. Activating push while send_assets is off works but warns: nothing would be sent."""
+    status = set_schedule(
+        aws_adapters.schedules(), aws_adapters.job_store(), _integration_store(), job_type, enabled=change.enabled
+    )
+    logger.info("job schedule set", job_type=job_type.value, enabled=status.enabled, by=_caller())
+    return status
+
+
+@router.get(
+    "/jobs/<job_id>",
+    summary="One job run: counts, state, CSV location",
+    tags=["jobs"],
+    responses={200: {"description": "The run"}, 404: NOT_FOUND},
+)
+def get_job_route(job_id: JobIdInPath) -> Job:
+    return get_job(aws_adapters.job_store(), job_id)
+
+
+@router.get(
+    "/jobs/<job_id>/events",
+    summary="A job run's events (errors first), as JSON pages or one CSV",
+    tags=["jobs"],
+    responses={
+        200: {
+            "description": "A page of events, or with format=csv (or Accept: text/csv) all of them as CSV",
+            "content": {CSV: {"schema": {"type": "string"}}},
+        },
+        400: BAD_REQUEST,
+        404: NOT_FOUND,
+    },
+)
+def list_job_events_route(
+    job_id: JobIdInPath,
+    level: Annotated[Level | None, Query(description="Only events of this level")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="csv: every event as one download")] = None,
+) -> Response[Any]:
+    jobs = aws_adapters.job_store()
+    if _wants_csv(format):
+        events = export_job_events(jobs, job_id, level=level)
+        return Response(
+            status_code=200,
+            content_type=CSV,
+            body=job_events_csv(events),
+            headers={"Content-Disposition": f'attachment; filename="{job_id}-events.csv"'},
+        )
+    page: Page[JobEvent] = list_job_events(jobs, job_id, limit=limit, cursor=cursor, level=level)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=page)
