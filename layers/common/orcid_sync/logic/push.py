@@ -12,25 +12,27 @@ from orcid_sync.models import OrcidStatus, Researcher, StoredToken
 
 def ineligibility(researcher: Researcher, token: StoredToken | None, settings: IntegrationSettings) -> str | None:
     """Why the push leaves this researcher alone, or None when it may update their record."""
-    if not researcher.orcid:
-        return "has no ORCID iD"
-    if researcher.orcid_status is not OrcidStatus.ACTIVE:
-        return f"is not connected to ORCID (status {researcher.orcid_status.value})"
-    if not researcher.active:
-        return "is former staff"
-    if not settings.updates(researcher):
-        return (
-            "is not selected for ORCID updates (update_orcid_profile is off and only selected researchers are updated)"
-        )
+    rules = [
+        (not researcher.orcid, "has no ORCID iD"),
+        (
+            researcher.orcid_status is not OrcidStatus.ACTIVE,
+            f"is not connected to ORCID (status {researcher.orcid_status.value})",
+        ),
+        (not researcher.active, "is former staff"),
+        (
+            not settings.updates(researcher),
+            "is not selected for ORCID updates (update_orcid_profile is off and only selected researchers are updated)",
+        ),
+    ]
     if token is None:
-        return "has no ORCID token"
-    if not token.is_active:
-        return "has a revoked or expired ORCID token"
-    if not token.can_push:
-        return "has a token without the /activities/update scope"
-    if token.orcid != researcher.orcid:
-        return f"has a token for another ORCID iD ({token.orcid})"
-    return None
+        rules.append((True, "has no ORCID token"))
+    else:
+        rules += [
+            (not token.is_active, "has a revoked or expired ORCID token"),
+            (not token.can_push, "has a token without the /activities/update scope"),
+            (token.orcid != researcher.orcid, f"has a token for another ORCID iD ({token.orcid})"),
+        ]
+    return next((reason for broken, reason in rules if broken), None)
 
 
 def select_push_researchers(
