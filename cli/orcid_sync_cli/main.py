@@ -9,7 +9,7 @@ import click
 
 from orcid_sync import __version__
 from orcid_sync.mapping import WorkTypeMapping
-from orcid_sync_cli import connect, settings_cmd
+from orcid_sync_cli import connect, jobs, settings_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,6 +34,8 @@ def mapping(api_url: str | None, stack_name: str | None) -> None:
 cli.add_command(connect.connect_link)
 cli.add_command(connect.disconnect)
 cli.add_command(settings_cmd.settings)
+cli.add_command(jobs.jobs)
+cli.add_command(jobs.report)
 
 
 if __name__ == "__main__":
