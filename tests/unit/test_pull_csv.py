@@ -1,0 +1,238 @@
+"""The pull CSV: rows, RFC 4180 quoting, parts and their assembly into one file (against an in-memory bucket)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from orcid_sync.logic.pull_csv import (
+    CSV_COLUMNS,
+    MIN_PART_SIZE,
+    PulledWorkRow,
+    assemble,
+    count_rows,
+    csv_key,
+    delete_parts,
+    header_bytes,
+    part_key,
+    read_rows,
+    rows_bytes,
+    write_part,
+)
+
+ORCID = "0000-0002-1825-0097"
+
+
+class MemoryFiles:
+    """The PullFiles port over a dict, with S3's multipart rules (parts ≥ 5 MiB except the last)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.uploads: dict[str, dict[int, bytes]] = {}
+        self.aborted: list[str] = []
+        self.fail_on_part: int | None = None
+        self.puts = 0
+
+    def put(self, key: str, data: bytes) -> None:
+        self.puts += 1
+        self.objects[key] = data
+
+    def read(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        yield from sorted(k for k in self.objects if k.startswith(prefix))
+
+    def delete(self, keys: Sequence[str]) -> None:
+        assert len(keys) <= 1000
+        for key in keys:
+            self.objects.pop(key, None)
+
+    def start_multipart(self, key: str) -> str:
+        upload_id = f"upload-{len(self.uploads) + 1}"
+        self.uploads[upload_id] = {}
+        return upload_id
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        if self.fail_on_part == number:
+            raise OSError("connection reset")
+        self.uploads[upload_id][number] = data
+        return f'"etag-{number}"'
+
+    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
+        parts = self.uploads.pop(upload_id)
+        assert list(parts) == list(range(1, len(etags) + 1))
+        assert all(len(parts[n]) >= MIN_PART_SIZE for n in list(parts)[:-1]), "S3 refuses parts under 5 MiB"
+        self.objects[key] = b"".join(parts[n] for n in sorted(parts))
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        self.uploads.pop(upload_id)
+        self.aborted.append(upload_id)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def uri(self, key: str) -> str:
+        return f"s3://bucket/{key}"
+
+    def download_url(self, key: str, *, expires_in: int) -> str:
+        return f"https://bucket.example/{key}?expires={expires_in}"
+
+
+def row(put_code: int = 1001, **fields: object) -> PulledWorkRow:
+    values: dict[str, object] = {
+        "researcher_id": "r1",
+        "orcid": ORCID,
+        "put_code": put_code,
+        "doi": "10.1234/abc",
+        "title": "On the Psychoceramics of Cracked Pots",
+        "work_type": "journal-article",
+        "publication_year": "2012",
+        "publication_month": "10",
+        "last_modified": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+        **fields,
+    }
+    return PulledWorkRow.model_validate(values)
+
+
+# --- rows and quoting --------------------------------------------------------------------------------------
+
+
+def test_the_header_names_every_column_once_in_order() -> None:
+    assert header_bytes() == (",".join(CSV_COLUMNS) + "\r\n").encode()
+    assert CSV_COLUMNS[:4] == ("researcher_id", "orcid", "put_code", "doi")
+    assert CSV_COLUMNS[-1] == "last_modified"
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Cracks, pots, and kettles",
+        'The "cracked pot" hypothesis',
+        "A title\non two lines",
+        'Windows\r\nline ends and a trailing quote"',
+        'All of it: "quoted, with commas"\nand lines',
+        "Ünïcödé — 日本語のタイトル",
+        "  leading and trailing spaces  ",
+    ],
+)
+def test_awkward_titles_survive_a_round_trip_through_the_csv_module(title: str) -> None:
+    # Given
+    original = [row(title=title, journal_title=f"Journal of {title}"), row(1002)]
+    # When
+    data = rows_bytes(original)
+    # Then
+    parsed = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert parsed[0][CSV_COLUMNS.index("title")] == title
+    assert read_rows(data) == original
+    assert count_rows(data) == 2
+    assert data.endswith(b"\r\n")
+
+
+def test_quoting_is_minimal_and_lines_end_with_crlf() -> None:
+    data = rows_bytes([row(title="Plain title"), row(1002, title="With, comma")]).decode()
+    first, second = data.split("\r\n")[:2]
+    assert "Plain title" in first and '"Plain title"' not in first
+    assert '"With, comma"' in second
+
+
+def test_control_characters_are_dropped_but_tabs_and_line_breaks_are_kept() -> None:
+    data = rows_bytes([row(title="Nul\x00 and bell\x07 gone;\tkept\nkept")])
+    assert read_rows(data)[0].title == "Nul and bell gone;\tkept\nkept"
+
+
+def test_unknown_values_are_empty_cells_and_dates_are_iso_8601() -> None:
+    cells = row(doi=None, pmid="31452104").cells()
+    assert cells[CSV_COLUMNS.index("doi")] == ""
+    assert cells[CSV_COLUMNS.index("pmid")] == "31452104"
+    assert cells[CSV_COLUMNS.index("last_modified")] == "2024-05-01T12:30:00.000+00:00"
+
+
+def test_a_file_must_start_with_our_header() -> None:
+    with pytest.raises(ValueError, match="header"):
+        read_rows(rows_bytes([row()]), header=True)
+
+
+# --- parts and assembly --------------------------------------------------------------------------------------
+
+
+def test_a_part_is_overwritten_by_a_redelivery_and_removed_when_it_has_no_rows() -> None:
+    files = MemoryFiles()
+    write_part(files, "pull-1", "r1", [row(), row(1002)])
+    write_part(files, "pull-1", "r1", [row()])
+    assert read_rows(files.objects[part_key("pull-1", "r1")]) == [row()]
+    write_part(files, "pull-1", "r1", [])
+    assert part_key("pull-1", "r1") not in files.objects
+
+
+def test_a_small_job_is_one_put_with_one_header_and_every_row() -> None:
+    # Given three researchers' parts (one with a multi-line title) and another job's part
+    files = MemoryFiles()
+    write_part(files, "pull-1", "r1", [row(1, title="two\nlines"), row(2)])
+    write_part(files, "pull-1", "r2", [row(3, researcher_id="r2")])
+    write_part(files, "pull-1", "r3", [row(4, researcher_id="r3"), row(5, researcher_id="r3")])
+    write_part(files, "pull-2", "r1", [row(6)])
+    # When
+    result = assemble(files, "pull-1")
+    # Then
+    data = files.objects[csv_key("pull-1")]
+    assert result.rows == 5 and result.parts_read == 3 and result.upload_parts == 0
+    assert result.bytes == len(data)
+    assert data.count(header_bytes()) == 1 and data.startswith(header_bytes())
+    assert [r.put_code for r in read_rows(data, header=True)] == [1, 2, 3, 4, 5]
+
+
+def test_a_job_without_rows_still_gets_a_file_with_the_header() -> None:
+    files = MemoryFiles()
+    result = assemble(files, "pull-empty")
+    assert result.rows == 0
+    assert files.objects[csv_key("pull-empty")] == header_bytes()
+
+
+def test_a_large_job_streams_into_multipart_parts_of_at_least_the_part_size() -> None:
+    # Given 40 parts of ~300 KB: ~12 MB in all, more than two 5 MiB parts
+    files = MemoryFiles()
+    long_title = "x" * 3000
+    for n in range(40):
+        write_part(files, "pull-big", f"r{n:03d}", [row(n * 100 + i, title=long_title) for i in range(100)])
+    # When
+    result = assemble(files, "pull-big", part_size=MIN_PART_SIZE)
+    # Then
+    data = files.objects[csv_key("pull-big")]
+    assert result.upload_parts == 3
+    assert result.rows == 4000 == len(read_rows(data, header=True))
+    assert data.count(b"researcher_id,orcid") == 1
+    largest_part = max(len(files.objects[k]) for k in files.objects if "/parts/" in k)
+    assert result.max_buffered_bytes < MIN_PART_SIZE + largest_part
+    assert result.max_buffered_bytes < len(data) / 2
+
+
+def test_a_failed_upload_is_aborted_and_the_parts_stay_for_another_try() -> None:
+    files = MemoryFiles()
+    for n in range(40):
+        write_part(files, "pull-big", f"r{n:03d}", [row(n * 100 + i, title="y" * 3000) for i in range(100)])
+    files.fail_on_part = 2
+    with pytest.raises(OSError, match="reset"):
+        assemble(files, "pull-big", part_size=MIN_PART_SIZE)
+    assert files.aborted == ["upload-1"]
+    assert csv_key("pull-big") not in files.objects
+    assert sum(1 for k in files.objects if "/parts/" in k) == 40
+
+
+def test_part_sizes_below_s3s_minimum_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        assemble(MemoryFiles(), "pull-1", part_size=MIN_PART_SIZE - 1)
+
+
+def test_deleting_parts_leaves_the_file_and_other_jobs_alone() -> None:
+    files = MemoryFiles()
+    for n in range(2500):
+        files.put(part_key("pull-1", f"r{n}"), b"")
+    files.put(part_key("pull-2", "r1"), b"")
+    files.put(csv_key("pull-1"), header_bytes())
+    assert delete_parts(files, "pull-1") == 2500
+    assert sorted(files.objects) == [csv_key("pull-1"), part_key("pull-2", "r1")]
