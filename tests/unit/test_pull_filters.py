@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from orcid_sync.logic.pull import select_pull_researchers
-from orcid_sync.models import Researcher, SealedSecret, StoredToken, TokenSource
+from orcid_sync.logic.pull import (
+    SkipReason,
+    WorkIds,
+    WorkSelection,
+    asset_keys,
+    build_row,
+    needs_full_work,
+    select_pull_researchers,
+    select_works,
+)
+from orcid_sync.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
+from orcid_sync.orcid.models import Work, Works
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 ORCID = "0000-0002-1825-0097"
@@ -73,3 +85,293 @@ def test_a_manual_run_is_limited_to_the_researchers_asked_for() -> None:
     tokens = {rid: token(rid) for rid in ("a", "b", "c")}
     assert select_pull_researchers(people, tokens, {"c", "a", "unknown"}) == ["a", "c"]
     assert select_pull_researchers(people, tokens, set()) == []
+
+
+# --- which works become rows -------------------------------------------------------------------------------
+
+OUR_CLIENT = "APP-OURREPOSITORY01"
+CROSSREF = "APP-CROSSREFSEARCH1"
+SCOPUS = "APP-SCOPUSWIZARD001"
+T0 = 1_700_000_000_000  # epoch ms
+
+
+def ext_id(kind: str, value: str, relationship: str = "self", *, normalized: str | None = None) -> dict[str, Any]:
+    eid: dict[str, Any] = {
+        "external-id-type": kind,
+        "external-id-value": value,
+        "external-id-relationship": relationship,
+    }
+    if normalized is not None:
+        eid["external-id-normalized"] = {"value": normalized, "transient": True}
+    return eid
+
+
+def source(by: str, *, on_behalf_of: str | None = None) -> dict[str, Any]:
+    """``by`` is "researcher" or a client id; ``on_behalf_of`` sets the assertion-origin client."""
+    if by == "researcher":
+        src: dict[str, Any] = {
+            "source-orcid": {"uri": f"https://sandbox.orcid.org/{ORCID}", "path": ORCID, "host": "sandbox.orcid.org"},
+            "source-name": {"value": "Josiah Carberry"},
+        }
+    else:
+        src = {
+            "source-client-id": {
+                "uri": f"https://sandbox.orcid.org/client/{by}",
+                "path": by,
+                "host": "sandbox.orcid.org",
+            },
+            "source-name": {"value": {OUR_CLIENT: "Our Repository", CROSSREF: "Crossref", SCOPUS: "Scopus"}[by]},
+        }
+    if on_behalf_of is not None:
+        src["assertion-origin-client-id"] = {"path": on_behalf_of}
+    return src
+
+
+def summary(
+    put_code: int,
+    *ids: dict[str, Any],
+    by: str = "researcher",
+    on_behalf_of: str | None = None,
+    modified: int = T0,
+    title: str | None = "A work",
+    work_type: str | None = "journal-article",
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "put-code": put_code,
+        "last-modified-date": {"value": modified},
+        "source": source(by, on_behalf_of=on_behalf_of),
+        "external-ids": {"external-id": list(ids)},
+        "type": work_type,
+        "publication-date": {"year": {"value": "2012"}, "month": {"value": "10"}, "day": None},
+        "journal-title": {"value": "Journal of Psychoceramics"},
+        "url": {"value": f"https://example.org/{put_code}"},
+        "visibility": "public",
+        "display-index": "0",
+    }
+    if title is not None:
+        data["title"] = {"title": {"value": title}}
+    return data
+
+
+def works(*groups: list[dict[str, Any]]) -> Works:
+    return Works.model_validate({"group": [{"work-summary": group} for group in groups]})
+
+
+def select(data: Works, **kwargs: Any) -> WorkSelection:
+    return select_works(data, orcid=ORCID, client_id=OUR_CLIENT, **kwargs)
+
+
+def kept_put_codes(selection: WorkSelection) -> list[int | None]:
+    return [w.chosen.put_code for w in selection.kept]
+
+
+def test_a_work_needs_a_self_doi_or_pmid() -> None:
+    # Given
+    data = works(
+        [summary(1, ext_id("doi", "10.1234/a"))],
+        [summary(2, ext_id("pmid", "31452104"))],
+        [summary(3, ext_id("isbn", "9780306406157"))],  # a book with only an ISBN
+        [summary(4, ext_id("doi", "10.1234/book", "part-of"), ext_id("isbn", "9780306406157", "part-of"))],
+        [summary(5, ext_id("doi", "10.1234/preprint", "version-of"), ext_id("uri", "https://x.org/5"))],
+        [summary(6)],  # no identifiers at all
+        [summary(7, ext_id("doi", "not a doi"))],  # ORCID: external-id-normalized-error 8001
+    )
+    # When
+    selection = select(data)
+    # Then
+    assert kept_put_codes(selection) == [1, 2]
+    assert selection.skipped == Counter({SkipReason.NO_DOI_OR_PMID: 5})
+
+
+def test_works_we_wrote_are_skipped_whether_we_are_the_source_or_the_assertion_origin() -> None:
+    data = works(
+        [summary(1, ext_id("doi", "10.1234/ours"), by=OUR_CLIENT)],
+        [summary(2, ext_id("doi", "10.1234/delegated"), by=SCOPUS, on_behalf_of=OUR_CLIENT)],
+        [summary(3, ext_id("doi", "10.1234/scopus"), by=SCOPUS)],
+        [summary(4, ext_id("doi", "10.1234/crossref"), by=CROSSREF, on_behalf_of=SCOPUS)],
+    )
+    selection = select(data)
+    assert kept_put_codes(selection) == [3, 4]
+    assert selection.skipped == Counter({SkipReason.OURS: 2})
+
+
+def test_other_versions_of_a_work_we_wrote_are_the_same_work() -> None:
+    # Given our work grouped with Crossref's, and the researcher's copy of it in a group of its own
+    data = works(
+        [
+            summary(1, ext_id("doi", "10.1234/ours"), by=OUR_CLIENT),
+            summary(2, ext_id("doi", "10.1234/OURS"), by=CROSSREF),
+        ],
+        [summary(3, ext_id("doi", "https://doi.org/10.1234/ours"), ext_id("pmid", "123"))],
+        # Grouped with ours by a shared PMID although its own DOI differs (ORCID groups on any shared id)
+        [summary(4, ext_id("pmid", "555"), by=OUR_CLIENT), summary(5, ext_id("doi", "10.1234/other"), by=SCOPUS)],
+        [summary(6, ext_id("doi", "10.1234/new"))],
+    )
+    # When
+    selection = select(data)
+    # Then
+    assert kept_put_codes(selection) == [6]
+    assert selection.skipped == Counter({SkipReason.OURS: 2, SkipReason.GROUPED_WITH_OURS: 3})
+
+
+def test_works_already_in_the_repository_are_skipped_however_the_identifier_is_written() -> None:
+    # Given the researcher's assets hold a bare DOI and a bare PMID
+    assets = [
+        Asset.model_validate(
+            {
+                "id": "a1",
+                "researchers": ["r1"],
+                "type": "publication.journalArticle",
+                "status": "approved",
+                "visible": True,
+                "title": "Cracked pots",
+                "doi": "10.1234/Pots.1",
+                "pmid": "31452104",
+            }
+        )
+    ]
+    # ... and ORCID has them as a DOI URL, a doi: prefix and a PMID with a prefix
+    data = works(
+        [summary(1, ext_id("doi", "https://doi.org/10.1234/POTS.1"))],
+        [summary(2, ext_id("doi", "doi:10.1234/pots.1"))],
+        [summary(3, ext_id("pmid", "PMID:31452104"))],
+        [summary(4, ext_id("pmid", "https://pubmed.ncbi.nlm.nih.gov/31452104/"))],
+        [summary(5, ext_id("doi", "10.1234/pots.2"))],
+    )
+    # When
+    selection = select(data, repository_keys=asset_keys(assets))
+    # Then
+    assert asset_keys(assets) == {"doi:10.1234/pots.1", "pmid:31452104"}
+    assert kept_put_codes(selection) == [5]
+    assert selection.skipped == Counter({SkipReason.IN_REPOSITORY: 4})
+
+
+def test_works_pulled_before_are_skipped_by_doi_or_pmid() -> None:
+    data = works(
+        [summary(1, ext_id("doi", "10.1234/a"))],
+        [summary(2, ext_id("doi", "10.1234/b"), ext_id("pmid", "42"))],
+        [summary(3, ext_id("doi", "10.1234/c"))],
+    )
+    selection = select(data, pulled_keys=frozenset({"doi:10.1234/a", "pmid:42"}))
+    assert kept_put_codes(selection) == [3]
+    assert selection.skipped == Counter({SkipReason.PULLED_BEFORE: 2})
+
+
+def test_orcids_normalised_value_is_preferred_to_the_raw_one() -> None:
+    # Given a raw value our parser would not read, and ORCID's normalised form of it
+    data = works(
+        [summary(1, ext_id("doi", "DOI 10.1234/ABC (publisher page)", normalized="10.1234/abc"))],
+        [summary(2, ext_id("pmid", "pubmed 0042", normalized="42"))],
+    )
+    selection = select(data)
+    assert [w.ids for w in selection.kept] == [WorkIds(dois=("10.1234/abc",)), WorkIds(pmids=("42",))]
+
+
+def test_the_same_doi_in_two_groups_or_two_sources_is_one_row() -> None:
+    # Given one article three times: the researcher's own (oldest), Crossref's and Scopus's (newest),
+    # with the DOI as a URL in one and bare in the others; Scopus's copy landed in a group of its own.
+    data = works(
+        [
+            summary(1, ext_id("doi", "https://doi.org/10.1234/ABC"), modified=T0),
+            summary(2, ext_id("doi", "10.1234/abc"), ext_id("pmid", "777"), by=CROSSREF, modified=T0 + 1000),
+        ],
+        [summary(3, ext_id("doi", "doi:10.1234/abc"), ext_id("pmc", "pmc123"), by=SCOPUS, modified=T0 + 2000)],
+        [summary(4, ext_id("doi", "10.1234/other"))],
+    )
+    # When
+    selection = select(data)
+    # Then the researcher's own version is the row, with the PMID and PMCID of the others
+    assert kept_put_codes(selection) == [1, 4]
+    first = selection.kept[0]
+    assert first.ids == WorkIds(dois=("10.1234/abc",), pmids=("777",), pmcids=("PMC123",))
+    assert first.keys == {"doi:10.1234/abc", "pmid:777"}
+    assert [v.put_code for v in first.versions] == [1, 3, 2]
+    assert selection.skipped == Counter({SkipReason.DUPLICATE: 2})
+
+
+def test_without_the_researchers_own_version_the_most_recently_modified_wins() -> None:
+    data = works(
+        [
+            summary(1, ext_id("doi", "10.1234/abc"), by=CROSSREF, modified=T0 + 5000),
+            summary(2, ext_id("doi", "10.1234/ABC"), by=SCOPUS, modified=T0),
+        ]
+    )
+    assert kept_put_codes(select(data)) == [1]
+
+
+def test_works_sharing_only_a_pmid_are_one_work_and_a_pulled_key_skips_all_of_it() -> None:
+    # Given two versions linked by a PMID, one of whose DOIs was pulled before
+    data = works(
+        [summary(1, ext_id("doi", "10.1234/x"), ext_id("pmid", "9"))],
+        [summary(2, ext_id("doi", "10.1234/y"), ext_id("pmid", "PMID: 9"), by=CROSSREF)],
+    )
+    assert select(data, pulled_keys=frozenset({"doi:10.1234/y"})).skipped == Counter({SkipReason.PULLED_BEFORE: 2})
+    kept = select(data).kept
+    assert len(kept) == 1 and kept[0].keys == {"doi:10.1234/x", "doi:10.1234/y", "pmid:9"}
+
+
+def test_every_summary_is_either_kept_or_counted_under_one_reason() -> None:
+    data = works(
+        [summary(1, ext_id("doi", "10.1/a"), by=OUR_CLIENT), summary(2, ext_id("doi", "10.1/a"), by=CROSSREF)],
+        [summary(3, ext_id("isbn", "9780306406157"))],
+        [summary(4, ext_id("doi", "10.1/b")), summary(5, ext_id("doi", "10.1/b"), by=SCOPUS)],
+        [summary(6, ext_id("doi", "10.1/c"))],
+        [summary(7, ext_id("doi", "10.1/d"))],
+    )
+    selection = select(data, repository_keys=frozenset({"doi:10.1/c"}), pulled_keys=frozenset({"doi:10.1/d"}))
+    assert len(selection.kept) + selection.skipped_total == 7
+    assert selection.skipped == Counter(
+        {
+            SkipReason.OURS: 1,
+            SkipReason.GROUPED_WITH_OURS: 1,
+            SkipReason.NO_DOI_OR_PMID: 1,
+            SkipReason.DUPLICATE: 1,
+            SkipReason.IN_REPOSITORY: 1,
+            SkipReason.PULLED_BEFORE: 1,
+        }
+    )
+
+
+# --- rows ------------------------------------------------------------------------------------------------
+
+
+def test_a_row_takes_every_column_from_the_summary() -> None:
+    data = works([summary(1001, ext_id("doi", "https://doi.org/10.1234/ABC"), ext_id("pmc", "PMC77"), title="Pots")])
+    [work] = select(data).kept
+    assert not needs_full_work(work.chosen)
+    row = build_row("r1", ORCID, work)
+    assert row.model_dump() == {
+        "researcher_id": "r1",
+        "orcid": ORCID,
+        "put_code": 1001,
+        "doi": "10.1234/abc",
+        "pmid": None,
+        "pmcid": "PMC77",
+        "title": "Pots",
+        "work_type": "journal-article",
+        "publication_year": "2012",
+        "publication_month": "10",
+        "publication_day": None,
+        "journal_title": "Journal of Psychoceramics",
+        "url": "https://example.org/1001",
+        "source_name": "Josiah Carberry",
+        "last_modified": datetime.fromtimestamp(T0 / 1000, tz=UTC),
+    }
+
+
+def test_a_summary_without_title_or_type_needs_the_full_work() -> None:
+    data = works(
+        [summary(1, ext_id("doi", "10.1/a"), title=None)], [summary(2, ext_id("doi", "10.1/b"), work_type=None)]
+    )
+    first, second = select(data).kept
+    assert needs_full_work(first.chosen) and needs_full_work(second.chosen)
+    full = Work.model_validate(
+        {
+            "put-code": 1,
+            "title": {"title": {"value": "The full title"}},
+            "type": "book",
+            "external-ids": {"external-id": [ext_id("doi", "10.1/a")]},
+        }
+    )
+    row = build_row("r1", ORCID, first, full)
+    assert (row.title, row.work_type, row.doi, row.put_code) == ("The full title", "book", "10.1/a", 1)
