@@ -9,7 +9,7 @@ import click
 
 from orcid_sync import __version__
 from orcid_sync.mapping import WorkTypeMapping
-from orcid_sync_cli import connect, jobs, settings_cmd
+from orcid_sync_cli import connect, jobs, pull_cmd, settings_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +36,7 @@ cli.add_command(connect.disconnect)
 cli.add_command(settings_cmd.settings)
 cli.add_command(jobs.jobs)
 cli.add_command(jobs.report)
+cli.add_command(pull_cmd.pull)
 
 
 if __name__ == "__main__":
