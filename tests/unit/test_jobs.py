@@ -447,7 +447,7 @@ def test_the_subject_says_type_date_state_and_counts() -> None:
     )
     assert "completed with errors" in notification_subject(_finished_job())
     long = notification_subject(_finished_job(dry_run=True, counts=JobCounts(researchers_processed=10**40)))
-    assert len(long) == 100
+    assert len(long) == 99
 
 
 def test_the_body_has_counts_duration_first_errors_and_the_events_command() -> None:

@@ -112,7 +112,7 @@ def test_the_notification_is_plain_text_with_a_short_subject_and_no_token() -> N
     [message] = sns.published
     assert message["TopicArn"] == "arn:aws:sns:us-east-1:123456789012:jobs"
     assert message["Subject"] == "orcid-sync push job 2026-11-21 completed with errors: 120 researchers, 3 failed"
-    assert len(message["Subject"]) <= 100
+    assert len(message["Subject"]) < 100
     body = message["Message"]
     assert "Duration: 7m 00s" in body
     assert "researcher r9: marked token revoked" in body

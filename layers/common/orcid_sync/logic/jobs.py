@@ -40,8 +40,8 @@ SQS_BATCH = 10
 """SendMessageBatch takes at most ten entries."""
 FIRST_ERRORS = 10
 """Errors quoted in the notification; the rest are a CLI command away."""
-SUBJECT_MAX = 100
-"""SNS rejects email subjects longer than 100 characters."""
+SUBJECT_MAX = 99
+"""SNS wants subjects "less than 100 characters long"."""
 # Options that describe the whole run but would bloat every researcher's message (10,000 ids).
 _RUN_ONLY_OPTIONS = frozenset({"researcher_ids"})
 
@@ -258,7 +258,7 @@ _STATE_WORDS = {
 
 
 def notification_subject(job: Job) -> str:
-    """E.g. ``orcid-sync push job 2026-11-21 succeeded: 120 researchers, 3 failed`` (≤ 100 characters)."""
+    """E.g. ``orcid-sync push job 2026-11-21 succeeded: 120 researchers, 3 failed`` (< 100 characters)."""
     kind = f"{job.type.value} job" + (" (dry run)" if job.dry_run else "")
     subject = (
         f"orcid-sync {kind} {job.started_at:%Y-%m-%d} {_STATE_WORDS[job.state]}: "
