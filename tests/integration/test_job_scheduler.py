@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orcid_sync import aws_adapters, wiring
 from orcid_sync.jobs import JobState, JobTrigger, JobType, ResearcherTask
@@ -162,10 +163,25 @@ def test_a_run_with_nobody_eligible_finishes_at_once_and_emails(scheduler: dict[
 
 
 def test_a_malformed_control_message_fails_only_its_record(scheduler: dict[str, str]) -> None:
-    event = _control_event("x")
-    event["Records"][0]["body"] = "not json"
-    answer = invoke(event)
-    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    # Given a batch with a good message and a malformed one
+    job = request_job(
+        aws_adapters.job_store(),
+        aws_adapters.control_queue(),
+        wiring.researcher_store(),
+        StartJobRequest(type=JobType.PUSH),
+        started_by="admin",
+        now=datetime.now(UTC),
+    )
+    event = _control_event(job.job_id)
+    bad = dict(event["Records"][0], messageId="bad-1", body="not json")
+    event["Records"].append(bad)
+    # When the scheduler gets it, only the malformed record is reported failed (to be retried, then dead-lettered)
+    assert invoke(event) == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+    started = aws_adapters.job_store().get(job.job_id)
+    assert started is not None and started.expected == 0
+    # And alone (the queue's batch size is 1) it fails the invocation, which the errors alarm counts
+    with pytest.raises(BatchProcessingError):
+        invoke({"Records": [bad]})
 
 
 def test_an_unknown_schedule_input_is_rejected(scheduler: dict[str, str]) -> None:
