@@ -268,3 +268,12 @@ def test_cli_mapping_shows_the_stacks_effective_mapping(cli_api: None, store: Dy
     assert "publication.book,book,false,true" in lines
     # Without a stack it prints the built-in table
     assert "publication.letter,other" in run_cli("mapping").output.splitlines()
+
+
+@pytest.mark.parametrize("name", ["admin_settings_put", "admin_settings_get", "admin_settings_mapping"])
+def test_the_sample_events_work(store: DynamoIntegrationSettingsStore, name: str) -> None:
+    from functions.admin_api.app import lambda_handler
+
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / f"{name}.json").read_text())
+    response = lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 200, response.get("body")
