@@ -27,6 +27,13 @@ ORCID_REQUESTS: Final = "OrcidRequests"
 OUTCOME_DIMENSION: Final = "outcome"
 ORCID_OUTCOMES: Final = ("success", "client_error", "unauthorized", "throttled", "server_error")
 
+# Emitted by the push worker once per researcher (dimension: service).
+RESEARCHERS_UPDATED: Final = "ResearchersUpdated"
+RESEARCHERS_UNCHANGED: Final = "ResearchersUnchanged"
+RESEARCHERS_FAILED: Final = "ResearchersFailed"
+RESEARCHERS_DISCONNECTED: Final = "ResearchersDisconnected"
+"""A 401 invalid_token: the researcher revoked us (or the token died) and is now disconnected."""
+
 # Emitted by the scheduler each time it selects researchers, with an extra ``status`` dimension
 # (the researchers' ORCID connection status: none, active, revoked, disconnected).
 RESEARCHERS: Final = "Researchers"
