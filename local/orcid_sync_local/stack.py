@@ -133,11 +133,7 @@ class LocalStack:
         self._identity = StackIdentity(stack_name=stack_name, region=LOCAL_CREDENTIALS.region)
         self._visibility_scale = visibility_scale
         self._sandbox_settings = dict(sandbox_settings or {})
-        self._session = boto3.Session(
-            aws_access_key_id=LOCAL_CREDENTIALS.access_key_id,
-            aws_secret_access_key=LOCAL_CREDENTIALS.secret_access_key,
-            region_name=LOCAL_CREDENTIALS.region,
-        )
+        self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._moto: ThreadedMotoServer | None = None
@@ -178,6 +174,13 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
+        # boto3 reads AWS_PROFILE & co. when a session is made: clear them before making ours.
+        self._own_environment({})
+        self._session = boto3.Session(
+            aws_access_key_id=LOCAL_CREDENTIALS.access_key_id,
+            aws_secret_access_key=LOCAL_CREDENTIALS.secret_access_key,
+            region_name=LOCAL_CREDENTIALS.region,
+        )
         werkzeug_logger = logging.getLogger("werkzeug")
         self._werkzeug_level = werkzeug_logger.level
         werkzeug_logger.setLevel(logging.WARNING)  # moto's server logs every request otherwise
@@ -194,7 +197,7 @@ class LocalStack:
             self._start_orcid_sandbox()
 
         template = load_template(self._template_path)
-        context = ProvisionContext(self._session, self._aws_endpoint_url, self._identity, self.api_url)
+        context = ProvisionContext(self.session, self._aws_endpoint_url, self._identity, self.api_url)
         self._provisioned = provision_stack(template, context, self._parameters(template.parameters))
         self._store_client_secret()
 
@@ -305,6 +308,8 @@ class LocalStack:
                 log.exception("stopping the local stack: %s failed", what)
         self._api_server = self._orcid_server = self._moto = None
         self._glue = None
+        self._session = None
+        self._clients.clear()
         self._running = False
         with _active_lock:
             if self in _active:
@@ -373,6 +378,8 @@ class LocalStack:
     @property
     def session(self) -> boto3.Session:
         """A boto3 session with the local credentials; pass ``endpoint_url=aws_endpoint_url`` (or use ``client``)."""
+        if self._session is None:
+            raise LocalStackError("the local stack is not running")
         return self._session
 
     @property
@@ -390,7 +397,7 @@ class LocalStack:
         """A boto3 client for ``service`` on moto (cached; boto3 clients are thread-safe)."""
         with self._clients_lock:
             if service not in self._clients:
-                self._clients[service] = self._session.client(
+                self._clients[service] = self.session.client(
                     service,  # type: ignore[call-overload]
                     endpoint_url=self._aws_endpoint_url,
                     region_name=LOCAL_CREDENTIALS.region,

@@ -1,0 +1,87 @@
+"""End-to-end fixtures: the whole local stack (moto from template.yaml, the ORCID sandbox, the local API).
+
+``local_stack`` starts once per session, on first use, and is stopped as soon as the run leaves
+``tests/e2e`` (a running LocalStack owns ``os.environ``, which the other tiers set for themselves).
+Only one LocalStack can run in a process, so the tests in ``test_local_stack.py`` that start their
+own stacks (from a fixture template) are run before every other e2e test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from orcid_sync_local.lambda_glue import LocalCredentials
+from orcid_sync_local.stack import LocalStack
+
+E2E_DIR = Path(__file__).resolve().parent
+OWN_STACK_MODULE = E2E_DIR / "test_local_stack.py"
+_session_stack: list[LocalStack] = []
+
+
+def _in_e2e(item: pytest.Item) -> bool:
+    return E2E_DIR in Path(str(item.path)).resolve().parents
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every e2e test, and run the tests that start their own stacks before any that share one."""
+    for item in items:
+        if _in_e2e(item):
+            item.add_marker(pytest.mark.e2e)
+    first = [item for item in items if Path(str(item.path)).resolve() == OWN_STACK_MODULE]
+    if first:
+        start = next(index for index, item in enumerate(items) if _in_e2e(item))
+        rest = [item for item in items if item not in first]
+        items[:] = [*rest[:start], *first, *rest[start:]]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the shared stack once the e2e tests are done, rather than at the very end of the session."""
+    if _session_stack and _in_e2e(item) and (nextitem is None or not _in_e2e(nextitem)):
+        _session_stack.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStack]:
+    """The whole stack from template.yaml with the local ORCID sandbox, shared by the e2e tests."""
+    stack = LocalStack().start()
+    _session_stack.append(stack)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if stack in _session_stack:
+            _session_stack.remove(stack)
+
+
+@pytest.fixture
+def iam_request() -> Callable[..., requests.Response]:
+    """``iam_request(method, url, credentials, body=..., headers=...)``: a SigV4-signed request (see signed_request)."""
+    return signed_request
+
+
+def signed_request(
+    method: str,
+    url: str,
+    credentials: LocalCredentials,
+    *,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> requests.Response:
+    """Send a request signed with SigV4 for execute-api, as an IAM-authorised caller of the admin API does."""
+    request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
+    signer = SigV4Auth(
+        Credentials(credentials.access_key_id, credentials.secret_access_key), "execute-api", credentials.region
+    )
+    signer.add_auth(request)
+    prepared: dict[str, Any] = dict(request.headers.items())
+    return requests.request(method, url, data=body, headers=prepared, timeout=timeout)

@@ -1,0 +1,518 @@
+"""The local stack is provisioned from template.yaml: every resource type is covered, and what moto holds
+matches what the template says (keys, indexes, TTL, redrive, generated secrets, schedule states)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from orcid_sync_local.provision import (
+    GLUE_HANDLED,
+    PROVISIONERS,
+    ProvisionContext,
+    ProvisionedStack,
+    provision_stack,
+    unsupported_resource_types,
+)
+from orcid_sync_local.template import (
+    NO_VALUE,
+    StackIdentity,
+    Template,
+    TemplateError,
+    dependency_order,
+    load_template,
+    merge_globals,
+)
+
+REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+LOCAL_PARAMETERS = {"OrcidClientId": "APP-LOCAL00000000001", "PortalBaseUrl": "http://127.0.0.1:8080/portal"}
+
+# Everything the local stack has to get right, in one small template: the product's template may not
+# (yet) have queues with a DLQ, alarms or SAM schedules, but the provisioning of them must still work.
+FEATURES_TEMPLATE = textwrap.dedent(
+    """
+    AWSTemplateFormatVersion: "2010-09-09"
+    Transform: AWS::Serverless-2016-10-31
+    Parameters:
+      Stage:
+        Type: String
+        AllowedValues: [dev, prod]
+        Default: dev
+      AlarmEmail:
+        Type: String
+        Default: ""
+      Limit:
+        Type: Number
+        Default: 20
+        MaxValue: 24
+    Conditions:
+      IsProd: !Equals [!Ref Stage, prod]
+      HasAlarmEmail: !Not [!Equals [!Ref AlarmEmail, ""]]
+    Mappings:
+      Retention:
+        dev: {Days: 1}
+        prod: {Days: 30}
+    Globals:
+      Function:
+        Runtime: python3.13
+        Timeout: 30
+        Layers: [!Ref Shared]
+        Environment:
+          Variables:
+            TABLE: !Ref Items
+            STAGE: !Ref Stage
+    Resources:
+      Shared:
+        Type: AWS::Serverless::LayerVersion
+        Properties: {ContentUri: layers/shared/}
+      Items:
+        Type: AWS::DynamoDB::Table
+        Properties:
+          BillingMode: PAY_PER_REQUEST
+          AttributeDefinitions:
+            - {AttributeName: pk, AttributeType: S}
+            - {AttributeName: sk, AttributeType: S}
+            - {AttributeName: status, AttributeType: S}
+          KeySchema:
+            - {AttributeName: pk, KeyType: HASH}
+            - {AttributeName: sk, KeyType: RANGE}
+          GlobalSecondaryIndexes:
+            - IndexName: by-status
+              KeySchema:
+                - {AttributeName: status, KeyType: HASH}
+                - {AttributeName: pk, KeyType: RANGE}
+              Projection: {ProjectionType: KEYS_ONLY}
+          TimeToLiveSpecification: {AttributeName: expires_at, Enabled: true}
+          PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true}
+      WorkQueue:
+        Type: AWS::SQS::Queue
+        Properties:
+          VisibilityTimeout: 180
+          MessageRetentionPeriod: !FindInMap [Retention, !Ref Stage, Days]
+          RedrivePolicy:
+            deadLetterTargetArn: !GetAtt WorkDlq.Arn
+            maxReceiveCount: 5
+      WorkDlq:
+        Type: AWS::SQS::Queue
+        Properties:
+          QueueName: !Sub "${AWS::StackName}-work-dlq"
+      ProdOnlyQueue:
+        Type: AWS::SQS::Queue
+        Condition: IsProd
+      Secret:
+        Type: AWS::SecretsManager::Secret
+        Properties:
+          GenerateSecretString:
+            SecretStringTemplate: '{"client_secret": "SET-ME"}'
+            GenerateStringKey: signing_key
+            PasswordLength: 48
+            ExcludePunctuation: true
+      Alerts:
+        Type: AWS::SNS::Topic
+        Properties:
+          TopicName: !Join ["-", [!Ref "AWS::StackName", alerts]]
+      AlertsByEmail:
+        Type: AWS::SNS::Subscription
+        Condition: HasAlarmEmail
+        Properties: {TopicArn: !Ref Alerts, Protocol: email, Endpoint: !Ref AlarmEmail}
+      Worker:
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: functions/worker/
+          Handler: app.lambda_handler
+          Timeout: !If [IsProd, 60, 45]
+          Environment:
+            Variables:
+              QUEUE_URL: !Ref WorkQueue
+              PROD_ONLY: !If [IsProd, "yes", !Ref "AWS::NoValue"]
+              FIRST_AZ: !Select [0, !GetAZs ""]
+              KEY_PREFIX: !Select [1, !Split ["/", "a/b/c"]]
+          Events:
+            Daily:
+              Type: Schedule
+              Properties: {Schedule: "cron(0 2 * * ? *)", Enabled: false}
+            Hourly:
+              Type: Schedule
+              Properties: {Schedule: "rate(1 hour)"}
+            Work:
+              Type: SQS
+              Properties: {Queue: !GetAtt WorkQueue.Arn, BatchSize: 10}
+      DlqAlarm:
+        Type: AWS::CloudWatch::Alarm
+        Properties:
+          AlarmDescription: !Sub "Messages in ${WorkDlq.QueueName}"
+          Namespace: AWS/SQS
+          MetricName: ApproximateNumberOfMessagesVisible
+          Dimensions: [{Name: QueueName, Value: !GetAtt WorkDlq.QueueName}]
+          Statistic: Maximum
+          Period: 60
+          EvaluationPeriods: 1
+          Threshold: 0
+          ComparisonOperator: GreaterThanThreshold
+          AlarmActions: [!Ref Alerts]
+      Dashboard:
+        Type: AWS::CloudWatch::Dashboard
+        Properties:
+          DashboardBody: !Sub '{"widgets": [{"type": "text", "properties": {"markdown": "${Worker}"}}]}'
+    Outputs:
+      QueueUrl:
+        Value: !Ref WorkQueue
+      Limit:
+        Value: !Ref Limit
+      ProdQueue:
+        Condition: IsProd
+        Value: !Ref ProdOnlyQueue
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        yield endpoint
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()
+        server._server.server_close()  # stop() leaves the listening socket open
+
+
+@pytest.fixture(scope="module")
+def context(moto_endpoint: str) -> ProvisionContext:
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    return ProvisionContext(session, moto_endpoint, StackIdentity(), api_endpoint="http://127.0.0.1:9/api")
+
+
+@pytest.fixture(scope="module")
+def repo_stack(context: ProvisionContext) -> ProvisionedStack:
+    return provision_stack(load_template(REPO_TEMPLATE), context, LOCAL_PARAMETERS)
+
+
+@pytest.fixture(scope="module")
+def features_stack(context: ProvisionContext, tmp_path_factory: pytest.TempPathFactory) -> ProvisionedStack:
+    path = tmp_path_factory.mktemp("features") / "template.yaml"
+    path.write_text(FEATURES_TEMPLATE)
+    return provision_stack(load_template(path), context, {})
+
+
+def _template(tmp_path: Path, text: str) -> Template:
+    path = tmp_path / "template.yaml"
+    path.write_text(textwrap.dedent(text))
+    return load_template(path)
+
+
+# --- every resource type is accounted for ---------------------------------------------------------
+
+
+def test_every_resource_type_of_template_yaml_is_provisioned_or_handled_by_the_glue() -> None:
+    template = load_template(REPO_TEMPLATE)
+
+    assert unsupported_resource_types(template) == set(), (
+        "add a provisioner to orcid_sync_local.provision.PROVISIONERS (or glue support and GLUE_HANDLED)"
+    )
+
+
+def test_provisioned_and_glue_handled_types_do_not_overlap() -> None:
+    assert set(PROVISIONERS).isdisjoint(GLUE_HANDLED)
+
+
+def test_a_resource_type_the_local_stack_cannot_create_is_refused(tmp_path: Path, context: ProvisionContext) -> None:
+    template = _template(
+        tmp_path,
+        """
+        Resources:
+          Network:
+            Type: AWS::EC2::VPC
+            Properties: {CidrBlock: 10.0.0.0/16}
+        """,
+    )
+
+    assert unsupported_resource_types(template) == {"AWS::EC2::VPC"}
+    with pytest.raises(TemplateError, match=r"AWS::EC2::VPC"):
+        provision_stack(template, context, {})
+
+
+# --- template.yaml as provisioned -------------------------------------------------------------------
+
+
+def test_tables_have_the_keys_indexes_ttl_and_billing_of_the_template(
+    repo_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    dynamodb = context.client("dynamodb")
+    declared = {
+        logical_id: resource["Properties"]
+        for logical_id, resource in load_template(REPO_TEMPLATE).resources.items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+    assert declared, "template.yaml has no tables?"
+    for logical_id, props in declared.items():
+        name = repo_stack.physical(logical_id).ref
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert table["KeySchema"] == props["KeySchema"], logical_id
+        assert sorted(table["AttributeDefinitions"], key=str) == sorted(props["AttributeDefinitions"], key=str)
+        assert table["BillingModeSummary"]["BillingMode"] == props["BillingMode"]
+        indexes = {
+            index["IndexName"]: (index["KeySchema"], index["Projection"])
+            for index in table.get("GlobalSecondaryIndexes", [])
+        }
+        assert indexes == {
+            index["IndexName"]: (index["KeySchema"], index["Projection"])
+            for index in props.get("GlobalSecondaryIndexes", [])
+        }, logical_id
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in props:
+            assert ttl["TimeToLiveStatus"] == "ENABLED", logical_id
+            assert ttl["AttributeName"] == props["TimeToLiveSpecification"]["AttributeName"]
+        else:
+            assert ttl["TimeToLiveStatus"] == "DISABLED", logical_id
+
+
+def test_the_orcid_secret_holds_a_generated_signing_key(
+    repo_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    secret = load_template(REPO_TEMPLATE).resources["OrcidSecret"]["Properties"]["GenerateSecretString"]
+    arn = repo_stack.physical("OrcidSecret").ref
+
+    document = json.loads(context.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+
+    assert set(document) == set(json.loads(secret["SecretStringTemplate"])) | {secret["GenerateStringKey"]}
+    assert len(document[secret["GenerateStringKey"]]) == secret["PasswordLength"]
+    assert document[secret["GenerateStringKey"]].isalnum()
+
+
+def test_queues_of_template_yaml_carry_their_redrive_policies(
+    repo_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    sqs = context.client("sqs")
+    for logical_id, resource in load_template(REPO_TEMPLATE).resources.items():
+        if resource["Type"] != "AWS::SQS::Queue":
+            continue
+        attributes = sqs.get_queue_attributes(QueueUrl=repo_stack.physical(logical_id).ref, AttributeNames=["All"])
+        declared = repo_stack.properties[logical_id]
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod"):
+            if key in declared:
+                assert attributes["Attributes"][key] == str(declared[key]), (logical_id, key)
+        if "RedrivePolicy" in declared:
+            redrive = json.loads(attributes["Attributes"]["RedrivePolicy"])
+            assert redrive["deadLetterTargetArn"] == declared["RedrivePolicy"]["deadLetterTargetArn"]
+            assert int(redrive["maxReceiveCount"]) == int(declared["RedrivePolicy"]["maxReceiveCount"])
+
+
+def test_rules_of_template_yaml_have_the_declared_state(
+    repo_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    events = context.client("events")
+    for logical_id in repo_stack.of_type("AWS::Events::Rule"):
+        declared = repo_stack.properties[logical_id]
+        rule = events.describe_rule(Name=repo_stack.physical(logical_id).ref)
+        assert rule["State"] == declared.get("State", "ENABLED"), logical_id
+        assert rule.get("ScheduleExpression") == declared.get("ScheduleExpression"), logical_id
+
+
+def test_outputs_of_template_yaml_resolve_to_local_resources(repo_stack: ProvisionedStack) -> None:
+    outputs = repo_stack.outputs()
+
+    assert outputs["ResearchersTableName"] == repo_stack.physical("ResearchersTable").ref
+    assert outputs["TokenKeyArn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+
+
+# --- the features template ----------------------------------------------------------------------
+
+
+def test_a_queue_redrive_policy_points_at_its_dead_letter_queue(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    sqs = context.client("sqs")
+    url = features_stack.physical("WorkQueue").ref
+
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": features_stack.physical("WorkDlq").get_att("Arn"),
+        "maxReceiveCount": 5,
+    }
+    assert attributes["VisibilityTimeout"] == "180"
+    assert attributes["MessageRetentionPeriod"] == "1"
+    assert features_stack.physical("WorkDlq").get_att("QueueName") == "orcid-sync-local-work-dlq"
+
+
+def test_generated_names_follow_cloudformation(features_stack: ProvisionedStack) -> None:
+    assert features_stack.physical("Items").ref.startswith("orcid-sync-local-Items-")
+    assert "/orcid-sync-local-WorkQueue-" in features_stack.physical("WorkQueue").ref
+    assert features_stack.physical("Alerts").ref.endswith(":orcid-sync-local-alerts")
+
+
+def test_a_table_gets_its_index_ttl_and_point_in_time_recovery(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    dynamodb = context.client("dynamodb")
+    name = features_stack.physical("Items").ref
+
+    (index,) = dynamodb.describe_table(TableName=name)["Table"]["GlobalSecondaryIndexes"]
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+
+    assert (index["IndexName"], index["Projection"]) == ("by-status", {"ProjectionType": "KEYS_ONLY"})
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_a_generated_secret_honours_length_and_character_rules(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    arn = features_stack.physical("Secret").ref
+
+    document = json.loads(context.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"])
+
+    assert document["client_secret"] == "SET-ME"
+    assert len(document["signing_key"]) == 48
+    assert document["signing_key"].isalnum()
+
+
+def test_sam_schedule_events_become_rules_with_their_enabled_state(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    events = context.client("events")
+    worker_arn = features_stack.physical("Worker").get_att("Arn")
+
+    daily = events.describe_rule(Name=features_stack.physical("WorkerDaily").ref)
+    hourly = events.describe_rule(Name=features_stack.physical("WorkerHourly").ref)
+    (target,) = events.list_targets_by_rule(Rule=daily["Name"])["Targets"]
+
+    assert (daily["State"], daily["ScheduleExpression"]) == ("DISABLED", "cron(0 2 * * ? *)")
+    assert hourly["State"] == "ENABLED"
+    assert target == {"Id": "WorkerDailyLambdaTarget", "Arn": worker_arn}
+
+
+def test_globals_conditions_and_intrinsics_resolve_into_function_properties(features_stack: ProvisionedStack) -> None:
+    worker = features_stack.properties["Worker"]
+
+    assert worker["Environment"]["Variables"] == {
+        "TABLE": features_stack.physical("Items").ref,
+        "STAGE": "dev",
+        "QUEUE_URL": features_stack.physical("WorkQueue").ref,
+        "FIRST_AZ": "us-east-1a",
+        "KEY_PREFIX": "b",
+    }  # PROD_ONLY resolved to AWS::NoValue and is gone
+    assert worker["Timeout"] == 45
+    assert worker["Layers"] == [features_stack.physical("Shared").ref]
+    assert worker["Events"]["Work"]["Properties"]["Queue"] == features_stack.physical("WorkQueue").get_att("Arn")
+
+
+def test_resources_whose_condition_is_false_are_not_created(features_stack: ProvisionedStack) -> None:
+    assert "ProdOnlyQueue" not in features_stack.resources
+    assert "AlertsByEmail" not in features_stack.resources
+    assert "ProdQueue" not in features_stack.outputs()
+    assert features_stack.outputs()["Limit"] == "20"
+
+
+def test_alarms_and_dashboards_are_created_with_resolved_references(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    cloudwatch = context.client("cloudwatch")
+    dlq_name = features_stack.physical("WorkDlq").get_att("QueueName")
+
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[features_stack.physical("DlqAlarm").ref])["MetricAlarms"]
+    dashboard = cloudwatch.get_dashboard(DashboardName=features_stack.physical("Dashboard").ref)
+
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": dlq_name}]
+    assert alarm["AlarmDescription"] == f"Messages in {dlq_name}"
+    assert alarm["AlarmActions"] == [features_stack.physical("Alerts").ref]
+    body = json.loads(dashboard["DashboardBody"])
+    assert body["widgets"][0]["properties"]["markdown"] == features_stack.physical("Worker").ref
+
+
+# --- reading templates -------------------------------------------------------------------------
+
+
+def test_short_form_tags_become_long_form_intrinsics(tmp_path: Path) -> None:
+    template = _template(
+        tmp_path,
+        """
+        Resources:
+          Thing:
+            Type: AWS::SQS::Queue
+            Properties:
+              A: !GetAtt Other.Arn
+              B: !Sub "${AWS::Region}-x"
+              C: !If [Cond, !Ref P, !Ref "AWS::NoValue"]
+              D: 2012-10-17
+        """,
+    )
+
+    props = template.declared_resources["Thing"]["Properties"]
+
+    assert props["A"] == {"Fn::GetAtt": ["Other", "Arn"]}
+    assert props["B"] == {"Fn::Sub": "${AWS::Region}-x"}
+    assert props["C"] == {"Fn::If": ["Cond", {"Ref": "P"}, {"Ref": "AWS::NoValue"}]}
+    assert props["D"] == "2012-10-17"  # CloudFormation reads it as a string, not a date
+
+
+def test_globals_merge_maps_append_lists_and_override_scalars() -> None:
+    merged = merge_globals(
+        {"Timeout": 30, "Layers": ["a"], "Environment": {"Variables": {"X": "1", "Y": "2"}}},
+        {"Timeout": 60, "Layers": ["b"], "Environment": {"Variables": {"Y": "3"}}},
+    )
+
+    assert merged == {"Timeout": 60, "Layers": ["a", "b"], "Environment": {"Variables": {"X": "1", "Y": "3"}}}
+
+
+def test_parameters_are_validated_like_cloudformation(tmp_path: Path) -> None:
+    template = _template(
+        tmp_path,
+        """
+        Parameters:
+          ClientId: {Type: String, AllowedPattern: "^APP-[0-9A-Z]{16}$"}
+          Rate: {Type: Number, Default: 20, MaxValue: 24}
+        Resources: {}
+        """,
+    )
+
+    assert template.parameter_values({"ClientId": "APP-0000000000000001"}) == {
+        "ClientId": "APP-0000000000000001",
+        "Rate": "20",
+    }
+    with pytest.raises(TemplateError, match="ClientId: no value"):
+        template.parameter_values({})
+    with pytest.raises(TemplateError, match="does not match"):
+        template.parameter_values({"ClientId": "APP-x"})
+    with pytest.raises(TemplateError, match="above MaxValue"):
+        template.parameter_values({"ClientId": "APP-0000000000000001", "Rate": "25"})
+    with pytest.raises(TemplateError, match="unknown parameters: Nope"):
+        template.parameter_values({"ClientId": "APP-0000000000000001", "Nope": "1"})
+
+
+def test_resources_are_ordered_after_what_they_refer_to() -> None:
+    resources: dict[str, Any] = {
+        "Alarm": {"Type": "T", "Properties": {"Topic": {"Fn::Sub": "${Topic}-${Queue.Arn}"}}},
+        "Queue": {"Type": "T", "Properties": {"Dlq": {"Fn::GetAtt": ["Dlq", "Arn"]}}},
+        "Topic": {"Type": "T", "DependsOn": "Dlq"},
+        "Dlq": {"Type": "T"},
+    }
+
+    order = dependency_order(resources)
+
+    assert order.index("Dlq") < order.index("Queue") < order.index("Alarm")
+    assert order.index("Dlq") < order.index("Topic") < order.index("Alarm")
+
+
+def test_circular_references_are_reported() -> None:
+    resources = {"A": {"Type": "T", "Properties": {"X": {"Ref": "B"}}}, "B": {"Type": "T", "DependsOn": ["A"]}}
+
+    with pytest.raises(TemplateError, match="circular references between resources: A, B"):
+        dependency_order(resources)
+
+
+def test_no_value_is_a_single_sentinel() -> None:
+    assert repr(NO_VALUE) == "AWS::NoValue"
