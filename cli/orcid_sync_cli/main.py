@@ -10,6 +10,7 @@ import click
 from orcid_sync import __version__
 from orcid_sync.mapping import WorkTypeMapping
 from orcid_sync_cli import connect, jobs, pull_cmd, settings_cmd
+from orcid_sync_local.cli import local
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ cli.add_command(settings_cmd.settings)
 cli.add_command(jobs.jobs)
 cli.add_command(jobs.report)
 cli.add_command(pull_cmd.pull)
+cli.add_command(local)
 
 
 if __name__ == "__main__":
