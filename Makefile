@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Keep pytest, the local stack and sam build from ever reaching real AWS.
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help venv run test test-fast lint build check-build bench chaos clean
+.PHONY: help venv demo run test test-fast lint build check-build bench chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ venv: $(BIN)/.installed  ## create .venv (Python 3.13) with pinned dependencies
 
 API_PORT ?= 8080
 ORCID_PORT ?= 8081
+demo: $(BIN)/.installed  ## run the whole system locally and walk through it (connect, tokens, push, pull, reports)
+	$(BIN)/python -m orcid_sync_local.demo
+
 run: $(BIN)/.installed  ## run the local stack for a browser (API_PORT=8080 ORCID_PORT=8081); Ctrl-C stops it
 	$(BIN)/python -m orcid_sync_local.cli up --port $(API_PORT) --orcid-port $(ORCID_PORT)
 

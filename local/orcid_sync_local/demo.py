@@ -1,0 +1,385 @@
+"""``make demo``: the whole system on one machine, walked through in plain words.
+
+Starts the local stack (moto from template.yaml, the local ORCID sandbox, the local API), then acts
+as the institution (loads researchers and assets, imports legacy tokens, configures the
+integration), as a researcher (connects their ORCID iD in the hosted flow), and as an
+administrator (runs the push and pull jobs, reads their reports). Every call goes over HTTP to
+the same API a deployed stack serves, SigV4-signed like the CLI signs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+import requests
+from rich.console import Console
+from rich.table import Table
+
+from orcid_sync_cli.api import ApiClient
+from orcid_sync_local.stack import LocalStack
+
+console = Console(highlight=False)
+OTHER_SOURCE = "APP-CROSSREF00000001"  # another member's client, as ORCID shows Crossref's works
+
+RESEARCHERS = [
+    {
+        "id": "ada",
+        "given_names": "Ada",
+        "family_name": "Lovelace",
+        "email": "ada@example.edu",
+        "position": "Research Fellow",
+        "department": "Analytical Engines",
+    },
+    {
+        "id": "alan",
+        "given_names": "Alan",
+        "family_name": "Turing",
+        "email": "alan@example.edu",
+        "position": "Reader",
+        "department": "Computing",
+    },
+    {
+        "id": "grace",
+        "given_names": "Grace",
+        "family_name": "Hopper",
+        "email": "grace@example.edu",
+        "position": "Professor",
+        "department": "Computing",
+    },
+]
+
+
+def _assets() -> list[dict[str, Any]]:
+    assets: list[dict[str, Any]] = []
+    for owner, prefix in (("ada", "10.5555/ada"), ("alan", "10.5555/alan"), ("grace", "10.5555/grace")):
+        for n in range(1, 5):
+            assets.append(
+                {
+                    "id": f"{owner}-{n}",
+                    "researchers": [owner],
+                    "type": "publication.journalArticle",
+                    "status": "approved",
+                    "visible": True,
+                    "title": f"Notes on the engine, part {n}",
+                    "date": f"20{10 + n}-0{n}",
+                    "doi": f"{prefix}.{n}",
+                    "container_title": "Journal of Engines",
+                }
+            )
+    assets.append(
+        {
+            "id": "ada-draft",
+            "researchers": ["ada"],
+            "type": "publication.book",
+            "status": "in review",
+            "visible": True,
+            "title": "A draft nobody approved yet",
+        }
+    )
+    assets.append(
+        {
+            "id": "grace-data",
+            "researchers": ["grace"],
+            "type": "dataset.dataset",
+            "status": "approved",
+            "visible": True,
+            "title": "Compiler benchmarks",
+            "date": "2020",
+            "url": "https://data.example.edu/1",
+        }
+    )
+    return assets
+
+
+class Demo:
+    """One walk through the system; each step prints what it does and what happened."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.api = ApiClient(stack.api_url, session=stack.session)
+        self.http = requests.Session()
+
+    def say(self, text: str) -> None:
+        console.print(f"  {text}")
+
+    def step(self, title: str, action: Callable[[], None]) -> None:
+        console.rule(f"[bold]{title}")
+        action()
+
+    # --- the institution feeds researchers and assets --------------------------------------------
+
+    def load_data(self) -> None:
+        result = self.api.call("POST", "/researchers", json_body=RESEARCHERS)
+        self.say(f"Loaded {len(RESEARCHERS)} researchers: {_counts(result)}")
+        assets = _assets()
+        result = self.api.call("POST", "/assets", json_body=assets)
+        self.say(f"Loaded {len(assets)} research assets (one still in review): {_counts(result)}")
+        bad = [
+            {
+                "id": "bad-1",
+                "researchers": ["ada"],
+                "type": "publication.poem",
+                "status": "approved",
+                "visible": True,
+                "title": "x",
+                "doi": "not-a-doi",
+            }
+        ]
+        result = self.api.call("POST", "/assets", json_body=bad)
+        for row in result.get("results", []):
+            for problem in row.get("problems", []):
+                self.say(f"A bad row is refused and nothing else changes: {problem['field']}: {problem['reason']}")
+
+    # --- a researcher connects through the hosted page ------------------------------------------
+
+    def connect(self) -> None:
+        link = self.api.call("POST", "/researchers/ada/connect-link", json_body={})
+        self.say(f"Ada's personal connect link (valid until {link['expires_at'][:10]}):\n  {link['url']}")
+        page = self.http.get(link["url"], timeout=30)
+        start = re.search(r'href="([^"]*/connect/start[^"]*)"', page.text)
+        if "Connect your ORCID iD" not in page.text or start is None:
+            raise click.ClickException("the connect page has no 'Connect your ORCID iD' button")
+        self.say("She opens it and clicks “Connect your ORCID iD”; ORCID asks her to authorise the institution.")
+        authorize = self.http.get(_absolute(start.group(1).replace("&amp;", "&"), link["url"]), timeout=30)
+        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', authorize.text))
+        form.update(
+            {
+                "mode": "register",
+                "given_names": "Ada",
+                "family_names": "Lovelace",
+                "email": "ada@example.edu",
+                "action": "authorize",
+            }
+        )
+        decide = re.search(r'<form method="post" action="([^"]+)"', authorize.text)
+        if decide is None:
+            raise click.ClickException("the ORCID sandbox did not show its consent page")
+        done = self.http.post(_absolute(decide.group(1), authorize.url), data=_unescape(form), timeout=30)
+        orcid = re.search(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", done.text)
+        if done.status_code != 200 or orcid is None:
+            raise click.ClickException(f"the connect flow did not end on the success page ({done.status_code})")
+        self.say(f"She clicks “Authorize access” and lands on our success page: [green]{orcid.group(1)}[/green]")
+        researcher = self.api.call("GET", "/researchers/ada")
+        self.say(f"Administrators now see: status={researcher['orcid_status']}, scopes={researcher['orcid_scopes']}")
+
+    # --- a legacy system's tokens are imported ---------------------------------------------------
+
+    def import_tokens(self) -> None:
+        rows = []
+        for rid in ("alan", "grace"):
+            person = next(r for r in RESEARCHERS if r["id"] == rid)
+            grant = self.sandbox(
+                "POST",
+                "/_sandbox/researchers",
+                json={
+                    "given_names": person["given_names"],
+                    "family_name": person["family_name"],
+                    "grant": {
+                        "client_id": self.stack.client_id,
+                        "scope": "/read-limited /activities/update /person/update",
+                    },
+                },
+            )
+            self.api.call("PUT", f"/researchers/{rid}", json_body={**person, "orcid": grant["orcid"]})
+            rows.append(
+                {
+                    "orcid": grant["orcid"],
+                    "access.token": grant["access_token"],
+                    "refresh.token": grant["refresh_token"],
+                    "token.type": "bearer",
+                    "scopes": grant["scope"],
+                    "expiry": grant["expires_in"],
+                }
+            )
+        rows.append(
+            {"orcid": "0000-0002-1825-0098", "access_token": "x" * 36, "scope": "/activities/update", "expires_in": 600}
+        )
+        result = self.api.call("POST", "/tokens", json_body=rows)
+        self.say(f"Imported a legacy token batch of {len(rows)} rows (Esploro's dotted keys): {_counts(result)}")
+        for row in result["rows"]:
+            if row["outcome"] == "rejected":
+                self.say(f"  row {row['row']} rejected: {row.get('field')}: {row['reason']}")
+        again = self.api.call("POST", "/tokens", json_body=rows[:2])
+        self.say(f"Sending the same rows again changes nothing: {_counts(again)}")
+
+    # --- the administrator configures and runs the push -----------------------------------------
+
+    def configure(self) -> None:
+        current = self.api.call("GET", "/settings")
+        settings = {
+            **current,
+            "institution_name": "Example University",
+            "send_assets": True,
+            "researcher_url": {"send": True},
+            "send_affiliation": True,
+            "organization": {
+                "name": "Example University",
+                "city": "Cambridge",
+                "region": "MA",
+                "country": "US",
+                "identifier_type": "ROR",
+                "identifier": "https://ror.org/042nb2s44",
+            },
+        }
+        self.api.call("PUT", "/settings", json_body=settings)
+        self.say(
+            "Integration settings: send approved, visible assets of every type; add a profile link and "
+            "the employment affiliation (ROR https://ror.org/042nb2s44)."
+        )
+
+    def run_job(self, job_type: str, **options: Any) -> dict[str, Any]:
+        job = self.api.call("POST", "/jobs", json_body={"type": job_type, **options})
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            job = self.api.call("GET", f"/jobs/{job['job_id']}")
+            if job["state"] != "running":
+                return dict(job)
+            time.sleep(0.5)
+        raise click.ClickException(f"the {job_type} job {job['job_id']} did not finish in 3 minutes")
+
+    def push(self) -> None:
+        job = self.run_job("push")
+        self.report(job)
+        grace = self.api.call("GET", "/researchers/grace")
+        record = self.sandbox("GET", f"/_sandbox/records/{grace['orcid']}")
+        self.say(f"Grace's ORCID record on the sandbox now holds {len(record.get('works', []))} works:")
+        for work in record.get("works", []):
+            self.say(f"  put-code {work.get('put_code')}: {_title(work)}")
+        for url in record.get("researcher_urls", []):
+            self.say(f"  profile link: {url.get('url-name') or url.get('name')} → {_value(url.get('url'))}")
+        for employment in record.get("employments", []):
+            self.say(f"  employment: {employment.get('role-title')}, {_org(employment)}")
+        again = self.run_job("push")
+        self.say(
+            f"Next day, nothing changed: the push makes {again['counts'].get('orcid_requests', 0)} ORCID requests."
+        )
+
+    def pull(self) -> None:
+        alan = self.api.call("GET", "/researchers/alan")
+        for n, (title, doi) in enumerate(
+            [
+                ("On computable numbers, with an application", "10.1112/plms/s2-42.1.230"),
+                ('Computing machinery and "intelligence"', "10.1093/mind/lix.236.433"),
+            ]
+        ):
+            self.sandbox(
+                "POST",
+                f"/_sandbox/records/{alan['orcid']}/works",
+                json={
+                    "work": {
+                        "title": {"title": {"value": title}},
+                        "type": "journal-article",
+                        "publication-date": {"year": {"value": str(1936 + 14 * n)}},
+                        "external-ids": {
+                            "external-id": [
+                                {
+                                    "external-id-type": "doi",
+                                    "external-id-value": doi,
+                                    "external-id-relationship": "self",
+                                }
+                            ]
+                        },
+                    },
+                    "source_client_id": None if n else OTHER_SOURCE,
+                },
+            )
+        self.say(
+            "Alan has two works on ORCID that the repository does not know (one added by him, one by another member)."
+        )
+        job = self.run_job("pull")
+        self.report(job)
+        link = self.api.call("GET", f"/jobs/{job['job_id']}/csv")
+        text = self.http.get(link["url"], timeout=30).content.decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        self.say(f"The CSV for the repository's import ({link['rows']} rows, {job.get('csv_uri')}) starts:")
+        for row in rows[:4]:
+            self.say("  " + ",".join(row[:8]))
+
+    def report(self, job: dict[str, Any]) -> None:
+        counts = {k: v for k, v in job["counts"].items() if v}
+        table = Table(title=f"{job['type']} job {job['job_id']}: {job['state']}", show_header=False)
+        for key, value in counts.items():
+            table.add_row(key.replace("_", " "), str(value))
+        console.print(table)
+        events = self.api.call("GET", f"/jobs/{job['job_id']}/events", params={"limit": 5})
+        for event in events.get("items", []):
+            self.say(f"event: {event.get('researcher_id') or '-'}: {event['action']}: {event['message']}")
+
+    def history(self) -> None:
+        jobs = self.api.call("GET", "/jobs", params={"limit": 10})
+        table = Table(title="Job history (orcid-sync jobs list)")
+        for column in ("job", "type", "trigger", "state", "researchers", "works created"):
+            table.add_column(column)
+        for job in jobs["items"]:
+            table.add_row(
+                job["job_id"],
+                job["type"],
+                job["trigger"],
+                job["state"],
+                str(job["counts"]["researchers_processed"]),
+                str(job["counts"]["works_created"]),
+            )
+        console.print(table)
+        report = self.api.call("GET", "/reports/tokens")
+        self.say(f"Token health report: {len(report.get('items', report.get('rows', [])))} researchers need attention.")
+
+    def sandbox(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, f"{self.stack.orcid_url}{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+def _absolute(url: str, base: str) -> str:
+    return requests.compat.urljoin(base, url)
+
+
+def _unescape(form: dict[str, str]) -> dict[str, str]:
+    return {key: html.unescape(value) for key, value in form.items()}
+
+
+def _counts(result: Any) -> str:
+    counts = result.get("counts", {}) if isinstance(result, dict) else {}
+    return ", ".join(f"{value} {key}" for key, value in counts.items() if value) or "nothing"
+
+
+def _value(field: Any) -> Any:
+    return field.get("value") if isinstance(field, dict) else field
+
+
+def _title(work: dict[str, Any]) -> str:
+    title = work.get("title", {})
+    return str(_value(title.get("title")) if isinstance(title, dict) else title)
+
+
+def _org(employment: dict[str, Any]) -> str:
+    organization = employment.get("organization") or {}
+    return str(organization.get("name", ""))
+
+
+@click.command()
+def demo() -> None:
+    """Run the whole system locally and walk through it."""
+    console.print("[bold]orcid-sync demo[/bold]: moto + the local ORCID sandbox + the local API, all on this machine.")
+    with LocalStack() as stack:
+        console.print(f"  API {stack.api_url} · ORCID sandbox {stack.orcid_url} · AWS (moto) {stack.aws_endpoint_url}")
+        walk = Demo(stack)
+        walk.step("1. The institution loads researchers and research assets", walk.load_data)
+        walk.step("2. A researcher connects her ORCID iD", walk.connect)
+        walk.step("3. A legacy system's ORCID tokens are imported", walk.import_tokens)
+        walk.step("4. The administrator configures the integration", walk.configure)
+        walk.step("5. The daily push runs", walk.push)
+        walk.step("6. The daily pull runs", walk.pull)
+        walk.step("7. Job reports", walk.history)
+    console.print("[bold green]Done.[/bold green] Run `make run` to keep the stack up and try it in a browser.")
+
+
+if __name__ == "__main__":
+    sys.exit(demo())
