@@ -35,12 +35,18 @@ except ImportError:  # in Lambda, as above
     from routes import jobs as job_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
     from routes import reports as report_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
 
+try:
+    from .routes import pull as pull_routes
+except ImportError:  # in Lambda, as above
+    from routes import pull as pull_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
+
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(settings_routes.router)
 app.include_router(researcher_routes.router)
 app.include_router(asset_routes.router)
 app.include_router(job_routes.router)
 app.include_router(report_routes.router)
+app.include_router(pull_routes.router)
 
 
 def _error(status: int, message: str, problems: list[Problem] | None = None) -> Response[str]:
