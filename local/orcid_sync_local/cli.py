@@ -47,12 +47,17 @@ def local() -> None:
 )
 def up(orcid_mode: str, port: int, orcid_port: int, aws_port: int, template: Path) -> None:
     """Start the stack, print one JSON line with its URLs, and run until SIGINT or SIGTERM."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("orcid_sync_local").setLevel(logging.INFO)
     mode = OrcidMode(orcid_mode)
     orcid_client = _sandbox_client() if mode is OrcidMode.SANDBOX else None
     stopping = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C while stopping: let it kill the process
         stopping.set()
 
     signal.signal(signal.SIGTERM, request_stop)

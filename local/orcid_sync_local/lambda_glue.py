@@ -4,10 +4,13 @@ Each function is loaded once from its ``CodeUri`` + ``Handler`` (its cold start)
 the event shapes AWS sends: API Gateway HTTP API payload 2.0, SQS batches (with partial batch
 failures), S3 notifications and EventBridge scheduled events.
 
-Invocations of one function are serialised, as if it had a reserved concurrency of 1: handler
-modules keep per-invocation state at module level (Powertools' ``BatchProcessor``, resolvers and
-their routers), so two concurrent invocations of the same module would corrupt each other.
-Different functions run concurrently.
+Like a Lambda execution environment, a *container* handles one event at a time: handler modules
+keep per-invocation state at module level (Powertools' ``BatchProcessor``, resolvers and the routers
+included into them). A function has one container, so its invocations are serialised, unless one
+of its SQS mappings sets ``ScalingConfig.MaximumConcurrency``: then it gets that many containers,
+each a separate copy of the handler module (loaded on demand). Other modules (the function's
+siblings, the ``orcid_sync`` library) are shared by the copies, as they are by the whole process;
+keep per-invocation state in the handler module. Different functions always run concurrently.
 """
 
 from __future__ import annotations
@@ -137,21 +140,43 @@ class FunctionSpec:
 
 
 class LocalFunction:
-    """One function's handler, loaded from its CodeUri (the cold start) and invoked one event at a time."""
+    """One function: its handler module loaded from CodeUri in up to ``max_containers`` copies.
 
-    def __init__(self, spec: FunctionSpec, repo_root: Path) -> None:
+    ``load()`` is the cold start of the first container (failing fast on a broken handler); more
+    containers are loaded when concurrent invocations need them.
+    """
+
+    def __init__(self, spec: FunctionSpec, repo_root: Path, *, max_containers: int = 1) -> None:
         self.spec = spec
+        self.max_containers = max(1, max_containers)
         self._repo_root = repo_root.resolve()
-        self._handler: Callable[[Any, Any], Any] | None = None
-        self._modules: list[str] = []
-        self._lock = threading.Lock()
+        self._idle: list[Callable[[Any, Any], Any]] = []
+        self._containers = 0
+        self._available = threading.Condition()
+        # Modules this function put in sys.modules, with what they replaced (tests may have imported them).
+        self._modules: list[tuple[str, types.ModuleType | None]] = []
 
     @property
     def logical_id(self) -> str:
         return self.spec.logical_id
 
     def load(self) -> None:
-        """Import the handler module under a name of its own; its module-level code runs now."""
+        """Cold-start the first container: import the handler module, running its module-level code."""
+        with self._available:
+            if self._containers:
+                return
+            self._containers = 1
+        try:
+            handler = self._load_container(1)
+        except BaseException:
+            with self._available:
+                self._containers = 0
+            raise
+        with self._available:
+            self._idle.append(handler)
+            self._available.notify()
+
+    def _load_container(self, number: int) -> Callable[[Any, Any], Any]:
         module_path, _, attribute = self.spec.handler.rpartition(".")
         if not module_path or not attribute:
             raise GlueError(
@@ -160,14 +185,15 @@ class LocalFunction:
         source = self.spec.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
         if not source.is_file():
             raise GlueError(f"{self.logical_id}: handler module {source} does not exist")
-        package = self._package_name()
-        module_name = f"{package}.{module_path}"
+        # The first copy has the module's own name (functions.<dir>.app); more copies get a suffix.
+        module_name = f"{self._package_name()}.{module_path}" + (f"__container{number}" if number > 1 else "")
         spec = importlib.util.spec_from_file_location(module_name, source)
         if spec is None or spec.loader is None:
             raise GlueError(f"{self.logical_id}: cannot import {source}")
         module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        self._modules.append(module_name)
+        with self._available:
+            self._modules.append((module_name, sys.modules.get(module_name)))
+            sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
@@ -175,7 +201,7 @@ class LocalFunction:
         handler = getattr(module, attribute, None)
         if not callable(handler):
             raise GlueError(f"{self.logical_id}: {source} has no callable {attribute}")
-        self._handler = handler
+        return handler  # type: ignore[no-any-return]
 
     def _package_name(self) -> str:
         """``functions.<dir>`` when CodeUri is a package under the repo root, else a synthetic package."""
@@ -195,26 +221,31 @@ class LocalFunction:
             return package
         # Not importable as a package: give the directory a package of its own so relative imports work.
         package = f"_orcid_sync_local_functions.{self.logical_id}"
-        for name, path in (("_orcid_sync_local_functions", []), (package, [str(self.spec.code_dir)])):
-            if name not in sys.modules:
-                module = types.ModuleType(name)
-                module.__path__ = path
-                sys.modules[name] = module
-                self._modules.append(name)
+        with self._available:
+            for name, path in (("_orcid_sync_local_functions", []), (package, [str(self.spec.code_dir)])):
+                if name not in sys.modules:
+                    module = types.ModuleType(name)
+                    module.__path__ = path
+                    self._modules.append((name, None))
+                    sys.modules[name] = module
         return package
 
     def unload(self) -> None:
         """Forget the modules this function loaded, so that the next stack gets a fresh cold start."""
-        for name in self._modules:
-            sys.modules.pop(name, None)
-        self._modules.clear()
-        self._handler = None
+        with self._available:
+            for name, previous in reversed(self._modules):
+                if previous is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = previous
+            self._modules.clear()
+            self._idle.clear()
+            self._containers = 0
 
     def invoke(self, event: Any) -> Any:
         """Call the handler with ``event`` and a fresh context; exceptions propagate like a failed invoke."""
-        if self._handler is None:
-            raise GlueError(f"{self.logical_id} is not loaded")
-        with self._lock:
+        handler = self._acquire()
+        try:
             context = LambdaContext(
                 function_name=self.spec.function_name,
                 invoked_function_arn=self.spec.function_arn,
@@ -224,7 +255,30 @@ class LocalFunction:
                 log_stream_name=f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
                 deadline_epoch_seconds=time.time() + self.spec.timeout_seconds,
             )
-            return self._handler(event, context)
+            return handler(event, context)
+        finally:
+            with self._available:
+                self._idle.append(handler)
+                self._available.notify()
+
+    def _acquire(self) -> Callable[[Any, Any], Any]:
+        """An idle container; a new one if all are busy and there is room; else wait for one."""
+        with self._available:
+            if not self._containers:
+                raise GlueError(f"{self.logical_id} is not loaded")
+            while not self._idle and self._containers >= self.max_containers:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._containers += 1
+            number = self._containers
+        try:
+            return self._load_container(number)
+        except BaseException:
+            with self._available:
+                self._containers -= 1
+                self._available.notify()
+            raise
 
 
 def _env_string(value: Any) -> str:
@@ -585,6 +639,11 @@ class SqsEventSource:
     report_batch_item_failures: bool = False
     maximum_concurrency: int | None = None
 
+    @property
+    def pollers(self) -> int:
+        """Concurrent batches: MaximumConcurrency when the template sets it, else one at a time."""
+        return self.maximum_concurrency or 1
+
     @classmethod
     def from_event(cls, name: str, function: LocalFunction, props: Mapping[str, Any]) -> SqsEventSource:
         if props.get("FilterCriteria"):
@@ -604,6 +663,7 @@ class SqsEventSource:
 class SqsPoller:
     """Delivers a queue's messages to a function in batches, as Lambda's SQS poller does.
 
+    ``source.pollers`` threads poll at once, each delivering one batch at a time.
     Succeeded messages are deleted; failed ones (the whole batch when the handler raises, or the
     ``batchItemFailures`` it reports) are made visible again after ``retry_visibility_seconds``,
     a scaled-down VisibilityTimeout, so retries and moto's redrive to the DLQ happen in seconds.
@@ -627,19 +687,25 @@ class SqsPoller:
         visibility_timeout = int(attributes["Attributes"]["VisibilityTimeout"])
         self.retry_visibility_seconds = max(1, round(visibility_timeout * visibility_scale))
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-{source.name}", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"sqs-{source.name}-{number}", daemon=True)
+            for number in range(1, source.pollers + 1)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
 
     def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
 
     def _run(self) -> None:
+        """One concurrent batch at a time per thread; there are as many threads as MaximumConcurrency."""
         last_error = ""
         while not self._stop.is_set():
             try:
@@ -1006,6 +1072,8 @@ class LambdaGlue:
                 raise GlueError(f"{logical_id}: only SQS mappings to functions of this template are supported")
             if props.get("Enabled", True) not in (False, "false"):
                 sqs_sources.append(SqsEventSource.from_event(logical_id, mapped, props))
+        for source in sqs_sources:
+            source.function.max_containers = max(source.function.max_containers, source.pollers)
         schedules = _schedules(stack, by_arn)
         return cls(stack, functions, routes, sqs_sources, s3_sources, schedules)
 

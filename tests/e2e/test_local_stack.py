@@ -219,6 +219,21 @@ class TestGlueOnFixtureTemplate:
         counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
         assert counts["ApproximateNumberOfMessages"] == counts["ApproximateNumberOfMessagesNotVisible"] == "0"
 
+    def test_maximum_concurrency_runs_batches_side_by_side_in_separate_containers(self, stack: LocalStack) -> None:
+        # Given a consumer whose batches each wait for another one to run at the same time
+        sqs = stack.client("sqs")
+        queue_url = stack.resource("GateQueue").ref
+
+        # When two messages arrive (BatchSize 1, MaximumConcurrency 2)
+        for key in ("left", "right"):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=key)
+        stack.wait_for_queues_idle(timeout=60)
+
+        # Then both batches met (they ran concurrently), each in its own copy of the handler module
+        records = _records(stack, "gate")
+        assert len(records) == 2
+        assert len({record["container"] for record in records}) == 2
+
     def test_daily_schedule_respects_the_rule_state_and_run_now_does_not(self, stack: LocalStack) -> None:
         # Given SAM's rule for a Schedule event created with Enabled: false
         rule = stack.resource("ObserverFunctionDaily")
