@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -209,6 +210,24 @@ def test_a_large_job_streams_into_multipart_parts_of_at_least_the_part_size() ->
     largest_part = max(len(files.objects[k]) for k in files.objects if "/parts/" in k)
     assert result.max_buffered_bytes < MIN_PART_SIZE + largest_part
     assert result.max_buffered_bytes < len(data) / 2
+
+
+class SlowFirstFiles(MemoryFiles):
+    """Reads of earlier keys take longer, so concurrent reads finish in reverse order."""
+
+    def read(self, key: str) -> bytes:
+        index = int(key.rsplit("/r", 1)[1].removesuffix(".csv"))
+        time.sleep(0.002 * (30 - index % 30))
+        return super().read(key)
+
+
+def test_parts_read_concurrently_are_still_written_in_key_order() -> None:
+    files = SlowFirstFiles()
+    for n in range(60):
+        write_part(files, "pull-1", f"r{n:03d}", [row(n)])
+    result = assemble(files, "pull-1", read_ahead=8)
+    assert [r.put_code for r in read_rows(files.objects[csv_key("pull-1")], header=True)] == list(range(60))
+    assert result.parts_read == 60
 
 
 def test_a_failed_upload_is_aborted_and_the_parts_stay_for_another_try() -> None:
