@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Keep pytest, the local stack and sam build from ever reaching real AWS.
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help venv demo run test test-fast lint build check-build bench chaos clean
+.PHONY: help venv demo run test test-fast lint build check-build bench chaos security clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,5 +55,17 @@ build: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## sam build (python3.13, ar
 	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam build --region $(AWS_DEFAULT_REGION)
 	$(BIN)/python scripts/check_build.py .aws-sam/build
 
+# checkov pins a boto3/pydantic of its own, so it lives in a venv of its own.
+CHECKOVVENV := .venv-checkov
+$(CHECKOVVENV)/bin/.installed: requirements-checkov.txt
+	@test -x $(CHECKOVVENV)/bin/python || $(PY313) -m venv $(CHECKOVVENV)
+	$(CHECKOVVENV)/bin/pip install $(PIP_QUIET) -r requirements-checkov.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+security: $(BIN)/.installed $(CHECKOVVENV)/bin/.installed  ## checkov on template.yaml, bandit on the code (skips justified in .checkov.yaml, bandit*.yaml)
+	BC_SKIP_MAPPING=TRUE $(CHECKOVVENV)/bin/checkov --config-file .checkov.yaml
+	$(BIN)/bandit -c bandit.yaml -r layers/common functions cli -q
+	$(BIN)/bandit -c bandit-local.yaml -r local -q
+
 clean:  ## remove venvs and build output
-	rm -rf $(VENV) $(SAMVENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAMVENV) $(CHECKOVVENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
