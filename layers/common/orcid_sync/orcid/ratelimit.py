@@ -152,8 +152,10 @@ class DynamoDbTokenBucket:
     invisible to other workers, so the shared limit is never exceeded, but a worker that stops
     early wastes its remainder and requests may bunch by up to ``batch_size`` per worker within
     ``reservation_ttl``. Reservations older than ``reservation_ttl`` seconds are dropped rather
-    than spent late, which bounds that bunching. ``batch_size=1`` gives one UpdateItem per
-    request and exact smoothing.
+    than spent late, which bounds that bunching. When the bucket is short, a worker waits for a
+    whole batch rather than one token, adding up to ``(batch_size - 1) / rate`` seconds of latency
+    but no loss of throughput (the bucket is the bottleneck then anyway). ``batch_size=1`` gives
+    one write per request and exact smoothing. ``dynamodb_calls`` counts this instance's calls.
 
     The clock must be comparable across Lambdas (wall-clock time, not ``time.monotonic``).
     """
