@@ -55,6 +55,10 @@ build: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## sam build (python3.13, ar
 	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam build --region $(AWS_DEFAULT_REGION)
 	$(BIN)/python scripts/check_build.py .aws-sam/build
 
+BENCH_ARGS ?=
+bench: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## benchmarks on the local stack → bench/results.json, BENCHMARKS.md (BENCH_SCALE=0.1 for a small run)
+	$(BIN)/python -m bench.run --write-markdown $(BENCH_ARGS)
+
 # checkov pins a boto3/pydantic of its own, so it lives in a venv of its own.
 CHECKOVVENV := .venv-checkov
 $(CHECKOVVENV)/bin/.installed: requirements-checkov.txt

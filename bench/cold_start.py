@@ -1,0 +1,211 @@
+"""Cold-start cost: how long importing each function's handler module takes, from the built artifacts.
+
+Each function's ``.aws-sam/build/<Function>/`` and the layer's ``python/`` go on ``sys.path`` in the
+order Lambda uses (function code, then layers, then the runtime's boto3), and ``python -S -X importtime
+-c "import app"`` runs in a fresh subprocess; the cumulative microseconds of the ``app`` line are the
+figure, against a bare ``import boto3`` measured the same way in the same run. ``-S`` keeps the dev
+venv's site-packages out, so a package missing from the layer fails the import as it would on Lambda.
+
+Two things differ from Lambda, and the report says so:
+
+- The layer is built for arm64. This machine may not be, so every layer package with compiled code
+  (pydantic_core, cryptography, ...) is swapped for the *same version* from the dev venv, built for
+  this machine; the version is checked, and the pure-Python code is the built layer's own.
+- The Lambda runtime ships boto3 (and what it needs); here the dev venv's copies stand in for it.
+
+Each import is timed twice: without bytecode (``PYTHONDONTWRITEBYTECODE``, no ``__pycache__``: a
+``sam build`` zip holds none and ``/var/task`` is read-only, so Lambda compiles the function's and the
+layer's code on every cold start) and with bytecode compiled beforehand (the floor). boto3's own
+bytecode is always there, as in the runtime.
+"""
+
+from __future__ import annotations
+
+import compileall
+import importlib.metadata
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# What the python3.13 Lambda runtime provides besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+# A plausible environment, as the template's Globals give every function (no value is ever used to call AWS).
+FUNCTION_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "AKIAIMPORTTIMEONLY00",
+    "AWS_SECRET_ACCESS_KEY": "import-time-only",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_LAMBDA_FUNCTION_NAME": "orcid-sync-bench",
+    "POWERTOOLS_SERVICE_NAME": "orcid-sync",
+    "POWERTOOLS_METRICS_NAMESPACE": "OrcidSync",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "ORCID_ENVIRONMENT": "sandbox",
+    "ORCID_CLIENT_ID": "APP-0000000000000000",
+    "ORCID_SECRET_ID": "orcid-sync-secret",
+    "PORTAL_BASE_URL": "https://repository.example.edu/profiles",
+    "TOKEN_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+    "RESEARCHERS_TABLE": "researchers",
+    "TOKENS_TABLE": "tokens",
+    "ASSETS_TABLE": "assets",
+    "LEDGER_TABLE": "ledger",
+    "JOBS_TABLE": "jobs",
+    "STATE_TABLE": "state",
+    "DATA_BUCKET": "data",
+    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:notifications",
+}
+_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")
+
+
+class ColdStartError(RuntimeError):
+    """The built artifacts cannot be measured (missing, or a layer package has no host build of its version)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    import_us: int
+    rss_mb: float
+
+
+def cumulative_us(stderr: str, module: str) -> int:
+    """The cumulative µs of ``module`` imported at the top level, from ``-X importtime`` output."""
+    value: int | None = None
+    for line in stderr.splitlines():
+        match = _LINE.match(line)
+        if match and not match.group(3) and match.group(4) == module:
+            value = int(match.group(2))
+    if value is None:
+        raise ColdStartError(f"no top-level import of {module} in the -X importtime output")
+    return value
+
+
+def _distribution_of(package_dir: Path, site: Path) -> tuple[str, str] | None:
+    """The (name, version) of the distribution that installed ``package_dir`` into ``site``, from RECORD files."""
+    for record in site.glob("*.dist-info/RECORD"):
+        for line in record.read_text(encoding="utf-8").splitlines():
+            if line.startswith(f"{package_dir.name}/"):
+                metadata = (record.parent / "METADATA").read_text(encoding="utf-8")
+                name = re.search(r"^Name: (.+)$", metadata, re.MULTILINE)
+                version = re.search(r"^Version: (.+)$", metadata, re.MULTILINE)
+                if name and version:
+                    return name.group(1).strip(), version.group(1).strip()
+    return None
+
+
+def host_layer(layer: Path, destination: Path) -> list[str]:
+    """Copy the built layer; swap packages with compiled code for the dev venv's build of the same version."""
+    shutil.copytree(layer, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    swapped: list[str] = []
+    for package in sorted(p for p in destination.iterdir() if p.is_dir() and not p.name.endswith("-info")):
+        if not any(package.rglob("*.so")):
+            continue
+        distribution = _distribution_of(package, destination)
+        if distribution is None:
+            raise ColdStartError(f"{package.name} in the layer has compiled code but no distribution RECORD")
+        name, version = distribution
+        try:
+            host_version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise ColdStartError(f"{name} {version} is in the layer but not in the dev venv") from None
+        if host_version != version:
+            raise ColdStartError(f"the layer has {name} {version}, the dev venv {host_version}: cannot stand in")
+        files = importlib.metadata.files(name) or []
+        source = next(
+            (Path(str(f.locate())).parent for f in files if f.parts[0] == package.name and len(f.parts) == 2), None
+        )
+        if source is None or not source.is_dir():
+            raise ColdStartError(f"the dev venv's {name} has no {package.name}/ package")
+        shutil.rmtree(package)
+        shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+        swapped.append(f"{name} {version}")
+    return swapped
+
+
+def runtime_standin(destination: Path) -> None:
+    """Links to the dev venv's boto3 and friends, standing in for what the Lambda runtime ships."""
+    # This process has imported boto3 (moto, the stack), so its bytecode exists, as in the runtime.
+    site = Path(str(importlib.metadata.distribution("boto3").locate_file("")))
+    destination.mkdir(parents=True)
+    for name in RUNTIME_PACKAGES:
+        if (site / name).exists():
+            (destination / name).symlink_to(site / name)
+
+
+def _time_import(module: str, paths: Iterable[Path], cwd: Path, *, bytecode: bool) -> Sample:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}, **FUNCTION_ENVIRONMENT}
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+    if not bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    code = f"import {module}, resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    done = subprocess.run(
+        [sys.executable, "-S", "-X", "importtime", "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.splitlines()[-5:])
+        raise ColdStartError(f"importing {module} from {cwd} failed:\n{tail}")
+    return Sample(cumulative_us(done.stderr, module), int(done.stdout.strip().splitlines()[-1]) / 1024)
+
+
+def _median(samples: list[Sample]) -> dict[str, float]:
+    return {
+        "median_ms": statistics.median(s.import_us for s in samples) / 1000,
+        "min_ms": min(s.import_us for s in samples) / 1000,
+        "rss_mb": statistics.median(s.rss_mb for s in samples),
+    }
+
+
+def measure_cold_starts(build_dir: Path, *, repeats: int = 5, log: Any = print) -> dict[str, Any]:
+    """Import times of every built function's ``app`` and of ``import boto3``, medians of ``repeats`` runs."""
+    layer = build_dir / "CommonLayer" / "python"
+    functions = sorted(p.name for p in build_dir.iterdir() if (p / "app.py").is_file())
+    if not layer.is_dir() or not functions:
+        raise ColdStartError(f"{build_dir} has no built layer or functions; run make build")
+    with tempfile.TemporaryDirectory(prefix="orcid-sync-coldstart-") as tmp:
+        root = Path(tmp)
+        runtime = root / "runtime"
+        runtime_standin(runtime)
+        copies: dict[str, Path] = {}
+        swapped: list[str] = []
+        # Two identical copies: one is only ever imported without writing bytecode, the other is precompiled.
+        for mode in ("source", "compiled"):
+            swapped = host_layer(layer, root / mode / "layer")
+            for name in functions:
+                shutil.copytree(build_dir / name, root / mode / name, ignore=shutil.ignore_patterns("__pycache__"))
+            copies[mode] = root / mode
+        compileall.compile_dir(copies["compiled"], quiet=1, workers=1)
+
+        results: dict[str, Any] = {"functions": {}, "repeats": repeats, "host_builds_of": swapped}
+        baseline = [_time_import("boto3", [runtime], root, bytecode=True) for _ in range(repeats + 1)][1:]
+        results["boto3"] = _median(baseline)
+        log(f"[cold-start] import boto3: {results['boto3']['median_ms']:.0f} ms")
+        for name in functions:
+            figures: dict[str, Any] = {}
+            for mode, bytecode in (("source", False), ("compiled", True)):
+                base = copies[mode]
+                paths = [base / name, base / "layer", runtime]
+                # The first run of each warms the OS file cache; it is not counted.
+                samples = [_time_import("app", paths, base / name, bytecode=bytecode) for _ in range(repeats + 1)][1:]
+                figures["no_bytecode" if mode == "source" else "bytecode"] = _median(samples)
+            for key in ("no_bytecode", "bytecode"):
+                figures[key]["x_boto3"] = figures[key]["median_ms"] / results["boto3"]["median_ms"]
+            results["functions"][name] = figures
+            log(
+                f"[cold-start] {name}: {figures['no_bytecode']['median_ms']:.0f} ms without bytecode, "
+                f"{figures['bytecode']['median_ms']:.0f} ms with"
+            )
+        return results

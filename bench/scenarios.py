@@ -1,0 +1,370 @@
+"""The benchmark scenarios, in groups; each group runs in a process of its own, on a stack of its own.
+
+A fresh process per group keeps the figures apart: the peak RSS is that group's, and no cached
+client or setting leaks from one stack into the next. Inside a group the scenarios share the stack
+and run in order (the steady-state push needs the first push's ledger).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orcid_sync.settings import get_settings
+from orcid_sync_local.stack import REPO_ROOT, LocalStack
+from orcid_sync_local.template import CfnYamlLoader
+
+from .measure import AwsCallCounter, Window, measure
+from .workload import Fleet, Workload, assets_for, fake_orcid
+
+TEMPLATE = REPO_ROOT / "template.yaml"
+ORCID_RATE = 24.0  # ORCID's Member API limit per client (requests/s) ...
+ORCID_BURST = 40  # ... and its burst; the sandbox enforces both, answering 503 past the burst
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario is; ``scaled`` shrinks the researcher and row counts together."""
+
+    researchers: int = 200
+    assets_per_researcher: int = 120
+    changed_fraction: float = 0.01
+    pull_researchers: int = 200
+    pull_works: int = 50
+    token_rows: int = 10_000
+    mode_researchers: int = 10  # the bulk-vs-one-by-one comparison runs on this many researchers per variant
+
+    def scaled(self, scale: float) -> Sizes:
+        def n(value: int) -> int:
+            return max(1, round(value * scale))
+
+        return Sizes(
+            researchers=n(self.researchers),
+            assets_per_researcher=self.assets_per_researcher,
+            changed_fraction=self.changed_fraction,
+            pull_researchers=n(self.pull_researchers),
+            pull_works=self.pull_works,
+            token_rows=n(self.token_rows),
+            mode_researchers=max(1, min(self.mode_researchers, n(self.researchers))),
+        )
+
+
+@dataclass
+class Scenario:
+    """One row of the results: what ran, how big, and what it cost."""
+
+    id: str
+    title: str
+    group: str
+    size: dict[str, int]
+    works: int  # ORCID works written (push) or read (pull); token rows for an import
+    wall_seconds: float
+    orcid: dict[str, Any]
+    rate: dict[str, float]
+    aws: dict[str, dict[str, int]]
+    peak_rss_mb: float
+    job: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    measured_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def requests_per_work(self) -> float | None:
+        return self.orcid.get("total", 0) / self.works if self.works else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["requests_per_work"] = self.requests_per_work
+        data["dynamodb_calls"] = sum(self.aws.get("dynamodb", {}).values())
+        data["kms_calls"] = sum(self.aws.get("kms", {}).values())
+        return data
+
+
+class GroupRun:
+    """A running stack plus what every scenario of a group needs to measure itself."""
+
+    def __init__(self, group: str, stack: LocalStack, aws: AwsCallCounter) -> None:
+        self.group = group
+        self.stack = stack
+        self.aws = aws
+        self.work = Workload(stack)
+        self.scenarios: list[Scenario] = []
+        self.log: Callable[[str], None] = print
+        self.work.sandbox.set_rate_limit(ORCID_RATE, ORCID_BURST)
+        # The client's ceiling as the functions see it (ORCID_RATE_LIMIT, from the template's OrcidRateLimit).
+        self.ceiling = get_settings().orcid_rate_limit
+
+    @contextmanager
+    def scenario(
+        self, scenario_id: str, title: str, *, size: dict[str, int], works: int, notes: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Measure the block; it fills the yielded dict with ``job`` (and may add ``works``, ``notes``)."""
+        self.log(f"[{self.group}] {title}: running")
+        extra: dict[str, Any] = {"works": works, "notes": list(notes or [])}
+        window: Window
+        with measure(self.work.sandbox, self.aws, self.stack.client_id) as window:
+            yield extra
+        rate = dict(window.rate)
+        rate["ceiling_per_second"] = self.ceiling
+        rate["orcid_limit_per_second"] = ORCID_RATE
+        result = Scenario(
+            id=scenario_id,
+            title=title,
+            group=self.group,
+            size=size,
+            works=int(extra["works"]),
+            wall_seconds=window.wall_seconds,
+            orcid=window.orcid,
+            rate=rate,
+            aws=window.aws,
+            peak_rss_mb=window.peak_rss_mb,
+            job=extra.get("job", {}),
+            notes=extra["notes"],
+        )
+        self.scenarios.append(result)
+        self.log(
+            f"[{self.group}] {title}: {result.wall_seconds:.1f} s, {result.orcid.get('total', 0)} ORCID requests, "
+            f"{window.rate.get('mean_per_second', 0):.1f}/s, {result.orcid.get('rate_limited_503', 0)} x 503"
+        )
+
+
+def _job_summary(job: dict[str, Any]) -> dict[str, Any]:
+    return {key: job.get(key) for key in ("job_id", "state", "counts", "started_at", "ended_at", "csv_rows")}
+
+
+def _written(job: dict[str, Any]) -> int:
+    counts = job.get("counts", {})
+    return int(sum(counts.get(k, 0) for k in ("works_created", "works_updated", "works_deleted", "works_adopted")))
+
+
+# --- groups --------------------------------------------------------------------------------------
+
+
+def push_group(run: GroupRun, sizes: Sizes) -> None:
+    """First push of R researchers x A assets, then the next day's push with 1% of the assets changed."""
+    work = run.work
+    run.log(f"[push] setting up {sizes.researchers} researchers x {sizes.assets_per_researcher} assets")
+    work.configure_push()
+    fleet = work.connected_researchers("r", sizes.researchers)
+    assets = [a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)]
+    work.load_assets(assets)
+    size = {"researchers": sizes.researchers, "assets_per_researcher": sizes.assets_per_researcher}
+
+    with run.scenario("push_first", "First push (bulk)", size=size, works=len(assets)) as extra:
+        job = work.wait_job(work.start_job("push"))
+        extra["job"] = _job_summary(job)
+        extra["works"] = _written(job)
+
+    # The next day: 1% of the assets changed (every 100th, spread over the researchers).
+    step = max(1, round(1 / sizes.changed_fraction))
+    changed = [dict(a, title=a["title"] + " (corrected)") for a in assets[::step]]
+    work.load_assets(changed)
+    steady_size = {**size, "assets_changed": len(changed)}
+    notes = [f"{len(changed)} of {len(assets)} assets changed since the first push; requests/work is per changed work"]
+    title = "Next-day push, 1% changed"
+    with run.scenario("push_steady", title, size=steady_size, works=len(changed), notes=notes) as extra:
+        job = work.wait_job(work.start_job("push"))
+        extra["job"] = _job_summary(job)
+        extra["works"] = _written(job)
+
+
+def push_modes_group(run: GroupRun, sizes: Sizes) -> None:
+    """The same first push with bulk POSTs and with one POST per work, on two equal sets of researchers."""
+    work = run.work
+    n = sizes.mode_researchers
+    run.log(f"[push-modes] setting up 2 x {n} researchers x {sizes.assets_per_researcher} assets")
+    work.configure_push()
+    bulk_fleet = work.connected_researchers("b", n)
+    single_fleet = work.connected_researchers("s", n)
+    for fleet in (bulk_fleet, single_fleet):
+        work.load_assets([a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)])
+    size = {"researchers": n, "assets_per_researcher": sizes.assets_per_researcher}
+    works = n * sizes.assets_per_researcher
+    full = sizes.researchers * sizes.assets_per_researcher
+    notes = [f"{n} researchers per variant, each with the same assets as in the full first push"]
+    for scenario_id, title, fleet, bulk in (
+        ("push_first_subset_bulk", "First push (bulk), subset", bulk_fleet, True),
+        ("push_first_subset_single", "First push (one POST per work), subset", single_fleet, False),
+    ):
+        with run.scenario(scenario_id, title, size=size, works=works, notes=notes) as extra:
+            job = work.wait_job(work.start_job_with_options("push", {"researcher_ids": fleet.ids, "bulk": bulk}))
+            extra["job"] = _job_summary(job)
+            extra["works"] = _written(job)
+    # Extrapolated, not measured: the full-size first push sent one work per POST.
+    for scenario in run.scenarios:
+        if scenario.requests_per_work:
+            requests = math.ceil(scenario.requests_per_work * full)
+            scenario.notes.append(
+                f"extrapolated to the full first push ({full:,} works): about {requests:,} ORCID requests, "
+                f"{requests / run.ceiling / 60:.1f} minutes at the {run.ceiling:g}/s ceiling"
+            )
+
+
+def pull_group(run: GroupRun, sizes: Sizes) -> None:
+    """Pull of R researchers x W works that are on ORCID but not ours (DOI or PMID, never pulled before)."""
+    work = run.work
+    run.log(f"[pull] setting up {sizes.pull_researchers} researchers x {sizes.pull_works} works on ORCID")
+    fleet = work.connected_researchers("p", sizes.pull_researchers)
+    seeded = work.seed_works(fleet, sizes.pull_works)
+    size = {"researchers": sizes.pull_researchers, "works_per_researcher": sizes.pull_works}
+    with run.scenario("pull", "Pull", size=size, works=seeded) as extra:
+        job = work.wait_job(work.start_job("pull"))
+        extra["job"] = _job_summary(job)
+        extra["notes"].append(f"{job.get('csv_rows') or job['counts'].get('rows_pulled', 0)} CSV rows written")
+
+
+def tokens_group(run: GroupRun, sizes: Sizes) -> None:
+    """Token import of N rows: as one uploaded file (S3 → the import function), and as API batches of 1,000."""
+    work = run.work
+    rows = sizes.token_rows
+    run.log(f"[tokens] setting up 2 x {rows} researchers with iDs")
+    upload_fleet = _token_fleet(work, series=1, rows=rows)
+    api_fleet = _token_fleet(work, series=2, rows=rows)
+    size = {"rows": rows}
+    notes = ["tokens are not checked against ORCID (verify=false), so no ORCID requests"]
+    if _allow_plain_http(run.stack):
+        notes.append(
+            "the data bucket's DenyInsecureTransport statement was lifted locally: moto serves S3 over plain HTTP"
+        )
+
+    title = "Token import, one uploaded CSV file"
+    with run.scenario("tokens_upload", title, size=size, works=rows, notes=notes) as extra:
+        extra["job"] = _upload(work, Workload.token_csv(work.token_rows(upload_fleet)))
+
+    with run.scenario("tokens_api", "Token import, API batches of 1,000", size=size, works=rows, notes=notes) as extra:
+        counts: dict[str, int] = {}
+        for start in range(0, rows, 1000):
+            batch = list(work.token_rows(api_fleet.subset(api_fleet.ids[start : start + 1000])))
+            report = work.api.call("POST", "/tokens", json_body=batch)
+            for key, value in report["counts"].items():
+                counts[key] = counts.get(key, 0) + int(value)
+        extra["job"] = {"counts": counts}
+
+
+def _allow_plain_http(stack: LocalStack) -> bool:
+    """Drop the bucket policy's aws:SecureTransport=false denial: on the local stack every S3 request is HTTP.
+
+    moto evaluates the policy for presigned requests, so the presigned PUT of a token file would get a 403
+    locally, where AWS (always HTTPS) lets it through. The rest of the policy is kept.
+    """
+    s3 = stack.client("s3")
+    bucket = stack.resource("DataBucket").ref
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except s3.exceptions.ClientError:
+        return False
+    statements = policy.get("Statement", [])
+    kept = [st for st in statements if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
+    if len(kept) == len(statements):
+        return False
+    if kept:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**policy, "Statement": kept}))
+    else:
+        s3.delete_bucket_policy(Bucket=bucket)
+    return True
+
+
+def _token_fleet(work: Workload, *, series: int, rows: int) -> Fleet:
+    ids = [f"t{series}-{n:06d}" for n in range(rows)]
+    fleet = Fleet(ids, orcids={rid: fake_orcid(series, n) for n, rid in enumerate(ids)})
+    for n, rid in enumerate(ids):
+        # Shaped like ORCID's tokens (a UUID each), unique per row.
+        fleet.access_tokens[rid] = f"{series:08x}-{n >> 16:04x}-4{n & 0xFFF:03x}-8000-{n:012x}"
+        fleet.refresh_tokens[rid] = f"{series:08x}-{n >> 16:04x}-4{n & 0xFFF:03x}-9000-{n:012x}"
+    work.load_researchers(Workload.researcher_rows(ids, fleet.orcids))
+    return fleet
+
+
+def _upload(work: Workload, body: bytes) -> dict[str, Any]:
+    ticket = work.api.call("POST", "/tokens/uploads", json_body={"format": "csv"})
+    response = work.api._http.put(ticket["url"], data=body, timeout=300)
+    response.raise_for_status()
+    while True:
+        upload = work.api.call("GET", f"/tokens/uploads/{ticket['upload_id']}")
+        if upload["status"] in ("done", "failed"):
+            break
+        time.sleep(0.5)
+    work.stack.wait_for_queues_idle(timeout=600)
+    return {k: upload.get(k) for k in ("upload_id", "status", "rows", "counts", "message", "started_at", "finished_at")}
+
+
+GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
+    "push": push_group,
+    "push-modes": push_modes_group,
+    "pull": pull_group,
+    "tokens": tokens_group,
+}
+# What each group needs from the template; a group whose function has not landed is reported, not run.
+GROUP_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "push": ("JobSchedulerFunction", "PushWorkerFunction"),
+    "push-modes": ("JobSchedulerFunction", "PushWorkerFunction"),
+    "pull": ("JobSchedulerFunction", "PullWorkerFunction"),
+    "tokens": ("AdminApiFunction", "TokenImportFunction"),
+}
+
+
+def landed_template(workdir: Path) -> tuple[Path, list[str]]:
+    """template.yaml, or a copy without the functions whose code has not landed yet (and what refers to them).
+
+    While features are still landing, one missing handler would stop the whole local stack; the groups
+    that do not need it can still be measured. The copy sits in ``workdir`` beside links to the code.
+    """
+    body = yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CfnYamlLoader)  # a SafeLoader subclass
+    resources: dict[str, Any] = body["Resources"]
+    missing = {
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+        and not (REPO_ROOT / str(resource.get("Properties", {}).get("CodeUri", "")) / "app.py").is_file()
+    }
+    if not missing:
+        return TEMPLATE, []
+    dropped = set(missing)
+    while True:
+        referring = {
+            logical_id
+            for logical_id, resource in resources.items()
+            if logical_id not in dropped and any(name in json.dumps(resource) for name in dropped)
+        }
+        if not referring:
+            break
+        dropped |= referring
+    body["Resources"] = {k: v for k, v in resources.items() if k not in dropped}
+    body["Outputs"] = {
+        k: v for k, v in body.get("Outputs", {}).items() if not any(name in json.dumps(v) for name in dropped)
+    }
+    for entry in REPO_ROOT.iterdir():
+        if entry.is_dir() and entry.name in ("functions", "layers"):
+            (workdir / entry.name).symlink_to(entry)
+    path = workdir / "template.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+    return path, sorted(dropped)
+
+
+def run_group(group: str, sizes: Sizes, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Start a stack (ORCID's rate limit on), run one group's scenarios, and return their results."""
+    aws = AwsCallCounter.install()  # before the stack, so that every client the functions make is counted
+    with tempfile.TemporaryDirectory(prefix="orcid-sync-bench-") as workdir:
+        template, dropped = landed_template(Path(workdir))
+        if dropped:
+            log(f"[{group}] left out of the stack, their code has not landed: {', '.join(dropped)}")
+        stack = LocalStack(
+            template_path=template, repo_root=REPO_ROOT, sandbox_settings={"rate": ORCID_RATE, "burst": ORCID_BURST}
+        )
+        with stack:
+            run = GroupRun(group, stack, aws)
+            run.log = log
+            GROUPS[group](run, sizes)
+            for scenario in run.scenarios:
+                if dropped:
+                    scenario.notes.append(f"measured on a stack without {', '.join(dropped)} (not landed yet)")
+            return [scenario.to_json() for scenario in run.scenarios]
