@@ -276,13 +276,14 @@ class ProbeResult(StrEnum):
     VALID = "valid"
     INVALID_TOKEN = "invalid_token"  # noqa: S105 - ORCID's OAuth error code, not a secret
     WRONG_RECORD = "wrong_record"
+    NO_RECORD = "no_record"
     UNAVAILABLE = "unavailable"
 
 
 class TokenProbe(Protocol):
     """Tries a token against ORCID (rate-limited by the implementation)."""
 
-    def __call__(self, orcid: str, access_token: SecretStr) -> ProbeResult: ...
+    def __call__(self, orcid: str, access_token: SecretStr, /) -> ProbeResult: ...
 
 
 _PROBE_PROBLEMS: dict[ProbeResult, tuple[str, str]] = {
@@ -291,6 +292,7 @@ _PROBE_PROBLEMS: dict[ProbeResult, tuple[str, str]] = {
         "ORCID refused this token (invalid_token): it was revoked, has expired or never existed",
     ),
     ProbeResult.WRONG_RECORD: ("orcid", "ORCID says this token belongs to a different record (error 9017)"),
+    ProbeResult.NO_RECORD: ("orcid", "ORCID has no record for this iD (deactivated, or merged into another iD)"),
     ProbeResult.UNAVAILABLE: ("access_token", "could not be verified: ORCID did not answer; send the row again"),
 }
 
