@@ -22,11 +22,13 @@ try:
     from .routes import assets as asset_routes
     from .routes import researchers as researcher_routes
     from .routes import settings as settings_routes
+    from .routes import tokens as token_routes
 except ImportError:  # in Lambda, app.py is a top-level module beside the routes package
     # mypy reports a missing package once, on its first import; the others need "unused-ignore".
     from routes import assets as asset_routes  # type: ignore[import-not-found,no-redef]
     from routes import researchers as researcher_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
     from routes import settings as settings_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
+    from routes import tokens as token_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 try:
     from .routes import jobs as job_routes
@@ -44,6 +46,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(settings_routes.router)
 app.include_router(researcher_routes.router)
 app.include_router(asset_routes.router)
+app.include_router(token_routes.router)
 app.include_router(job_routes.router)
 app.include_router(report_routes.router)
 app.include_router(pull_routes.router)
