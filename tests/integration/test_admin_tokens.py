@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -368,3 +369,40 @@ def test_openapi_documents_the_token_routes(aws: AwsEnv) -> None:
     assert {"post"} <= set(doc["paths"]["/tokens/uploads"])
     assert {"get"} <= set(doc["paths"]["/tokens/uploads/{upload_id}"])
     assert json.dumps(doc).count("access_token") >= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("admin_put_researcher", 200),
+        ("admin_load_researchers", 200),
+        ("admin_get_researcher", 200),
+        ("admin_list_researchers", 200),
+        ("admin_put_asset", 200),
+        ("admin_load_assets", 200),
+        ("admin_get_asset", 200),
+        ("admin_delete_asset", 204),
+        ("admin_import_tokens_json", 200),
+        ("admin_import_tokens_csv", 200),
+        ("admin_create_token_upload", 201),
+        ("admin_get_token_upload", 404),
+    ],
+)
+def test_the_sample_events_reach_their_routes(aws: AwsEnv, name: str, expected: int) -> None:
+    from functions.admin_api import app
+
+    # Given what the samples refer to
+    researcher("researcher-0001", "0000-0002-1825-0097")
+    call("POST", "/assets", body=[{"id": "asset-0001", "researchers": ["r1"], "type": "dataset.dataset",
+                                   "status": "approved", "visible": True, "title": "Data"}])  # fmt: skip
+    call("PUT", "/assets/asset-0002", body={"id": "asset-0002", "researchers": ["r1"], "type": "dataset.dataset",
+                                            "status": "approved", "visible": True, "title": "Data"})  # fmt: skip
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / f"{name}.json").read_text())
+    # When
+    response = app.lambda_handler(event, lambda_context())
+    # Then
+    assert response["statusCode"] == expected, response.get("body")
+    if name.startswith("admin_import_tokens"):
+        assert response_json(response)["counts"]["stored"] + response_json(response)["counts"]["replaced"] == 1
+    if name == "admin_get_token_upload":
+        assert "no upload has id" in response_json(response)["message"]
