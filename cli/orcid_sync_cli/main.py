@@ -9,7 +9,7 @@ import click
 
 from orcid_sync import __version__
 from orcid_sync.mapping import WorkTypeMapping
-from orcid_sync_cli import connect, jobs, pull_cmd, settings_cmd
+from orcid_sync_cli import connect, data, jobs, pull_cmd, settings_cmd
 from orcid_sync_local.cli import local
 
 
@@ -38,6 +38,9 @@ cli.add_command(settings_cmd.settings)
 cli.add_command(jobs.jobs)
 cli.add_command(jobs.report)
 cli.add_command(pull_cmd.pull)
+cli.add_command(data.researchers)
+cli.add_command(data.assets)
+cli.add_command(data.tokens)
 cli.add_command(local)
 
 

@@ -1,0 +1,377 @@
+"""``orcid-sync researchers|assets|tokens``: load data files into a stack, in batches, with a summary.
+
+Files are CSV (with a header row), JSON Lines, or a JSON array. Rows the API rejects go to
+``<FILE>.rejected.jsonl`` with their row number, line and reasons, so they can be fixed and sent
+again. Token values are never echoed: the rejected-tokens file names rows by number and iD only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import batched
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import requests
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from orcid_sync.errors import InvalidInputError
+from orcid_sync.logic.token_uploads import upload_rows
+from orcid_sync.store.uploads import UploadFormat
+from orcid_sync_cli.api import ApiClient, ApiError, api_options
+
+BATCH_ROWS = 1000
+"""Rows per request: the API's limit."""
+VERIFIED_BATCH_ROWS = 100
+"""Rows per request with --verify (each costs an ORCID read); bigger files go through an upload."""
+LIST_SEPARATORS = (";", "|")
+
+sleep: Callable[[float], None] = time.sleep
+"""How ``tokens import`` pauses between polls (tests replace it)."""
+
+FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+def _console() -> Console:
+    # Progress goes to stderr so that stdout carries only the summary.
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+# --- reading files ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileRow:
+    """One row of an input file: its position among the data rows, the line it starts on, its values."""
+
+    index: int
+    line: int
+    data: Any
+
+
+def _csv_value(column: str, value: str, list_columns: Sequence[str], json_columns: Sequence[str]) -> Any:
+    if column in json_columns:
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value  # the API says what is wrong with it
+    if column in list_columns:
+        for separator in LIST_SEPARATORS:
+            if separator in value:
+                return [part.strip() for part in value.split(separator) if part.strip()]
+        return [value.strip()]
+    return value
+
+
+def read_rows(path: Path, *, list_columns: Sequence[str] = (), json_columns: Sequence[str] = ()) -> Iterator[FileRow]:
+    """Rows of a CSV (empty cells left out), JSON Lines or JSON array file, one at a time."""
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            line = 2
+            for index, raw in enumerate(reader):
+                data = {
+                    key.strip(): _csv_value(key.strip(), value, list_columns, json_columns)
+                    for key, value in raw.items()
+                    if key is not None and isinstance(value, str) and value.strip()
+                }
+                yield FileRow(index, line, data)
+                line = reader.line_num + 1
+        return
+    with path.open(encoding="utf-8-sig") as handle:
+        first = handle.read(1)
+        while first.isspace():
+            first = handle.read(1)
+        handle.seek(0)
+        if first == "[":
+            try:
+                rows = json.load(handle)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+            if not isinstance(rows, list):
+                raise click.ClickException(f"{path} holds a JSON value that is not an array")
+            for index, data in enumerate(rows):
+                yield FileRow(index, 0, data)
+            return
+        index = 0
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{path}, line {line}: not valid JSON ({exc.msg})") from None
+            yield FileRow(index, line, data)
+            index += 1
+
+
+def _count(rows: Iterator[Any]) -> int:
+    return sum(1 for _ in rows)
+
+
+def _rejected_path(path: Path) -> Path:
+    return path.with_name(path.name + ".rejected.jsonl")
+
+
+class _RejectedFile:
+    """``<FILE>.rejected.jsonl``, created on the first rejected row; a stale one from an earlier run goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = _rejected_path(path)
+        self.path.unlink(missing_ok=True)
+        self._handle: IO[str] | None = None
+        self.count = 0
+
+    def write(self, entry: dict[str, Any]) -> None:
+        if self._handle is None:
+            self._handle = self.path.open("w", encoding="utf-8")
+        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _summary(path: Path, counts: Counter[str], order: Sequence[str], rejected: _RejectedFile) -> None:
+    parts = ", ".join(f"{name.replace('_', ' ')} {counts[name]:,}" for name in order)
+    click.echo(f"{path.name}: {counts['received']:,} rows: {parts}")
+    if rejected.count:
+        click.echo(f"{rejected.count:,} rejected rows, with the reasons, are in {rejected.path}")
+
+
+# --- researchers and assets -------------------------------------------------------------------
+
+
+def _post_batch(api: ApiClient, endpoint: str, batch: Sequence[FileRow]) -> list[tuple[FileRow, dict[str, Any]]]:
+    """POST rows; a batch over the API's 6 MB limit (long abstracts, many contributors) is halved and retried."""
+    try:
+        report = api.call("POST", endpoint, json_body=[row.data for row in batch])
+    except ApiError as exc:
+        if exc.status == 413 and len(batch) > 1:
+            half = len(batch) // 2
+            return _post_batch(api, endpoint, batch[:half]) + _post_batch(api, endpoint, batch[half:])
+        raise
+    return [(batch[outcome["row"]], outcome) for outcome in report["rows"]]
+
+
+def _load(api: ApiClient, path: Path, endpoint: str, noun: str, rows: Callable[[], Iterator[FileRow]]) -> None:
+    console = _console()
+    total = _count(rows())
+    counts: Counter[str] = Counter()
+    rejected = _RejectedFile(path)
+    try:
+        with _progress(console) as progress:
+            task = progress.add_task(f"Loading {noun}", total=total)
+            for batch in batched(rows(), BATCH_ROWS, strict=False):
+                for row, outcome in _post_batch(api, endpoint, batch):
+                    counts["received"] += 1
+                    counts[outcome["outcome"]] += 1
+                    if outcome["outcome"] == "rejected":
+                        rejected.write(
+                            {"row": row.index, "line": row.line, "problems": _without_row(outcome), "data": row.data}
+                        )
+                progress.advance(task, len(batch))
+    finally:
+        rejected.close()
+    _summary(path, counts, ("created", "updated", "rejected"), rejected)
+    if counts["rejected"]:
+        sys.exit(1)
+
+
+def _without_row(outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    # The API numbers rows within its request; the file's own row number is given beside.
+    return [{k: v for k, v in problem.items() if k != "row"} for problem in outcome["problems"]]
+
+
+@click.group("researchers")
+def researchers() -> None:
+    """Researchers: load them from a file, show one."""
+
+
+@researchers.command("load")
+@click.argument("file", type=FILE)
+@api_options
+def load_researchers(api: ApiClient, file: Path) -> None:
+    """Create or update the researchers in FILE (CSV, JSON Lines or a JSON array), 1,000 per request.
+
+    Columns/keys as in PUT /researchers/{id}: id, given_names, family_name, email, orcid,
+    update_orcid_profile, position (or role_title), department, profile_url, active. Rejected rows
+    go to FILE.rejected.jsonl, and the exit status is then 1.
+    """
+    _load(api, file, "/researchers", "researchers", lambda: read_rows(file))
+
+
+@researchers.command("show")
+@click.argument("researcher_id")
+@api_options
+def show_researcher(api: ApiClient, researcher_id: str) -> None:
+    """A researcher's profile and ORCID connection: iD, status, scopes, connected and last synced."""
+    researcher = api.call("GET", f"/researchers/{researcher_id}")
+    Console(highlight=False).print_json(data=researcher)
+
+
+@click.group("assets")
+def assets() -> None:
+    """Research assets: load them from a file."""
+
+
+@assets.command("load")
+@click.argument("file", type=FILE)
+@api_options
+def load_assets(api: ApiClient, file: Path) -> None:
+    """Create or replace the assets in FILE (JSON Lines, a JSON array, or CSV), 1,000 per request.
+
+    Keys as in PUT /assets/{id}. In a CSV, `researchers` lists ids separated by ";" or "|", and
+    `contributors` is a JSON array. Rejected rows go to FILE.rejected.jsonl (exit status 1).
+    """
+    _load(
+        api,
+        file,
+        "/assets",
+        "assets",
+        lambda: read_rows(file, list_columns=("researchers",), json_columns=("contributors",)),
+    )
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+
+def _token_format(path: Path) -> UploadFormat:
+    return UploadFormat.CSV if path.suffix.lower() == ".csv" else UploadFormat.JSON
+
+
+def _count_token_rows(path: Path) -> int:
+    """Rows in a token file, checked as the import will read it (header, JSON syntax) before anything is sent."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        try:
+            return _count(upload_rows(handle, _token_format(path)))
+        except InvalidInputError as exc:
+            raise click.ClickException(f"{path}: {exc.message}") from None
+
+
+def _token_body(path: Path) -> tuple[bytes, str]:
+    if _token_format(path) is UploadFormat.CSV:
+        return path.read_bytes(), "text/csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(upload_rows(handle, UploadFormat.JSON))
+    return json.dumps(rows).encode(), "application/json"
+
+
+def _record_token_outcomes(outcomes: Sequence[dict[str, Any]], rejected: _RejectedFile) -> None:
+    for outcome in outcomes:
+        if outcome["outcome"] == "rejected":
+            # Row number and iD only: never a value from the file, any of which may be a token.
+            entry = {"row": outcome["row"], "orcid": outcome.get("orcid"), "problems": _without_row(outcome)}
+            rejected.write({k: v for k, v in entry.items() if v is not None})
+
+
+def _import_directly(api: ApiClient, path: Path, *, verify: bool, rejected: _RejectedFile) -> Counter[str]:
+    body, content_type = _token_body(path)
+    report = api.call(
+        "POST", "/tokens", params={"verify": "true" if verify else None}, data=body, content_type=content_type
+    )
+    counts: Counter[str] = Counter(report["counts"])
+    _record_token_outcomes(report["rows"], rejected)
+    return counts
+
+
+def _import_by_upload(
+    api: ApiClient,
+    path: Path,
+    *,
+    verify: bool,
+    rejected: _RejectedFile,
+    total: int,
+    poll_interval: float,
+    wait: float,
+) -> Counter[str]:
+    ticket = api.call("POST", "/tokens/uploads", json_body={"format": _token_format(path).value, "verify": verify})
+    console = _console()
+    with _progress(console) as progress:
+        task = progress.add_task(f"Uploading {path.name}", total=None)
+        with path.open("rb") as handle:
+            response = requests.put(ticket["url"], data=handle, timeout=300)
+        if response.status_code >= 300:
+            raise click.ClickException(f"the upload was refused (HTTP {response.status_code}): {response.text[:200]}")
+        progress.update(task, description=f"Importing upload {ticket['upload_id']}", total=total)
+        deadline = time.monotonic() + wait
+        while True:
+            view = api.call("GET", f"/tokens/uploads/{ticket['upload_id']}")
+            progress.update(task, completed=view["counts"]["received"])
+            if view["status"] in ("done", "failed"):
+                break
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"upload {ticket['upload_id']} is still {view['status']} after {wait:.0f} s; "
+                    f"check again later (GET /tokens/uploads/{ticket['upload_id']})"
+                )
+            sleep(poll_interval)
+    if view["rejected"] is not None:
+        outcomes = view["rejected"]
+    elif view["report_url"]:
+        outcomes = requests.get(view["report_url"], timeout=300).json()["rejected"]
+    else:
+        outcomes = []
+    counts: Counter[str] = Counter(view["counts"])
+    _record_token_outcomes(outcomes, rejected)
+    if view["status"] == "failed":
+        click.echo(f"upload {ticket['upload_id']} failed: {view['message']}", err=True)
+        counts["failed"] = 1
+    return counts
+
+
+@click.group("tokens")
+def tokens() -> None:
+    """ORCID tokens from a legacy system: import a file of them."""
+
+
+@tokens.command("import")
+@click.argument("file", type=FILE)
+@click.option("--verify", is_flag=True, help="Try each token against ORCID first; dead or foreign ones are rejected.")
+@click.option("--wait", type=float, default=3600, show_default=True, help="Seconds to wait for a large import.")
+@click.option("--poll-interval", type=float, default=2.0, show_default=True, hidden=True)
+@api_options
+def import_tokens(api: ApiClient, file: Path, verify: bool, wait: float, poll_interval: float) -> None:
+    """Import the tokens in FILE: CSV with a header row, JSON Lines or a JSON array.
+
+    Each row has orcid, access_token (or access.token), optional refresh_token, scope (space-separated),
+    expires_in or expires_at (or expiry) and optional researcher_id. Up to 1,000 rows (100 with
+    --verify) go in one request; bigger files are uploaded and imported in the stack, and this
+    command waits for the result. Rejected rows (number, iD and reasons, never a token) go to
+    FILE.rejected.jsonl, and the exit status is then 1.
+    """
+    total = _count_token_rows(file)
+    rejected = _RejectedFile(file)
+    try:
+        if total <= (VERIFIED_BATCH_ROWS if verify else BATCH_ROWS):
+            counts = _import_directly(api, file, verify=verify, rejected=rejected)
+        else:
+            counts = _import_by_upload(
+                api, file, verify=verify, rejected=rejected, total=total, poll_interval=poll_interval, wait=wait
+            )
+    finally:
+        rejected.close()
+    _summary(file, counts, ("stored", "replaced", "unchanged", "rejected", "without_pull"), rejected)
+    if counts["rejected"] or counts["failed"]:
+        sys.exit(1)

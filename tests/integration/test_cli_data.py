@@ -1,0 +1,315 @@
+"""``orcid-sync researchers|assets|tokens`` against the admin API and import handlers in-process (moto)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import json
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import boto3
+import pytest
+import responses
+from click.testing import CliRunner, Result
+from pydantic import SecretStr
+
+from orcid_sync import wiring
+from orcid_sync.identifiers import orcid_check_character
+from orcid_sync.logic.tokens import ProbeResult
+from orcid_sync.models import OrcidStatus, ResearcherInput
+from orcid_sync_cli import data as data_cli
+from orcid_sync_cli.main import cli
+from tests.support.apigw import http_event, lambda_context
+from tests.support.aws import AwsEnv
+
+API_URL = "https://api.orcid-sync.test"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+UUIDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def orcid_for(n: int) -> str:
+    base = f"0009{n:011d}"
+    digits = base + orcid_check_character(base)
+    return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
+
+
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Powertools reads the namespace when the shared Metrics is created, maybe before the env is set."""
+    from orcid_sync.observability import metrics
+
+    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
+
+
+def _body_bytes(request: Any) -> bytes:
+    body = request.body
+    if body is None:
+        return b""
+    if hasattr(body, "read"):
+        return bytes(body.read())
+    return body if isinstance(body, bytes) else str(body).encode()
+
+
+@pytest.fixture
+def requests_seen(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+    """The CLI's requests routed in-process: admin API calls to its handler, presigned S3 URLs to moto.
+
+    A PUT to ``uploads/`` then runs the import function with the S3 notification, as S3 would.
+    """
+    seen: Counter[str] = Counter()
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=aws.env["DATA_BUCKET"], VersioningConfiguration={"Status": "Enabled"})
+    monkeypatch.setattr(data_cli, "sleep", lambda seconds: None)
+
+    def api(request: Any) -> tuple[int, dict[str, str], str]:
+        from functions.admin_api import app
+
+        parts = urlsplit(request.url)
+        seen[f"{request.method} {re.sub(r'[0-9a-f]{32}', '{id}', parts.path)}"] += 1
+        event = http_event(
+            request.method,
+            parts.path,
+            body=_body_bytes(request) or None,
+            query=dict(parse_qsl(parts.query)) or None,
+            headers={"content-type": request.headers.get("Content-Type", "application/json")},
+        )
+        answer = app.lambda_handler(event, lambda_context())
+        body = answer.get("body") or ""
+        if answer.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode()
+        return answer["statusCode"], {"Content-Type": answer["headers"].get("Content-Type", "")}, body
+
+    def bucket(request: Any) -> tuple[int, dict[str, str], bytes]:
+        from functions.token_import import app
+
+        parts = urlsplit(request.url)
+        name, key = parts.hostname.split(".")[0], unquote(parts.path.lstrip("/"))  # type: ignore[union-attr]
+        seen[f"{request.method} s3"] += 1
+        if request.method == "GET":
+            return 200, {}, s3.get_object(Bucket=name, Key=key)["Body"].read()
+        version = s3.put_object(Bucket=name, Key=key, Body=_body_bytes(request))["VersionId"]
+        event = json.loads((EVENTS / "token_import_s3.json").read_text())
+        record = event["Records"][0]["s3"]
+        record["bucket"]["name"] = name
+        record["object"].update({"key": key, "versionId": version})
+        app.lambda_handler(copy.deepcopy(event), lambda_context())
+        return 200, {"x-amz-version-id": version}, b""
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for method in (responses.GET, responses.POST, responses.PUT, responses.DELETE):
+            mock.add_callback(method, re.compile(f"{API_URL}/.*"), callback=api)
+        for method in (responses.GET, responses.PUT):
+            mock.add_callback(method, re.compile(r"https://[a-z0-9.-]+\.s3\.amazonaws\.com/.*"), callback=bucket)
+        yield seen
+
+
+def run_cli(*args: str) -> Result:
+    return CliRunner().invoke(cli, [*args, "--api", API_URL], catch_exceptions=False)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def rejected_lines(path: Path) -> list[dict[str, Any]]:
+    target = path.with_name(path.name + ".rejected.jsonl")
+    return [json.loads(line) for line in target.read_text().splitlines()] if target.exists() else []
+
+
+def researcher(rid: str, orcid: str | None = None) -> None:
+    wiring.researcher_store().upsert_profile(
+        ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry", orcid=orcid)
+    )
+
+
+# --- researchers and assets ------------------------------------------------------------------
+
+
+def test_researchers_load_csv_reports_rejected_rows(requests_seen: Counter[str], tmp_path: Path) -> None:
+    # Given a CSV with a bad iD and a missing name, and a stale rejected file from an earlier run
+    path = write_csv(
+        tmp_path / "people.csv",
+        [
+            {"id": "r1", "given_names": "Josiah", "family_name": "Carberry", "orcid": "0000-0002-1825-0097",
+             "role_title": "Professor", "update_orcid_profile": "false", "active": ""},
+            {"id": "r2", "given_names": "Ada", "family_name": "Lovelace", "orcid": "0000-0002-1825-0098"},
+            {"id": "r3", "given_names": "", "family_name": "Nobody"},
+        ],
+    )  # fmt: skip
+    path.with_name("people.csv.rejected.jsonl").write_text('{"row": 99}\n')
+    # When
+    result = run_cli("researchers", "load", str(path))
+    # Then
+    assert result.exit_code == 1
+    assert "people.csv: 3 rows: created 1, updated 0, rejected 2" in result.output
+    stored = wiring.researcher_store().get("r1")
+    assert stored is not None and stored.position == "Professor" and stored.update_orcid_profile is False
+    rejected = rejected_lines(path)
+    assert [(r["row"], r["line"]) for r in rejected] == [(1, 3), (2, 4)]
+    assert rejected[0]["problems"][0]["field"] == "orcid"
+    assert rejected[1]["problems"][0]["field"] == "given_names"
+    assert rejected[1]["data"] == {"id": "r3", "family_name": "Nobody"}
+
+
+def test_researchers_load_batches_in_thousands(requests_seen: Counter[str], tmp_path: Path) -> None:
+    researcher("r1000")
+    rows = [{"id": f"r{n}", "given_names": "J", "family_name": "C"} for n in range(1001)]
+    path = write_jsonl(tmp_path / "people.jsonl", rows)
+    result = run_cli("researchers", "load", str(path))
+    assert result.exit_code == 0, result.output
+    assert "1,001 rows: created 1,000, updated 1, rejected 0" in result.output
+    assert requests_seen["POST /researchers"] == 2
+    assert not path.with_name("people.jsonl.rejected.jsonl").exists()
+
+
+def test_researchers_show(requests_seen: Counter[str]) -> None:
+    researcher("r1", "0000-0002-1825-0097")
+    wiring.researcher_store().set_status("r1", OrcidStatus.ACTIVE, scopes=["/activities/update"])
+    result = run_cli("researchers", "show", "r1")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert (shown["orcid"], shown["orcid_status"], shown["orcid_scopes"]) == (
+        "0000-0002-1825-0097",
+        "active",
+        ["/activities/update"],
+    )
+    result = CliRunner().invoke(cli, ["researchers", "show", "nobody", "--api", API_URL])
+    assert result.exit_code == 1
+    assert "HTTP 404" in result.output
+
+
+def test_assets_load_json_lines_and_csv(requests_seen: Counter[str], tmp_path: Path) -> None:
+    base = {"type": "publication.journalArticle", "status": "approved", "visible": True, "title": "Pots"}
+    path = write_jsonl(
+        tmp_path / "assets.jsonl",
+        [{"id": "a1", "researchers": ["r1"], **base}, {"id": "a2", "researchers": ["r1"], **base, "doi": "nope"}],
+    )
+    result = run_cli("assets", "load", str(path))
+    assert result.exit_code == 1
+    assert "created 1, updated 0, rejected 1" in result.output
+    assert rejected_lines(path)[0]["problems"] == [
+        {"field": "doi", "reason": "'nope' is not a DOI: expected 10.<registrant>/<suffix>, e.g. 10.1234/abc"}
+    ]
+    contributors = json.dumps([{"name": "J. Carberry", "orcid": "0000-0002-1825-0097", "sequence": 1}])
+    path = write_csv(
+        tmp_path / "assets.csv",
+        [{"id": "a3", "researchers": "r1; r2", **base, "visible": "true", "contributors": contributors}],
+    )
+    result = run_cli("assets", "load", str(path))
+    assert result.exit_code == 0, result.output
+    stored = wiring.asset_store().get("a3")
+    assert stored is not None and stored.researchers == ["r1", "r2"] and stored.contributors[0].sequence == 1
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def token_row(orcid: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "orcid": orcid,
+        "access_token": str(uuid.uuid4()),
+        "refresh_token": str(uuid.uuid4()),
+        "scope": "/activities/update /read-limited",
+        "expires_in": 631138518,
+        **extra,
+    }
+
+
+def no_token_leaks(rows: list[dict[str, Any]], *texts: str) -> None:
+    secrets = {str(row[k]) for row in rows for k in ("access_token", "refresh_token") if k in row}
+    for text in texts:
+        assert not secrets & set(UUIDS.findall(text))
+
+
+def test_a_small_token_file_goes_in_one_request(requests_seen: Counter[str], tmp_path: Path) -> None:
+    researcher("r1", orcid_for(1))
+    researcher("r2", orcid_for(2))
+    rows = [token_row(orcid_for(1)), token_row(orcid_for(2), scope="/activities/update"), token_row(orcid_for(3))]
+    path = write_csv(tmp_path / "tokens.csv", rows)
+    result = run_cli("tokens", "import", str(path))
+    assert result.exit_code == 1
+    assert "3 rows: stored 2, replaced 0, unchanged 0, rejected 1, without pull 1" in result.output
+    assert requests_seen["POST /tokens"] == 1 and requests_seen["POST /tokens/uploads"] == 0
+    [rejected] = rejected_lines(path)
+    assert rejected == {
+        "row": 2,
+        "orcid": orcid_for(3),
+        "problems": [
+            {
+                "field": "orcid",
+                "reason": f"no researcher has ORCID iD {orcid_for(3)}; load the researcher with this iD first",
+            }
+        ],
+    }
+    no_token_leaks(rows, result.output, path.with_name("tokens.csv.rejected.jsonl").read_text())
+    # The same file again: nothing changes.
+    result = run_cli("tokens", "import", str(path))
+    assert "stored 0, replaced 0, unchanged 2, rejected 1" in result.output
+
+
+def test_a_large_token_file_goes_through_an_upload(requests_seen: Counter[str], tmp_path: Path) -> None:
+    for n in range(20):
+        researcher(f"r{n}", orcid_for(n))
+    rows = [token_row(orcid_for(n), researcher_id=f"r{n}") for n in range(20)]
+    rows += [token_row(orcid_for(n), researcher_id=f"x{n}") for n in range(1000, 2180)]  # no such researchers
+    path = write_jsonl(tmp_path / "tokens.jsonl", rows)
+    result = run_cli("tokens", "import", str(path))
+    assert result.exit_code == 1, result.output
+    assert "1,200 rows: stored 20, replaced 0, unchanged 0, rejected 1,180" in result.output
+    assert requests_seen["POST /tokens"] == 0
+    assert requests_seen["POST /tokens/uploads"] == 1 and requests_seen["PUT s3"] == 1
+    assert requests_seen["GET s3"] == 1  # the report: too many rejected rows to show inline
+    rejected = rejected_lines(path)
+    assert len(rejected) == 1180
+    assert rejected[0]["row"] == 20
+    assert wiring.token_store().get("r19") is not None
+    no_token_leaks(rows, result.output, path.with_name("tokens.jsonl.rejected.jsonl").read_text())
+
+
+def test_verify_sends_more_than_100_rows_through_an_upload(
+    requests_seen: Counter[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.token_import import app as import_app
+
+    for n in range(150):
+        researcher(f"r{n}", orcid_for(n))
+    rows = [token_row(orcid_for(n)) for n in range(150)]
+    dead = rows[7]["access_token"]
+
+    def probe(orcid: str, token: SecretStr) -> ProbeResult:
+        return ProbeResult.INVALID_TOKEN if token.get_secret_value() == dead else ProbeResult.VALID
+
+    monkeypatch.setattr(import_app, "token_probe", lambda: probe)
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(rows))
+    result = run_cli("tokens", "import", str(path), "--verify")
+    assert "150 rows: stored 149, replaced 0, unchanged 0, rejected 1" in result.output
+    assert requests_seen["POST /tokens/uploads"] == 1
+    [rejected] = rejected_lines(path)
+    assert rejected["row"] == 7 and "invalid_token" in rejected["problems"][0]["reason"]
+
+
+def test_a_token_file_with_a_bad_header_is_refused_before_sending(requests_seen: Counter[str], tmp_path: Path) -> None:
+    path = tmp_path / "tokens.csv"
+    path.write_text("orcid,access_token,expires_in\n0000-0002-1825-0097,abc,60\n")
+    result = CliRunner().invoke(cli, ["tokens", "import", str(path), "--api", API_URL])
+    assert result.exit_code == 1
+    assert "missing column scope or scopes" in result.output
+    assert sum(requests_seen.values()) == 0
