@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+from pydantic import SecretStr
+
+from orcid_sync.jobs import JobType, ResearcherTask
 from orcid_sync.logic.pull import (
+    PullPorts,
     SkipReason,
     WorkIds,
     WorkSelection,
     asset_keys,
     build_row,
     needs_full_work,
+    pull_researcher_works,
     select_pull_researchers,
     select_works,
 )
+from orcid_sync.logic.pull_csv import part_key, read_rows
 from orcid_sync.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
-from orcid_sync.orcid.models import Work, Works
+from orcid_sync.orcid.models import OrcidError, Work, Works
+from orcid_sync.store.pull_ledger import PulledEntry
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 ORCID = "0000-0002-1825-0097"
@@ -89,9 +98,9 @@ def test_a_manual_run_is_limited_to_the_researchers_asked_for() -> None:
 
 # --- which works become rows -------------------------------------------------------------------------------
 
-OUR_CLIENT = "APP-OURREPOSITORY01"
-CROSSREF = "APP-CROSSREFSEARCH1"
-SCOPUS = "APP-SCOPUSWIZARD001"
+OUR_CLIENT = "APP-OURREPOSITORY001"
+CROSSREF = "APP-CROSSREFSEARCH01"
+SCOPUS = "APP-SCOPUSWIZARD0001"
 T0 = 1_700_000_000_000  # epoch ms
 
 
@@ -375,3 +384,110 @@ def test_a_summary_without_title_or_type_needs_the_full_work() -> None:
     )
     row = build_row("r1", ORCID, first, full)
     assert (row.title, row.work_type, row.doi, row.put_code) == ("The full title", "book", "10.1/a", 1)
+
+
+# --- one researcher against fakes: full works only where the summary is short ------------------------------
+
+
+class FakeApi:
+    """``GET /works`` answers with the given summaries; ``GET /works/{pcs}`` with full works, counted."""
+
+    def __init__(self, summaries: Works) -> None:
+        self.summaries = summaries
+        self.requests: list[list[int]] = []
+
+    def read_works(self, orcid: str, token: SecretStr) -> Works:
+        assert token.get_secret_value() == "plain-token"
+        self.requests.append([])
+        return self.summaries
+
+    def read_works_by_put_codes(
+        self, orcid: str, token: SecretStr, put_codes: Sequence[int]
+    ) -> list[Work | OrcidError]:
+        assert len(put_codes) <= 100
+        self.requests.append(list(put_codes))
+        return [
+            OrcidError(response_code=404, error_code=9016)
+            if pc == 1013
+            else Work.model_validate(
+                {
+                    "put-code": pc,
+                    "title": {"title": {"value": f"Full title {pc}"}},
+                    "type": "book",
+                    "external-ids": {"external-id": [ext_id("doi", f"10.1/{pc}")]},
+                }
+            )
+            for pc in put_codes
+        ]
+
+
+class MemoryLedger:
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, PulledEntry]] = {}
+
+    def load(self, researcher_id: str) -> dict[str, PulledEntry]:
+        return dict(self.entries.get(researcher_id, {}))
+
+    def mark_pulled(self, researcher_id: str, entries: Sequence[PulledEntry]) -> None:
+        self.entries.setdefault(researcher_id, {}).update({e.key: e for e in entries})
+
+
+class MemoryParts:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+
+
+def pull_ports(api: FakeApi, ledger: MemoryLedger, parts: MemoryParts) -> PullPorts:
+    class Cipher:
+        def open(self, researcher_id: str, sealed: SealedSecret) -> str:
+            return "plain-token"
+
+    ada = researcher("r1")
+    return PullPorts(
+        researchers=SimpleNamespace(get=lambda rid: ada if rid == "r1" else None),  # type: ignore[arg-type]
+        tokens=SimpleNamespace(get=token),  # type: ignore[arg-type]
+        assets=SimpleNamespace(list_for_researcher=lambda rid: []),  # type: ignore[arg-type]
+        ledger=ledger,
+        files=parts,  # type: ignore[arg-type]
+        jobs=SimpleNamespace(get=lambda job_id: None),  # type: ignore[arg-type]
+        cipher=Cipher(),
+        api=api,
+        finishers={},
+        notifier=SimpleNamespace(),  # type: ignore[arg-type]
+        client_id=OUR_CLIENT,
+        deliveries=SimpleNamespace(delivered=lambda job_id: True),  # type: ignore[arg-type]
+        request_count=lambda: len(api.requests),
+    )
+
+
+def test_a_summary_with_every_column_costs_one_request() -> None:
+    api = FakeApi(works(*[[summary(1000 + n, ext_id("doi", f"10.1/{n}"))] for n in range(150)]))
+    parts = MemoryParts()
+    task = ResearcherTask(job_id="pull-1", job_type=JobType.PULL, researcher_id="r1")
+    report = pull_researcher_works(task, pull_ports(api, MemoryLedger(), parts), now=NOW)
+    assert (report.rows, report.requests, api.requests) == (150, 1, [[]])
+    assert len(read_rows(parts.objects[part_key("pull-1", "r1")])) == 150
+
+
+def test_short_summaries_are_completed_from_full_works_read_a_hundred_at_a_time() -> None:
+    # Given 150 kept summaries without a title (ORCID always sends one; a stand-in might not)
+    api = FakeApi(works(*[[summary(1000 + n, ext_id("doi", f"10.1/{1000 + n}"), title=None)] for n in range(150)]))
+    parts, ledger = MemoryParts(), MemoryLedger()
+    task = ResearcherTask(job_id="pull-1", job_type=JobType.PULL, researcher_id="r1")
+    # When
+    report = pull_researcher_works(task, pull_ports(api, ledger, parts), now=NOW)
+    # Then two bulk reads (100 + 50) after the summary; the work ORCID could not return keeps the summary's columns
+    assert [len(r) for r in api.requests] == [0, 100, 50]
+    assert report.requests == 3 and report.rows == 150
+    rows = {r.put_code: r for r in read_rows(parts.objects[part_key("pull-1", "r1")])}
+    assert rows[1000].title == "Full title 1000" and rows[1000].work_type == "book"
+    assert rows[1013].title is None and rows[1013].work_type == "journal-article"
+    assert len(ledger.entries["r1"]) == 150
+    assert {e.job_id for e in ledger.entries["r1"].values()} == {"pull-1"}

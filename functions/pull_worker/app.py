@@ -1,0 +1,108 @@
+"""The pull worker: each SQS message is one researcher of a pull run (see ``orcid_sync.logic.pull``).
+
+A message that fails (ORCID kept answering 5xx, an AWS hiccup) is reported as a batch item failure
+and comes back; its CSV part and ledger entries are simply written again. On its last delivery a
+failing researcher is counted as failed instead, so the run still finishes and writes its CSV.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json
+
+from orcid_sync import aws_adapters, wiring
+from orcid_sync.jobs import JobType, ResearcherTask
+from orcid_sync.logic.pull import PULLED_ROWS_METRIC, JobDeliveries, PullJobFinisher, PullPorts, pull_researcher
+from orcid_sync.logic.token_probe import ORCID_RATE_BUCKET_KEY
+from orcid_sync.models import utc_now
+from orcid_sync.observability import logger, metrics, tracer
+from orcid_sync.orcid.client import OrcidClient
+from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
+from orcid_sync.settings import get_settings
+from orcid_sync.store.pull_files import pull_files
+from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
+
+# Stop taking new researchers when less than this is left: one researcher, or the run's assembly, fits in it.
+_MIN_REMAINING_MS = 60_000
+
+
+class PullWorkerEnv(BaseModel):
+    """This function's own environment (the rest is the stack's ``Settings``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # The PullQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
+    max_receive_count: int = Field(default=5, ge=1, alias="PULL_MAX_RECEIVE_COUNT")
+
+
+class PullTaskRecord(SqsRecordModel):
+    body: Json[ResearcherTask]
+
+
+class OutOfTimeError(RuntimeError):
+    """Too little time left in this invocation for another researcher; SQS brings the message back."""
+
+
+@lru_cache(maxsize=1)
+def ports() -> tuple[PullPorts, PullWorkerEnv]:
+    """Built once per container (tests call ``ports.cache_clear()``)."""
+    settings = get_settings()
+    # One bucket in the state table for every worker of the stack: ORCID's limit is per client id.
+    limiter = DynamoDbTokenBucket(
+        wiring.dynamodb().Table(settings.state_table),
+        ORCID_RATE_BUCKET_KEY,
+        rate=settings.orcid_rate_limit,
+        burst=settings.orcid_burst,
+    )
+    client = OrcidClient.from_settings(
+        settings, client_secret=wiring.app_secrets(settings).client_secret, rate_limiter=limiter
+    )
+    jobs = aws_adapters.job_store(settings)
+    files = pull_files(settings)
+    pull = PullPorts(
+        researchers=wiring.researcher_store(settings),
+        tokens=wiring.token_store(settings),
+        assets=wiring.asset_store(settings),
+        ledger=DynamoPullLedgerStore(wiring.dynamodb().Table(settings.ledger_table)),
+        files=files,
+        jobs=jobs,
+        cipher=wiring.token_cipher(settings),
+        api=client,
+        finishers={JobType.PULL: PullJobFinisher(jobs, files)},
+        notifier=aws_adapters.notifier(settings),
+        client_id=settings.orcid_client_id,
+        deliveries=JobDeliveries(jobs),
+        request_count=lambda: client.stats.total,
+    )
+    return pull, PullWorkerEnv.model_validate(dict(os.environ))
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=PullTaskRecord)
+
+
+@tracer.capture_method(capture_response=False)
+def record_handler(record: PullTaskRecord, lambda_context: LambdaContext | None = None) -> None:
+    task = record.body
+    if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _MIN_REMAINING_MS:
+        raise OutOfTimeError(f"not enough time left for researcher {task.researcher_id}")
+    pull, env = ports()
+    receives = int(record.attributes.ApproximateReceiveCount)
+    outcome = pull_researcher(task, pull, now=utc_now(), last_attempt=receives >= env.max_receive_count)
+    if outcome is not None and not task.dry_run:
+        metrics.add_metric(name=PULLED_ROWS_METRIC, unit=MetricUnit.Count, value=outcome.counts.rows_pulled)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
+    get_settings()  # fail fast on a misconfigured stack
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
