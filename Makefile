@@ -59,6 +59,10 @@ BENCH_ARGS ?=
 bench: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## benchmarks on the local stack → bench/results.json, BENCHMARKS.md (BENCH_SCALE=0.1 for a small run)
 	$(BIN)/python -m bench.run --write-markdown $(BENCH_ARGS)
 
+CHAOS_ARGS ?=
+chaos: $(BIN)/.installed  ## push and pull under ORCID faults, crashes and redeliveries; prints what it proved (CI runs a small one)
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
 # checkov pins a boto3/pydantic of its own, so it lives in a venv of its own.
 CHECKOVVENV := .venv-checkov
 $(CHECKOVVENV)/bin/.installed: requirements-checkov.txt

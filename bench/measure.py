@@ -78,7 +78,10 @@ class Sandbox:
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, f"{self.url}{path}", timeout=60, **kwargs)
-        response.raise_for_status()
+        if response.status_code >= 400:
+            raise requests.HTTPError(
+                f"{method} {path}: {response.status_code} {response.text[:500]}", response=response
+            )
         return response.json() if response.content else None
 
     def stats(self) -> dict[str, Any]:
@@ -106,6 +109,14 @@ class Sandbox:
                     "grant": {"client_id": client_id, "scope": scope},
                 },
             )
+        )
+
+    def register_client(self, client_id: str, name: str) -> None:
+        """Register (or replace) another member's client, so that works can have it as their source."""
+        self.call(
+            "POST",
+            "/_sandbox/clients",
+            json={"client_id": client_id, "client_secret": "unused", "redirect_uris": [], "name": name},
         )
 
     def add_work(self, orcid: str, work: dict[str, Any], *, source_client_id: str | None) -> int:

@@ -28,6 +28,7 @@ from .measure import AwsCallCounter, Window, measure
 from .workload import Fleet, Workload, assets_for, fake_orcid
 
 TEMPLATE = REPO_ROOT / "template.yaml"
+PLAIN_HTTP_NOTE = "the data bucket's DenyInsecureTransport statement was lifted locally (moto serves S3 over HTTP)"
 ORCID_RATE = 24.0  # ORCID's Member API limit per client (requests/s) ...
 ORCID_BURST = 40  # ... and its burst; the sandbox enforces both, answering 503 past the burst
 
@@ -231,10 +232,6 @@ def tokens_group(run: GroupRun, sizes: Sizes) -> None:
     api_fleet = _token_fleet(work, series=2, rows=rows)
     size = {"rows": rows}
     notes = ["tokens are not checked against ORCID (verify=false), so no ORCID requests"]
-    if _allow_plain_http(run.stack):
-        notes.append(
-            "the data bucket's DenyInsecureTransport statement was lifted locally: moto serves S3 over plain HTTP"
-        )
 
     title = "Token import, one uploaded CSV file"
     with run.scenario("tokens_upload", title, size=size, works=rows, notes=notes) as extra:
@@ -250,11 +247,12 @@ def tokens_group(run: GroupRun, sizes: Sizes) -> None:
         extra["job"] = {"counts": counts}
 
 
-def _allow_plain_http(stack: LocalStack) -> bool:
+def allow_plain_http(stack: LocalStack) -> bool:
     """Drop the bucket policy's aws:SecureTransport=false denial: on the local stack every S3 request is HTTP.
 
-    moto evaluates the policy for presigned requests, so the presigned PUT of a token file would get a 403
-    locally, where AWS (always HTTPS) lets it through. The rest of the policy is kept.
+    moto server evaluates bucket policies, so with the template's DenyInsecureTransport statement every
+    PutObject (pull CSV parts) and presigned PUT (token files) gets a 403 locally, where AWS (always
+    HTTPS) lets it through. The rest of the policy is kept.
     """
     s3 = stack.client("s3")
     bucket = stack.resource("DataBucket").ref
@@ -361,10 +359,13 @@ def run_group(group: str, sizes: Sizes, log: Callable[[str], None] = print) -> l
             template_path=template, repo_root=REPO_ROOT, sandbox_settings={"rate": ORCID_RATE, "burst": ORCID_BURST}
         )
         with stack:
+            lifted = allow_plain_http(stack)
             run = GroupRun(group, stack, aws)
             run.log = log
             GROUPS[group](run, sizes)
             for scenario in run.scenarios:
                 if dropped:
                     scenario.notes.append(f"measured on a stack without {', '.join(dropped)} (not landed yet)")
+                if lifted and group in ("pull", "tokens"):
+                    scenario.notes.append(PLAIN_HTTP_NOTE)
             return [scenario.to_json() for scenario in run.scenarios]

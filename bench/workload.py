@@ -24,7 +24,7 @@ from .measure import Sandbox
 
 SCOPES = "/read-limited /activities/update /person/update"
 BATCH_ROWS = 1000  # the admin API's batch limit for researchers, assets and tokens
-OTHER_SOURCE = "APP-BENCHOTHER0000001"  # another member's client id, for works that are not ours
+OTHER_SOURCE = "APP-BENCHOTHER000001"  # another member's client id, for works that are not ours
 # A few Esploro types, so the works are not all alike (journal articles dominate, as in a repository).
 ASSET_TYPES = (
     ("publication.journalArticle", 6),
@@ -199,8 +199,12 @@ class Workload:
         writer.writerows(rows)
         return out.getvalue().encode("utf-8")
 
+    def register_other_source(self) -> None:
+        self.sandbox.register_client(OTHER_SOURCE, "Another member (benchmarks)")
+
     def seed_works(self, fleet: Fleet, per_researcher: int) -> int:
         """Works on the researchers' records that are not ours (the pull's input), through /_sandbox."""
+        self.register_other_source()
 
         def seed(rid: str) -> int:
             for n in range(1, per_researcher + 1):
