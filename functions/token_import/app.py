@@ -14,9 +14,9 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from orcid_sync import wiring
+from orcid_sync import aws_adapters, wiring
 from orcid_sync.logic.token_probe import build_token_probe
-from orcid_sync.logic.token_uploads import process_upload
+from orcid_sync.logic.token_uploads import JobUploadRuns, process_upload
 from orcid_sync.logic.tokens import TokenImporter, TokenProbe
 from orcid_sync.models import utc_now
 from orcid_sync.observability import logger, metrics, tracer
@@ -82,6 +82,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     notification = S3Notification.model_validate(event)
     uploads = DynamoUploadStore(wiring.dynamodb().Table(settings.state_table))
     objects = S3UploadObjects(boto3.client("s3"), settings.data_bucket)
+    runs = JobUploadRuns(aws_adapters.job_store(settings), aws_adapters.notifier(settings))
     results: list[dict[str, Any]] = []
     for record in notification.Records:
         if not record.eventName.startswith("ObjectCreated") or record.s3.bucket.name != settings.data_bucket:
@@ -97,6 +98,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             version_id=record.s3.object.versionId,
             seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
             now=utc_now,
+            runs=runs,
         )
         results.append({"key": key, "status": upload.status.value if upload else "ignored"})
     return {"uploads": results}

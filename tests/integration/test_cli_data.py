@@ -20,7 +20,7 @@ import responses
 from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
-from orcid_sync import wiring
+from orcid_sync import aws_adapters, wiring
 from orcid_sync.identifiers import orcid_check_character
 from orcid_sync.logic.tokens import ProbeResult
 from orcid_sync.models import OrcidStatus, ResearcherInput
@@ -102,12 +102,14 @@ def requests_seen(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Coun
         app.lambda_handler(copy.deepcopy(event), lambda_context())
         return 200, {"x-amz-version-id": version}, b""
 
+    aws_adapters.reset()  # the import records job runs through cached clients; this test has its own moto
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         for method in (responses.GET, responses.POST, responses.PUT, responses.DELETE):
             mock.add_callback(method, re.compile(f"{API_URL}/.*"), callback=api)
         for method in (responses.GET, responses.PUT):
             mock.add_callback(method, re.compile(r"https://[a-z0-9.-]+\.s3\.amazonaws\.com/.*"), callback=bucket)
         yield seen
+    aws_adapters.reset()
 
 
 def run_cli(*args: str) -> Result:

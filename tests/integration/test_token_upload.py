@@ -19,9 +19,10 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from orcid_sync import wiring
+from orcid_sync import aws_adapters, wiring
 from orcid_sync.crypto import KmsDataKeys
 from orcid_sync.identifiers import orcid_check_character
+from orcid_sync.jobs import JobState, JobType
 from orcid_sync.logic.tokens import ProbeResult
 from orcid_sync.models import OrcidStatus, ResearcherInput
 from tests.support.apigw import FakeLambdaContext, http_event, lambda_context, response_json
@@ -77,6 +78,14 @@ def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
     from orcid_sync.observability import metrics
 
     monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
+
+
+@pytest.fixture(autouse=True)
+def fresh_adapters() -> Iterator[None]:
+    """The job store and notifier are cached per container; each test has its own moto."""
+    aws_adapters.reset()
+    yield
+    aws_adapters.reset()
 
 
 @pytest.fixture
@@ -195,6 +204,21 @@ def test_upload_import_report_and_redelivery(
     assert wiring.researcher_store().get("r1").orcid_status is OrcidStatus.ACTIVE  # type: ignore[union-attr]
     # The plaintext file is gone, every version of it.
     assert versions_of(ticket["key"]) == []
+    # The upload is a run in the job history, started by whoever asked for the URL.
+    job = aws_adapters.job_store().get(f"upload-{ticket['upload_id']}")
+    assert job is not None
+    assert (job.type, job.state, job.started_by) == (
+        JobType.UPLOAD,
+        JobState.COMPLETED_WITH_ERRORS,
+        "arn:aws:iam::123456789012:user/repository-admin",
+    )
+    assert (job.counts.researchers_processed, job.counts.researchers_updated, job.counts.researchers_failed) == (
+        5,
+        2,
+        3,
+    )
+    events = aws_adapters.job_store().list_events(job.job_id, limit=10, level="error").items
+    assert sorted(e.message.split(":")[0] for e in events) == ["row 2", "row 3", "row 4"]
 
     # When S3 delivers the same event again
     stored_before = aws_items("TOKENS_TABLE")
@@ -309,6 +333,8 @@ def test_a_malformed_file_fails_and_stores_nothing(bucket: str, kms_calls: list[
     view = view_of(missing_column["upload_id"])
     assert view["status"] == "failed"
     assert "missing column scope or scopes" in view["message"]
+    job = aws_adapters.job_store().get(f"upload-{missing_column['upload_id']}")
+    assert job is not None and job.state is JobState.FAILED
     assert "nothing was imported" in view["message"]
     view = view_of(broken_json["upload_id"])
     assert view["status"] == "failed"

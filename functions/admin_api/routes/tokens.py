@@ -74,6 +74,11 @@ def token_probe() -> TokenProbe:
     )
 
 
+def _caller() -> str | None:
+    iam = router.current_event.request_context.authorizer.iam
+    return (iam.user_arn or iam.caller_id or None) if iam is not None else None
+
+
 def _importer(*, verify: bool) -> TokenImporter:
     return TokenImporter(
         researchers=wiring.researcher_store(),
@@ -115,7 +120,9 @@ def import_tokens_route(
 )
 def create_upload_route(request: Annotated[UploadRequest, Body(embed=False)]) -> Response[UploadTicket]:
     """The file (CSV with a header, a JSON array or JSON Lines) is imported in chunks of 1,000 rows once it lands."""
-    ticket = create_upload(_uploads(), _objects(), request, upload_id=uuid.uuid4().hex, now=utc_now())
+    ticket = create_upload(
+        _uploads(), _objects(), request, upload_id=uuid.uuid4().hex, now=utc_now(), requested_by=_caller()
+    )
     logger.info("token upload started", upload_id=ticket.upload_id, format=request.format.value, verify=request.verify)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=ticket)
 

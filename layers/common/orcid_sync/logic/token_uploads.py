@@ -15,11 +15,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import batched
-from typing import IO, TextIO
+from typing import IO, Protocol, TextIO
 
 from pydantic import BaseModel
 
 from orcid_sync.errors import InvalidInputError, NotFoundError, Problem
+from orcid_sync.jobs import JobCounts, JobEvent
+from orcid_sync.logic.jobs import Notifier, close_upload_job, open_upload_job
 from orcid_sync.logic.tokens import (
     CHUNK_ROWS,
     TokenCounts,
@@ -30,6 +32,7 @@ from orcid_sync.logic.tokens import (
     import_token_rows,
 )
 from orcid_sync.observability import logger
+from orcid_sync.store.jobs import JobStore
 from orcid_sync.store.uploads import (
     UPLOAD_PREFIX,
     UploadFormat,
@@ -218,7 +221,13 @@ def upload_rows(reader: TextIO, file_format: UploadFormat) -> Iterator[object]:
 
 
 def create_upload(
-    uploads: UploadStore, objects: UploadObjects, request: UploadRequest, *, upload_id: str, now: datetime
+    uploads: UploadStore,
+    objects: UploadObjects,
+    request: UploadRequest,
+    *,
+    upload_id: str,
+    now: datetime,
+    requested_by: str | None = None,
 ) -> UploadTicket:
     """Record a pending upload and hand out a presigned PUT URL for its file."""
     key = upload_key(upload_id, request.format)
@@ -229,6 +238,7 @@ def create_upload(
             format=request.format,
             verify=request.verify,
             key=key,
+            requested_by=requested_by,
             created_at=now,
             updated_at=now,
         )
@@ -260,7 +270,7 @@ def get_upload(uploads: UploadStore, objects: UploadObjects, upload_id: str, *, 
         message=record.message,
         report_url=report_url,
         rejected=[TokenRowOutcome.model_validate(row) for row in record.rejected_preview]
-        if record.rejected_preview is not None
+        if record.rejected_preview is not None and record.counts.get("rejected", 0) <= PREVIEW_ROWS
         else None,
     )
 
@@ -279,6 +289,7 @@ def process_upload(
     version_id: str | None,
     seconds_left: Callable[[], float],
     now: Callable[[], datetime],
+    runs: UploadRuns | None = None,
 ) -> UploadRecord | None:
     """Import one uploaded file; a redelivered event for the same file finds it done and does nothing."""
     upload_id = upload_id_of(key)
@@ -300,6 +311,8 @@ def process_upload(
             logger.info("upload is being imported by another invocation", upload_id=upload_id)
         return current
     try:
+        if runs is not None:
+            runs.opened(claimed)
         finished = _import(
             claimed, objects, importer_for(claimed.verify), version_id=version_id, seconds_left=seconds_left, now=now
         )
@@ -321,7 +334,71 @@ def process_upload(
     if uploads.finish(finished):
         objects.delete(key, version_id)
         logger.info("upload imported", upload_id=upload_id, status=finished.status.value, counts=finished.counts)
+        if runs is not None:
+            try:
+                runs.closed(finished)
+            except Exception:  # the tokens are in and the file is gone; a missing history entry must not undo that
+                logger.exception("could not record the upload's job run", upload_id=upload_id)
     return finished
+
+
+class UploadRuns(Protocol):
+    """Where an upload's run is recorded besides its own record (the job history)."""
+
+    def opened(self, record: UploadRecord) -> None: ...
+
+    def closed(self, record: UploadRecord) -> None: ...
+
+
+def upload_job_id(upload_id: str) -> str:
+    return f"upload-{upload_id}"
+
+
+class JobUploadRuns:
+    """Token uploads in the job history beside push and pull, with the same end-of-job email."""
+
+    def __init__(self, jobs: JobStore, notifier: Notifier) -> None:
+        self._jobs = jobs
+        self._notifier = notifier
+
+    def opened(self, record: UploadRecord) -> None:
+        assert record.started_at is not None  # a claimed upload has started
+        open_upload_job(
+            self._jobs,
+            started_by=record.requested_by or "token upload",
+            now=record.started_at,
+            options={"upload_id": record.upload_id, "format": record.format.value, "verify": record.verify},
+            job_id=upload_job_id(record.upload_id),
+        )
+
+    def closed(self, record: UploadRecord) -> None:
+        at = record.finished_at or record.updated_at
+        counts = TokenCounts.model_validate(record.counts)
+        # The first rejected rows as events (the report has them all); reasons never quote a token.
+        events = [
+            JobEvent(
+                researcher_id=outcome.researcher_id,
+                level="error",
+                action="rejected row",
+                message=f"row {outcome.row}: " + "; ".join(f"{p.field}: {p.reason}" for p in outcome.problems),
+                at=at,
+            )
+            for outcome in (TokenRowOutcome.model_validate(row) for row in record.rejected_preview or [])
+        ]
+        close_upload_job(
+            self._jobs,
+            upload_job_id(record.upload_id),
+            counts=JobCounts(
+                researchers_processed=counts.received,
+                researchers_updated=counts.stored + counts.replaced,
+                researchers_failed=counts.rejected,
+            ),
+            events=events,
+            notifier=self._notifier,
+            now=at,
+            report={"upload_id": record.upload_id, "rows": record.rows, "tokens": counts.model_dump()},
+            error=record.message if record.status is UploadStatus.FAILED else None,
+        )
 
 
 def _failed(record: UploadRecord, message: str, now: datetime, **changes: object) -> UploadRecord:
@@ -368,7 +445,7 @@ def _import(
             for outcome in outcomes:
                 if outcome.outcome is TokenOutcomeKind.REJECTED:
                     rejected.write(outcome.model_dump_json(exclude_none=True).encode() + b"\n")
-                    if len(preview) < PREVIEW_ROWS + 1:
+                    if len(preview) < PREVIEW_ROWS:
                         preview.append(outcome)
         message = None
         if done < total:
@@ -396,7 +473,7 @@ def _import(
             "rows": total,
             "counts": counts.model_dump(),
             "report_key": key,
-            "rejected_preview": [o.model_dump(mode="json") for o in preview] if len(preview) <= PREVIEW_ROWS else None,
+            "rejected_preview": [o.model_dump(mode="json") for o in preview],
             "message": message,
             "finished_at": finished,
             "updated_at": finished,

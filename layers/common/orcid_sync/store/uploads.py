@@ -55,6 +55,8 @@ class UploadRecord(BaseModel):
     format: UploadFormat
     verify: bool = False
     key: str
+    requested_by: str | None = None
+    """Who asked for the upload URL (the caller's IAM ARN), shown as the job run's starter."""
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
