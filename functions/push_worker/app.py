@@ -1,0 +1,172 @@
+"""The push worker: each SQS message is one researcher of a push job (see ``orcid_sync.logic.push``).
+
+A message that fails (ORCID kept answering 5xx, DynamoDB hiccup) is reported as a batch item
+failure and comes back; everything that succeeded before the failure is in the ledger, so the
+retry sends only the rest. On its last delivery a failing researcher is counted as failed, so the
+job still finishes; the message then goes to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
+
+from orcid_sync import aws_adapters, metric_names, wiring
+from orcid_sync.jobs import JobType, ResearcherOutcome, ResearcherTask
+from orcid_sync.logic.jobs import JobFinisher, Notifier
+from orcid_sync.logic.push import PushContext, PushPorts, process_push_task
+from orcid_sync.logic.settings import CachedIntegrationSettings
+from orcid_sync.logic.token_probe import ORCID_RATE_BUCKET_KEY
+from orcid_sync.models import StoredToken, utc_now
+from orcid_sync.observability import logger, metrics, tracer
+from orcid_sync.orcid.client import OrcidClient
+from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
+from orcid_sync.settings import OrcidEnvironment, get_settings
+from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
+from orcid_sync.store.jobs import JobStore
+from orcid_sync.store.ledger import DynamoLedgerStore
+
+# Stop taking new researchers when less than this is left: one researcher's push fits in it.
+_MIN_REMAINING_MS = 60_000
+
+
+class PushWorkerEnv(BaseModel):
+    """This function's own environment (the rest is the stack's ``Settings``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # The PushQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
+    max_receive_count: int = Field(default=5, ge=1, alias="PUSH_MAX_RECEIVE_COUNT")
+
+
+class PushTaskRecord(SqsRecordModel):
+    body: Json[ResearcherTask]
+
+
+class OutOfTimeError(RuntimeError):
+    """Too little time left in this invocation to push another researcher; SQS brings the message back."""
+
+
+@dataclass(frozen=True)
+class WorkerPorts:
+    push: PushPorts
+    jobs: JobStore
+    finishers: Mapping[JobType, JobFinisher]
+    notifier: Notifier
+    env: PushWorkerEnv
+
+
+@lru_cache(maxsize=1)
+def ports() -> WorkerPorts:
+    """Built once per container (tests call ``ports.cache_clear()``)."""
+    settings = get_settings()
+    cipher = wiring.token_cipher(settings)
+    # One bucket in the state table for every worker of the stack: ORCID's limit is per client id.
+    limiter = DynamoDbTokenBucket(
+        wiring.dynamodb().Table(settings.state_table),
+        ORCID_RATE_BUCKET_KEY,
+        rate=settings.orcid_rate_limit,
+        burst=settings.orcid_burst,
+    )
+    client = OrcidClient.from_settings(
+        settings, client_secret=wiring.app_secrets(settings).client_secret, rate_limiter=limiter
+    )
+    integration = CachedIntegrationSettings(
+        DynamoIntegrationSettingsStore(wiring.dynamodb().Table(settings.state_table))
+    )
+
+    def open_token(token: StoredToken) -> SecretStr:
+        return SecretStr(cipher.open(token.researcher_id, token.access_token))
+
+    push = PushPorts(
+        researchers=wiring.researcher_store(settings),
+        tokens=wiring.token_store(settings),
+        assets=wiring.asset_store(settings),
+        ledger=DynamoLedgerStore(wiring.dynamodb().Table(settings.ledger_table)),
+        settings=integration.get,
+        open_token=open_token,
+        orcid=client,
+        context=PushContext(
+            client_id=settings.orcid_client_id,
+            sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
+            profile_url=settings.profile_url,
+        ),
+        request_count=lambda: client.stats.total,
+    )
+    return WorkerPorts(
+        push=push,
+        jobs=aws_adapters.job_store(settings),
+        finishers={},
+        notifier=aws_adapters.notifier(settings),
+        env=PushWorkerEnv.model_validate(dict(os.environ)),
+    )
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=PushTaskRecord)
+
+
+def _emit_metrics(outcome: ResearcherOutcome) -> None:
+    counts = outcome.counts
+    for name, value in (
+        (metric_names.WORKS_CREATED, counts.works_created),
+        (metric_names.WORKS_UPDATED, counts.works_updated),
+        (metric_names.WORKS_DELETED, counts.works_deleted),
+        (metric_names.WORKS_ADOPTED, counts.works_adopted),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if outcome.failed:
+        researcher_metric = metric_names.RESEARCHERS_FAILED
+    elif outcome.updated:
+        researcher_metric = metric_names.RESEARCHERS_UPDATED
+    else:
+        researcher_metric = metric_names.RESEARCHERS_UNCHANGED
+    metrics.add_metric(name=researcher_metric, unit=MetricUnit.Count, value=1)
+    if any(event.action == "marked token revoked" for event in outcome.events):
+        metrics.add_metric(name=metric_names.RESEARCHERS_DISCONNECTED, unit=MetricUnit.Count, value=1)
+
+
+@tracer.capture_method(capture_response=False)
+def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None = None) -> None:
+    task = record.body
+    if task.job_type is not JobType.PUSH:
+        raise ValueError(f"the push queue got a {task.job_type.value} task for job {task.job_id}")
+    if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _MIN_REMAINING_MS:
+        raise OutOfTimeError(f"not enough time left for researcher {task.researcher_id}")
+    p = ports()
+    receives = int(record.attributes.ApproximateReceiveCount)
+    outcome = process_push_task(
+        task,
+        p.push,
+        p.jobs,
+        finishers=p.finishers,
+        notifier=p.notifier,
+        now=utc_now,
+        last_attempt=receives >= p.env.max_receive_count,
+    )
+    if not task.dry_run:
+        _emit_metrics(outcome)
+    logger.info(
+        "researcher pushed",
+        job_id=task.job_id,
+        researcher_id=task.researcher_id,
+        dry_run=task.dry_run,
+        failed=outcome.failed,
+        counts=outcome.counts.nonzero(),
+    )
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
+    get_settings()  # fail fast on a misconfigured stack
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
