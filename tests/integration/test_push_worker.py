@@ -1,0 +1,617 @@
+"""The push worker handler against moto and the local ORCID sandbox over HTTP on 127.0.0.1.
+
+Every branch of the push meets a real (local) ORCID here: bulk POSTs, 409 adoption after a crash
+or a lost response, researcher-deleted works, revoked tokens, 503 storms, and the request counts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from functions.push_worker import app
+from orcid_sync import aws_adapters, wiring
+from orcid_sync.integration_settings import IntegrationSettings
+from orcid_sync.jobs import Job, JobTrigger, JobType, ResearcherTask
+from orcid_sync.logic import push as push_logic
+from orcid_sync.logic.jobs import open_job
+from orcid_sync.logic.works import BuiltWork, content_hash
+from orcid_sync.models import Asset, ResearcherInput, StoredToken, TokenSource, utc_now
+from orcid_sync.observability import metrics
+from orcid_sync.orcid.models import StringValue, WorkTitle
+from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
+from orcid_sync.store.ledger import DynamoLedgerStore, EntryState
+from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
+from tests.conftest import FakeLambdaContext
+from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ORG = {
+    "name": "Example University",
+    "city": "Boston",
+    "country": "US",
+    "identifier_type": "ROR",
+    "identifier": "05qwgg493",
+}
+EVERYTHING = IntegrationSettings(
+    institution_name="Example University",
+    send_assets=True,
+    send_affiliation=True,
+    organization=ORG,  # type: ignore[arg-type]
+    researcher_url={"send": True},  # type: ignore[arg-type]
+)
+
+
+@dataclass
+class Sandbox:
+    """The local ORCID sandbox served on 127.0.0.1, and its /_sandbox inspection endpoints."""
+
+    url: str
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        response = requests.request(method, f"{self.url}/_sandbox{path}", json=body, timeout=10)
+        assert response.status_code < 400, response.text
+        return response.json() if response.content else None
+
+    def new_researcher(self, scope: str = "/read-limited /activities/update /person/update") -> tuple[str, str]:
+        created = self.admin(
+            "POST",
+            "/researchers",
+            {"given_names": "Josiah", "family_name": "Carberry", "grant": {"client_id": CLIENT_ID, "scope": scope}},
+        )
+        return created["orcid"], created["access_token"]
+
+    def record(self, orcid: str) -> dict[str, Any]:
+        return self.admin("GET", f"/records/{orcid}")  # type: ignore[no-any-return]
+
+    def works(self, orcid: str) -> list[dict[str, Any]]:
+        return self.record(orcid)["works"]  # type: ignore[no-any-return]
+
+    def stats(self) -> dict[str, Any]:
+        return self.admin("GET", "/stats")  # type: ignore[no-any-return]
+
+    def reset_stats(self) -> None:
+        self.admin("POST", "/stats/reset")
+
+    def faults(self, **knobs: Any) -> None:
+        self.admin("PUT", "/faults", knobs)
+
+    def rate_limit(self, rate: float, burst: int) -> None:
+        self.admin("PUT", "/rate-limit", {"rate": rate, "burst": burst})
+
+    def requests_by_route(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.stats()["requests"]:
+            key = f"{row['method']} {row['route'].removeprefix('/v3.0/{orcid}/')}"
+            counts[key] = counts.get(key, 0) + row["count"]
+        return counts
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    app = create_app(
+        SandboxConfig(
+            clients=[
+                RegisteredClient(
+                    CLIENT_ID, CLIENT_SECRET, ["https://orcid-sync.example.edu/orcid/callback"], "orcid-sync test"
+                )
+            ],
+            rate=24,
+            burst=40,
+        )
+    )
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Sandbox(f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@dataclass
+class Stack:
+    """moto with the template's tables, wired to the sandbox, plus helpers to seed and run push jobs."""
+
+    aws: AwsEnv
+    sandbox: Sandbox
+
+    def settings(self, settings: IntegrationSettings) -> None:
+        store = DynamoIntegrationSettingsStore(self.aws.table("STATE_TABLE"))
+        store.save(settings, expected_version=store.get().version, at=utc_now(), by="test")
+        # A warm worker would see the change within a minute; a new container (as here) at once.
+        app.ports.cache_clear()
+
+    def researcher(self, researcher_id: str, *, scope: str | None = None, **profile: Any) -> str:
+        """A connected researcher: an ORCID record with a token for our client, stored encrypted."""
+        orcid, access_token = self.sandbox.new_researcher(*([scope] if scope else []))
+        researchers = wiring.researcher_store()
+        researchers.upsert_profile(
+            ResearcherInput.model_validate(
+                {"id": researcher_id, "given_names": "Josiah", "family_name": "Carberry", **profile}
+            )
+        )
+        scopes = (scope or "/read-limited /activities/update /person/update").split()
+        researchers.record_connection(researcher_id, orcid=orcid, scopes=scopes, connected_at=utc_now())
+        sealed = wiring.token_cipher().batch().seal(researcher_id, access_token)
+        wiring.token_store().put(
+            StoredToken(
+                researcher_id=researcher_id,
+                orcid=orcid,
+                access_token=sealed,
+                scopes=scopes,
+                expires_at=utc_now() + timedelta(days=7300),
+                source=TokenSource.OAUTH,
+                stored_at=utc_now(),
+                fingerprint=uuid.uuid4().hex,
+            )
+        )
+        self.tokens[researcher_id] = access_token
+        return orcid
+
+    def assets(self, researcher_id: str, count: int, *, start: int = 0, **fields: Any) -> list[Asset]:
+        store = wiring.asset_store()
+        made = []
+        for number in range(start, start + count):
+            made_asset = asset(researcher_id, number, **fields)
+            store.put(made_asset)
+            made.append(made_asset)
+        return made
+
+    def put_asset(self, item: Asset) -> None:
+        wiring.asset_store().put(item)
+
+    def job(self, researcher_ids: Sequence[str], *, dry_run: bool = False, **options: Any) -> Job:
+        jobs = aws_adapters.job_store()
+        job = open_job(
+            jobs,
+            job_type=JobType.PUSH,
+            trigger=JobTrigger.MANUAL,
+            started_by="test",
+            dry_run=dry_run,
+            options=options,
+            now=utc_now(),
+        )
+        jobs.set_expected(job.job_id, len(researcher_ids))
+        return job
+
+    def run(
+        self,
+        researcher_ids: Sequence[str],
+        *,
+        dry_run: bool = False,
+        receive_count: int = 1,
+        job: Job | None = None,
+        **options: Any,
+    ) -> tuple[Job, dict[str, Any]]:
+        """One push job for these researchers, delivered as one SQS batch to the handler."""
+        job = job or self.job(researcher_ids, dry_run=dry_run, **options)
+        records = [
+            sqs_record(
+                ResearcherTask(
+                    job_id=job.job_id, job_type=JobType.PUSH, researcher_id=rid, dry_run=dry_run, options=options
+                ),
+                receive_count,
+            )
+            for rid in researcher_ids
+        ]
+        self.messages = {record["messageId"]: json.loads(record["body"])["researcher_id"] for record in records}
+        try:
+            response = app.lambda_handler({"Records": records}, FakeLambdaContext())
+        except BatchProcessingError:
+            # Every record failed: Lambda reports the invocation failed and SQS redelivers them all.
+            response = {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records]}
+        finished = aws_adapters.job_store().get(job.job_id)
+        assert finished is not None
+        return finished, response
+
+    def failed_researchers(self, response: dict[str, Any]) -> list[str]:
+        """The researchers whose messages the handler reported as failed (SQS redelivers those)."""
+        failed = set(failures(response))
+        return [rid for message_id, rid in self.messages.items() if message_id in failed]
+
+    def ledger(self, researcher_id: str) -> Any:
+        return DynamoLedgerStore(self.aws.table("LEDGER_TABLE")).load(researcher_id)
+
+    tokens: dict[str, str]
+    messages: dict[str, str] = field(default_factory=dict)
+
+
+def asset(researcher_id: str, number: int, **fields: Any) -> Asset:
+    base: dict[str, Any] = {
+        "id": f"{researcher_id}-a{number:03d}",
+        "researchers": [researcher_id],
+        "type": "publication.journalArticle",
+        "status": "approved",
+        "visible": True,
+        "title": f"Output {number} of {researcher_id}",
+        "doi": f"10.5555/{researcher_id}.{number}",
+        "date": "2024-05",
+        "contributors": [{"name": "Josiah Carberry", "sequence": 1, "role": "author"}],
+        "updated_at": datetime(2026, 1, 1, tzinfo=UTC).isoformat(),
+    }
+    return Asset.model_validate(base | fields)
+
+
+def sqs_record(task: ResearcherTask, receive_count: int = 1) -> dict[str, Any]:
+    template = json.loads((EVENTS / "push_worker_sqs.json").read_text())["Records"][0]
+    return {
+        **template,
+        "messageId": str(uuid.uuid4()),
+        "body": task.model_dump_json(),
+        "attributes": {**template["attributes"], "ApproximateReceiveCount": str(receive_count)},
+    }
+
+
+@pytest.fixture
+def stack(aws: AwsEnv, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("ORCID_API_URL", sandbox.url)
+    monkeypatch.setenv("ORCID_SITE_URL", sandbox.url)
+    monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", "5")
+    # Powertools reads the namespace when the shared Metrics is created, maybe before the env was set.
+    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
+    wiring.reset()
+    aws_adapters.reset()
+    app.ports.cache_clear()
+    yield Stack(aws=aws, sandbox=sandbox, tokens={})
+    app.ports.cache_clear()
+    aws_adapters.reset()
+
+
+def failures(response: dict[str, Any]) -> list[str]:
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+# --- request economy ---------------------------------------------------------------------------------------------
+
+
+def test_first_push_of_120_works_costs_two_bulk_posts_then_nothing(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a researcher with 120 approved, visible assets and every push option on
+    orcid = stack.researcher("r1", department="Psychoceramics", position="Professor")
+    stack.assets("r1", 120)
+    stack.settings(EVERYTHING)
+    stack.sandbox.reset_stats()
+
+    # When the push job runs
+    job, response = stack.run(["r1"])
+
+    # Then the record holds 120 works, the profile link and the affiliation
+    assert failures(response) == []
+    record = stack.sandbox.record(orcid)
+    assert len(record["works"]) == 120
+    assert all(work["source"]["client_id"] == CLIENT_ID for work in record["works"])
+    assert [u["url"] for u in record["researcher_urls"]] == ["https://repository.example.edu/profiles/r1"]
+    assert len(record["employments"]) == 1
+    # And it took exactly two bulk POSTs, one researcher-url POST and one employment POST
+    first = stack.sandbox.requests_by_route()
+    works_requests = sum(count for route, count in first.items() if "work" in route)
+    assert first == {
+        "POST works": 2,
+        "POST researcher-urls": 1,
+        "POST employment": 1,
+    }, first
+    assert job.state.value == "succeeded"
+    assert job.counts.works_created == 120
+    assert job.counts.orcid_requests == 4
+
+    # When it runs again with nothing changed
+    stack.sandbox.reset_stats()
+    again, _ = stack.run(["r1"])
+    # Then no ORCID request at all
+    assert stack.sandbox.stats()["total"] == 0
+    assert again.counts.orcid_requests == 0
+    assert again.counts.works_unchanged == 120
+    with capsys.disabled():
+        print(
+            f"\n[push] first push, 120 new works: {works_requests} work requests "
+            f"({works_requests / 120:.4f} per new work) + researcher-url {first['POST researcher-urls']} "
+            f"+ employment {first['POST employment']}; second run, nothing changed: "
+            f"{again.counts.orcid_requests} requests"
+        )
+
+
+def test_one_post_per_work_when_bulk_is_off(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 30)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.sandbox.reset_stats()
+    stack.run(["r1"], bulk=False)
+    counts = stack.sandbox.requests_by_route()
+    assert counts == {"POST work": 30}
+    assert len(stack.sandbox.works(orcid)) == 30
+    with capsys.disabled():
+        print(f"\n[push] bulk off, 30 new works: {counts['POST work']} requests (1.0 per work)")
+
+
+# --- changes in the repository and the settings -----------------------------------------------------------------
+
+
+def test_changed_withdrawn_and_new_assets(stack: Stack) -> None:
+    orcid = stack.researcher("r1")
+    made = stack.assets("r1", 10)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.run(["r1"])
+    stack.sandbox.reset_stats()
+
+    stack.put_asset(made[0].model_copy(update={"title": "A better title", "updated_at": utc_now()}))
+    stack.put_asset(made[1].model_copy(update={"status": "withdrawn", "updated_at": utc_now()}))
+    stack.put_asset(made[2].model_copy(update={"visible": False, "updated_at": utc_now()}))
+    wiring.asset_store().delete(made[3].id)
+    stack.assets("r1", 2, start=100)
+    job, _ = stack.run(["r1"])
+
+    assert stack.sandbox.requests_by_route() == {
+        "PUT work/{put_code}": 1,
+        "DELETE work/{put_code}": 3,
+        "POST works": 1,
+    }
+    assert (job.counts.works_updated, job.counts.works_deleted, job.counts.works_created) == (1, 3, 2)
+    titles = sorted(work["work"]["title"]["title"]["value"] for work in stack.sandbox.works(orcid))
+    assert len(titles) == 9
+    assert "A better title" in titles
+
+
+def test_excluding_a_type_deletes_its_works(stack: Stack) -> None:
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 3)
+    stack.assets("r1", 2, start=10, type="dataset.dataset")
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.run(["r1"])
+    assert len(stack.sandbox.works(orcid)) == 5
+
+    stack.settings(IntegrationSettings(send_assets=True, asset_types={"include": ["all"], "exclude": ["dataset"]}))  # type: ignore[arg-type]
+    stack.sandbox.reset_stats()
+    job, _ = stack.run(["r1"])
+
+    assert job.counts.works_deleted == 2
+    assert stack.sandbox.requests_by_route() == {"DELETE work/{put_code}": 2}
+    assert {work["work"]["type"] for work in stack.sandbox.works(orcid)} == {"journal-article"}
+
+
+# --- crash safety -----------------------------------------------------------------------------------------------
+
+
+def test_a_crash_after_orcid_accepted_leaves_no_duplicates(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a ledger that dies after 50 writes, while ORCID accepted the first bulk POST of 100
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 120)
+    stack.settings(IntegrationSettings(send_assets=True))
+    writes = {"n": 0}
+    original = DynamoLedgerStore.put_work
+
+    def dying_put_work(self: DynamoLedgerStore, researcher_id: str, entry: Any) -> None:
+        writes["n"] += 1
+        if writes["n"] > 50:
+            raise RuntimeError("Lambda killed")
+        original(self, researcher_id, entry)
+
+    monkeypatch.setattr(DynamoLedgerStore, "put_work", dying_put_work)
+    job = stack.job(["r1"])
+    _, response = stack.run(["r1"], job=job)
+    # Then the message fails (SQS redelivers it), with 100 works on ORCID and 50 in the ledger
+    assert len(failures(response)) == 1
+    assert len(stack.sandbox.works(orcid)) == 100
+    assert len(stack.ledger("r1").works) == 50
+
+    # When the message comes back
+    monkeypatch.setattr(DynamoLedgerStore, "put_work", original)
+    stack.sandbox.reset_stats()
+    finished, response = stack.run(["r1"], job=job, receive_count=2)
+
+    # Then the 50 unrecorded works are adopted (ORCID's 409 names them), nothing is created twice
+    assert failures(response) == []
+    works = stack.sandbox.works(orcid)
+    assert len(works) == 120
+    assert len({tuple(sorted(map(str, w["self_ids"]))) for w in works}) == 120
+    assert finished.counts.works_adopted == 50
+    assert finished.counts.works_created == 20
+    assert finished.counts.researchers_processed == 1
+    ledger = stack.ledger("r1")
+    assert len({entry.put_code for entry in ledger.works.values()}) == 120
+    routes = stack.sandbox.requests_by_route()
+    assert routes.get("POST works") == 1  # the 70 not recorded: 50 come back as 409s, 20 are new
+    assert "PUT work/{put_code}" not in routes  # same content: no PUT needed
+
+
+def test_lost_responses_never_duplicate_works(stack: Stack) -> None:
+    # Given ORCID that applies every other write but loses the answer
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 60)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.sandbox.faults(lost_response_rate=0.5, seed=7)
+    job = stack.job(["r1"])
+    # When the message is delivered until the researcher is done
+    for attempt in range(1, 6):
+        finished, response = stack.run(["r1"], job=job, receive_count=attempt)
+        if not failures(response):
+            break
+    # Then every work is on ORCID exactly once and recorded
+    stack.sandbox.faults()
+    assert finished.counts.researchers_processed == 1
+    works = stack.sandbox.works(orcid)
+    assert len(works) == 60
+    assert len(stack.ledger("r1").works) == 60
+    assert len({w["put_code"] for w in works}) == 60
+
+
+# --- the researcher on ORCID --------------------------------------------------------------------------------------
+
+
+def test_a_work_the_researcher_deleted_stays_deleted(stack: Stack) -> None:
+    orcid = stack.researcher("r1")
+    made = stack.assets("r1", 3)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.run(["r1"])
+    gone = stack.ledger("r1").works[made[0].id].put_code
+    # The researcher deletes the work on orcid.org
+    stack.sandbox.admin("DELETE", f"/records/{orcid}/works/{gone}")
+    # The repository edits the asset: our PUT meets 404
+    stack.put_asset(made[0].model_copy(update={"title": "Edited", "updated_at": utc_now()}))
+    job, _ = stack.run(["r1"])
+    assert stack.ledger("r1").works[made[0].id].state is EntryState.DELETED_BY_RESEARCHER
+    assert len(stack.sandbox.works(orcid)) == 2
+    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    assert any(e.asset_id == made[0].id and e.action == "stopped sending work" for e in events)
+    # Nothing changes: nothing is sent
+    stack.sandbox.reset_stats()
+    stack.run(["r1"])
+    assert stack.sandbox.stats()["total"] == 0
+    # An administrator asks to resend: it is back
+    stack.run(["r1"], resend_deleted=True)
+    assert len(stack.sandbox.works(orcid)) == 3
+    assert stack.ledger("r1").works[made[0].id].state is EntryState.SYNCED
+
+
+def test_a_token_revoked_mid_job_disconnects_the_researcher(stack: Stack) -> None:
+    stack.researcher("r1")
+    orcid2 = stack.researcher("r2")
+    stack.assets("r1", 2)
+    stack.assets("r2", 2)
+    stack.settings(IntegrationSettings(send_assets=True))
+    # r1 revokes our access in their ORCID account settings after the job was fanned out
+    stack.sandbox.admin("POST", f"/tokens/{stack.tokens['r1']}/revoke")
+    job, response = stack.run(["r1", "r2"])
+    assert failures(response) == []
+    assert job.counts.researchers_failed == 1
+    assert job.state.value == "completed_with_errors"
+    assert wiring.researcher_store().get("r1").orcid_status.value == "revoked"  # type: ignore[union-attr]
+    assert wiring.token_store().get("r1").revoked_at is not None  # type: ignore[union-attr]
+    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    [revoked] = [e for e in events if e.researcher_id == "r1"]
+    assert revoked.action == "marked token revoked"
+    assert revoked.orcid_status == 401
+    assert stack.tokens["r1"] not in revoked.message
+    # The other researcher was pushed as usual
+    assert len(stack.sandbox.works(orcid2)) == 2
+
+
+def test_a_token_without_the_write_scope_is_reported(stack: Stack) -> None:
+    # A legacy token imported with /activities/update in its stored scopes, but ORCID knows better
+    stack.researcher("r1", scope="/read-limited /person/update")
+    stack.assets("r1", 1)
+    stack.settings(IntegrationSettings(send_assets=True))
+    wiring.token_store().put(
+        wiring.token_store().get("r1").model_copy(update={"scopes": ["/read-limited", "/activities/update"]})  # type: ignore[union-attr]
+    )
+    job, _ = stack.run(["r1"])
+    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    assert [(e.orcid_status, e.orcid_error_code) for e in events] == [(403, 9038)]
+    assert "scope" in events[0].message
+
+
+def test_orcid_validation_errors_name_the_asset_and_the_others_go(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an asset whose work breaks a rule of ORCID's that our models do not check (here: the XSD's
+    # 1000-character subtitle, slipped past our validation), among good ones
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 4)
+    bad_id = "r1-a002"
+    real_build = push_logic.build_work
+
+    def build_with_a_gap(item: Asset, settings: IntegrationSettings, *, sandbox: bool = False) -> Any:
+        built = real_build(item, settings, sandbox=sandbox)
+        if item.id != bad_id or not isinstance(built, BuiltWork):
+            return built
+        title = WorkTitle.model_construct(title=built.work.title.title, subtitle=StringValue(value="y" * 1001))
+        work = built.work.model_copy(update={"title": title})
+        return BuiltWork(built.asset_id, work, content_hash(work.to_orcid_json()))
+
+    monkeypatch.setattr(push_logic, "build_work", build_with_a_gap)
+    stack.settings(IntegrationSettings(send_assets=True))
+    # When the push runs
+    job, response = stack.run(["r1"])
+    # Then the other works are on ORCID, and the event names the asset and ORCID's message
+    assert failures(response) == []
+    assert len(stack.sandbox.works(orcid)) == 3
+    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    [event] = [e for e in events if e.asset_id == bad_id]
+    assert event.level == "error"
+    assert (event.orcid_status, event.orcid_error_code) == (400, 9047)
+    assert "string-1000" in event.message
+    assert stack.ledger("r1").works[bad_id].state is EntryState.REJECTED
+    # And while the asset is unchanged it costs no further request
+    stack.sandbox.reset_stats()
+    stack.run(["r1"])
+    assert stack.sandbox.stats()["total"] == 0
+
+
+# --- ORCID overloaded ----------------------------------------------------------------------------------------------
+
+
+def test_a_503_storm_is_ridden_out_without_duplicates(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given ORCID limited far below our own limit, failing a quarter of requests with 5xx and losing some answers,
+    # and one POST per work so that there are many requests to throttle
+    researchers = [f"r{n}" for n in range(3)]
+    orcids = [stack.researcher(rid) for rid in researchers]
+    for rid in researchers:
+        stack.assets(rid, 15)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.sandbox.rate_limit(rate=6, burst=3)
+    stack.sandbox.faults(error_rate=0.25, error_statuses=[500, 502, 503], lost_response_rate=0.1, seed=3)
+    stack.sandbox.reset_stats()
+    job = stack.job(researchers, bulk=False)
+    pending = list(researchers)
+    deliveries = 0
+    for attempt in range(1, 6):
+        finished, response = stack.run(pending, job=job, receive_count=attempt, bulk=False)
+        deliveries += len(pending)
+        pending = stack.failed_researchers(response)
+        if not pending:
+            break
+    stack.sandbox.faults()
+    stats = stack.sandbox.stats()
+    # Then every researcher is done and every work is on ORCID exactly once
+    assert finished.counts.researchers_processed == 3
+    assert finished.counts.researchers_failed == 0
+    for orcid in orcids:
+        works = stack.sandbox.works(orcid)
+        assert len(works) == 15
+        assert len({w["work"]["title"]["title"]["value"] for w in works}) == 15
+    assert stats["by_status"].get("503", 0) > 0  # it was a storm
+    with capsys.disabled():
+        print(
+            f"\n[push] 503 storm (ORCID at 6/s burst 3, 25% 5xx, 10% lost answers; 45 works, one POST each): "
+            f"{stats['total']} requests, {stats['rate_limited']} rate-limited 503s, by status {stats['by_status']}; "
+            f"{deliveries} deliveries for {len(researchers)} researchers, "
+            f"{finished.counts.works_created} created + {finished.counts.works_adopted} adopted"
+        )
+
+
+# --- dry run ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_dry_run_reports_and_writes_nothing(stack: Stack) -> None:
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 3)
+    stack.put_asset(asset("r1", 50, status="draft"))
+    stack.settings(EVERYTHING)
+    stack.sandbox.reset_stats()
+    job, _ = stack.run(["r1"], dry_run=True)
+    assert stack.sandbox.stats()["total"] == 0
+    assert stack.sandbox.works(orcid) == []
+    assert stack.ledger("r1").works == {}
+    assert job.dry_run
+    assert job.counts.orcid_requests == 0
+    events = aws_adapters.job_store().list_events(job.job_id, limit=50).items
+    assert sorted(e.action for e in events) == [
+        "would create employment",
+        "would create researcher-url",
+        "would create work",
+        "would create work",
+        "would create work",
+    ]
