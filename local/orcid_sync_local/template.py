@@ -108,11 +108,12 @@ class StackIdentity:
     region: str = DEFAULT_REGION
     account_id: str = MOTO_ACCOUNT_ID
     partition: str = "aws"
+    # Like CloudFormation's, unique per stack: names derived from the stack id never collide.
+    stack_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def stack_id(self) -> str:
-        stack_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account_id}/{self.region}/{self.stack_name}")
-        return self.arn("cloudformation", f"stack/{self.stack_name}/{stack_uuid}")
+        return self.arn("cloudformation", f"stack/{self.stack_name}/{self.stack_uuid}")
 
     def arn(self, service: str, resource: str, *, regional: bool = True, account: bool = True) -> str:
         """An ARN in this stack's partition, region and account."""

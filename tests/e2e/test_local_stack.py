@@ -422,3 +422,28 @@ def test_the_real_schedules_are_created_disabled(local_stack: LocalStack) -> Non
     assert {events.describe_rule(Name=rule.ref)["State"] for rule in rules} == {"DISABLED"}
     for rule in rules:
         assert not local_stack.fire_schedule(rule.logical_id, respect_enabled=True).fired
+
+
+def test_activating_a_job_through_the_admin_api_lets_the_daily_trigger_fire(
+    local_stack: LocalStack, iam_request: SignedRequest
+) -> None:
+    # Given the pull schedule, created disabled
+    assert not local_stack.fire_schedule("PullScheduleRule", respect_enabled=True).fired
+
+    # When an administrator activates it through the admin API
+    activate = iam_request(
+        "PUT",
+        f"{local_stack.api_url}/jobs/schedules/pull",
+        local_stack.credentials,
+        body=json.dumps({"enabled": True}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        # Then the rule is enabled in moto, and the daily trigger runs the real job scheduler
+        assert activate.status_code == 200, activate.text
+        rule_name = local_stack.resource("PullScheduleRule").ref
+        assert local_stack.client("events").describe_rule(Name=rule_name)["State"] == "ENABLED"
+        assert local_stack.fire_schedule("PullScheduleRule", respect_enabled=True).fired
+        local_stack.wait_for_queues_idle(timeout=120)
+    finally:
+        local_stack.client("events").disable_rule(Name=local_stack.resource("PullScheduleRule").ref)
