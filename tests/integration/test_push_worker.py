@@ -31,7 +31,13 @@ from orcid_sync.models import Asset, ResearcherInput, StoredToken, TokenSource, 
 from orcid_sync.observability import metrics
 from orcid_sync.orcid.models import StringValue, WorkTitle
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
-from orcid_sync.store.ledger import DynamoLedgerStore, EntryState
+from orcid_sync.store.ledger import (
+    DynamoLedgerStore,
+    EmploymentEntry,
+    EntryState,
+    ResearcherUrlEntry,
+    WorkEntry,
+)
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv
@@ -615,3 +621,48 @@ def test_a_dry_run_reports_and_writes_nothing(stack: Stack) -> None:
         "would create work",
         "would create work",
     ]
+
+
+# --- the ledger in DynamoDB -------------------------------------------------------------------------------------------
+
+
+def test_the_ledger_is_read_in_one_query_without_the_pull_ledgers_items(aws: AwsEnv) -> None:
+    table = aws.table("LEDGER_TABLE")
+    ledger = DynamoLedgerStore(table)
+    at = datetime(2026, 11, 21, tzinfo=UTC)
+    ledger.put_work("r1", WorkEntry(asset_id="a1", put_code=11, content_hash="h1", last_pushed_at=at))
+    ledger.put_work(
+        "r1",
+        WorkEntry(asset_id="a2", content_hash="h2", state=EntryState.REJECTED, last_pushed_at=at, message="no"),
+    )
+    ledger.put_researcher_url("r1", ResearcherUrlEntry(put_code=12, content_hash="u", last_pushed_at=at))
+    ledger.put_employment("r1", EmploymentEntry(put_code=13, content_hash="e", last_pushed_at=at))
+    ledger.set_fingerprint("r1", "fp", at)
+    ledger.put_work("r2", WorkEntry(asset_id="a1", put_code=21, content_hash="x", last_pushed_at=at))
+    # The pull worker's items share the partition
+    table.put_item(Item={"researcher_id": "r1", "item": "pulled#doi:10.1/x", "pulled_at": at.isoformat()})
+
+    calls: list[dict[str, Any]] = []
+    real_query = table.query
+
+    def counting_query(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real_query(**kwargs)
+
+    table.query = counting_query  # type: ignore[method-assign]
+    loaded = ledger.load("r1")
+    assert len(calls) == 1
+    assert sorted(loaded.works) == ["a1", "a2"]
+    assert loaded.works["a1"].put_code == 11
+    assert loaded.works["a2"].state is EntryState.REJECTED
+    assert loaded.works["a2"].message == "no"
+    assert loaded.researcher_url is not None and loaded.researcher_url.put_code == 12
+    assert loaded.employment is not None and loaded.employment.put_code == 13
+    assert loaded.fingerprint == "fp"
+
+    ledger.delete_work("r1", "a1")
+    ledger.set_fingerprint("r1", None, at)
+    loaded = ledger.load("r1")
+    assert sorted(loaded.works) == ["a2"]
+    assert loaded.fingerprint is None
+    assert table.get_item(Key={"researcher_id": "r1", "item": "pulled#doi:10.1/x"}).get("Item") is not None
