@@ -262,6 +262,25 @@ class TestGlueOnFixtureTemplate:
         finally:
             events.disable_rule(Name=rule.ref)
 
+    def test_scheduler_schedules_follow_their_state_too(self, stack: LocalStack) -> None:
+        scheduler = stack.client("scheduler")
+        name = stack.resource("ObserverFunctionWeekly").ref
+
+        disabled = stack.fire_schedule("ObserverFunctionWeekly", respect_enabled=True)
+        current = scheduler.get_schedule(Name=name)
+        scheduler.update_schedule(
+            Name=name,
+            ScheduleExpression=current["ScheduleExpression"],
+            FlexibleTimeWindow=current["FlexibleTimeWindow"],
+            Target=current["Target"],
+            State="ENABLED",
+        )
+        enabled = stack.fire_schedule("ObserverFunctionWeekly", respect_enabled=True)
+
+        assert (disabled.fired, enabled.fired) == (False, True)
+        events = [json.loads(item["event"]) for item in _records(stack, "scheduled")]
+        assert any(event["source"] == "aws.scheduler" for event in events)
+
     def test_a_rule_target_input_replaces_the_scheduled_event(self, stack: LocalStack) -> None:
         firing = stack.fire_schedule("PullRule", respect_enabled=True)
 

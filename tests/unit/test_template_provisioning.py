@@ -142,6 +142,9 @@ FEATURES_TEMPLATE = textwrap.dedent(
             Hourly:
               Type: Schedule
               Properties: {Schedule: "rate(1 hour)"}
+            Weekly:
+              Type: ScheduleV2
+              Properties: {ScheduleExpression: "rate(7 days)", State: DISABLED, Input: '{"weekly": true}'}
             Work:
               Type: SQS
               Properties: {Queue: !GetAtt WorkQueue.Arn, BatchSize: 10}
@@ -393,6 +396,16 @@ def test_sam_schedule_events_become_rules_with_their_enabled_state(
     assert (daily["State"], daily["ScheduleExpression"]) == ("DISABLED", "cron(0 2 * * ? *)")
     assert hourly["State"] == "ENABLED"
     assert target == {"Id": "WorkerDailyLambdaTarget", "Arn": worker_arn}
+
+
+def test_sam_schedule_v2_events_become_scheduler_schedules(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    schedule = context.client("scheduler").get_schedule(Name=features_stack.physical("WorkerWeekly").ref)
+
+    assert (schedule["State"], schedule["ScheduleExpression"]) == ("DISABLED", "rate(7 days)")
+    assert schedule["Target"]["Arn"] == features_stack.physical("Worker").get_att("Arn")
+    assert json.loads(schedule["Target"]["Input"]) == {"weekly": True}
 
 
 def test_globals_conditions_and_intrinsics_resolve_into_function_properties(features_stack: ProvisionedStack) -> None:
