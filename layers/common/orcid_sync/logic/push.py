@@ -14,8 +14,6 @@ Employments have no duplicate check at ORCID, so ours carry a ``self`` external 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -382,8 +380,7 @@ def push_fingerprint(
         "sandbox": context.sandbox,
         "assets": sorted((asset.id, asset.model_dump_json()) for asset in assets),
     }
-    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return content_hash(inputs)
 
 
 # --- execution -----------------------------------------------------------------------------------------------
@@ -634,12 +631,10 @@ class _Executor:
         adopt: list[tuple[WorkChange, BuiltWork, int]] = []
         size = BULK_MAX_WORKS if self._bulk else 1
         for chunk in batched(changes, size, strict=False):
-            works = [change.built.work for change in chunk if change.built is not None]
-            results = self._post(works)
+            results = self._post([_built(change).work for change in chunk])
             # Record each answer before anything else happens: a crash after this line loses nothing.
             for change, result in zip(chunk, results, strict=True):
-                built = change.built
-                assert built is not None
+                built = _built(change)
                 if isinstance(result, int):
                     self._record_work(change, built, result, EntryState.SYNCED)
                     self._run.counts.works_created += 1
@@ -809,6 +804,11 @@ class _Executor:
             self._run.researcher_id,
             EmploymentEntry(put_code=put_code, content_hash=change.content_hash, last_pushed_at=self._run.now),
         )
+
+
+def _built(change: WorkChange) -> BuiltWork:
+    assert change.built is not None  # every create and update carries its work
+    return change.built
 
 
 def _duplicate(exc: orcid_errors.DuplicateWorkError) -> OrcidError:
