@@ -21,7 +21,7 @@ class InvalidIdentifierError(ValueError):
 # --- ORCID iD (ISO 7064 MOD 11-2) -------------------------------------------------------------
 
 _ORCID_PREFIXES = re.compile(r"^(?:https?://)?(?:www\.)?(?:sandbox\.)?orcid\.org/", re.IGNORECASE)
-_ORCID_SHAPE = re.compile(r"^(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])$")
+_ORCID_SHAPE = re.compile(r"^([0-9]{4})-?([0-9]{4})-?([0-9]{4})-?([0-9]{3}[0-9X])$")
 
 
 def orcid_check_character(base_digits: str) -> str:
@@ -65,7 +65,7 @@ OrcidId = Annotated[str, AfterValidator(parse_orcid)]
 # --- DOI, PMID, PMCID (with ORCID's normalisation for dedupe keys) -----------------------------
 
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-_DOI_SHAPE = re.compile(r"^10\.\d{4,9}/\S+$")
+_DOI_SHAPE = re.compile(r"^10\.[0-9]{4,9}/\S+$")
 _DOI_SEARCH = re.compile(r"10(?:\.[0-9a-zA-Z]+)+/\S+")
 
 
@@ -92,14 +92,14 @@ _PMID_PREFIX = re.compile(
 def parse_pmid(value: str) -> str:
     """Accept ``12345``, ``PMID:12345`` or a PubMed URL; return the digits."""
     raw = _PMID_PREFIX.sub("", str(value).strip()).rstrip("/")
-    if not re.fullmatch(r"[1-9]\d{0,8}", raw):
+    if not re.fullmatch(r"[1-9][0-9]{0,8}", raw):
         raise InvalidIdentifierError(f"{value!r} is not a PMID: expected 1 to 9 digits, e.g. 31452104")
     return raw
 
 
 def pmid_key(value: str) -> str:
     """ORCID's PMID normalisation: the digits, or "" if there are none."""
-    match = re.search(r"\d+", _PMID_PREFIX.sub("", str(value).strip()))
+    match = re.search(r"[0-9]+", _PMID_PREFIX.sub("", str(value).strip()))
     return match.group(0).lstrip("0") if match else ""
 
 
@@ -107,7 +107,7 @@ def parse_pmcid(value: str) -> str:
     """Accept ``PMC123`` (any case) or bare digits; return ``PMC123``."""
     raw = value.strip().upper()
     raw = raw if raw.startswith("PMC") else f"PMC{raw}"
-    if not re.fullmatch(r"PMC\d{1,10}", raw):
+    if not re.fullmatch(r"PMC[0-9]{1,10}", raw):
         raise InvalidIdentifierError(f"{value!r} is not a PMCID: expected PMC followed by digits, e.g. PMC6780471")
     return raw
 
@@ -118,11 +118,11 @@ def parse_pmcid(value: str) -> str:
 def parse_isbn(value: str) -> str:
     """ISBN-10 or ISBN-13 with a valid check digit; returned without hyphens or spaces."""
     raw = re.sub(r"[\s-]", "", value.strip().upper().removeprefix("ISBN").removeprefix(":").strip())
-    if re.fullmatch(r"\d{9}[\dX]", raw):
+    if re.fullmatch(r"[0-9]{9}[0-9X]", raw):
         total = sum((10 - i) * (10 if ch == "X" else int(ch)) for i, ch in enumerate(raw))
         if total % 11 == 0:
             return raw
-    elif re.fullmatch(r"\d{13}", raw):
+    elif re.fullmatch(r"[0-9]{13}", raw):
         total = sum(int(ch) * (1 if i % 2 == 0 else 3) for i, ch in enumerate(raw))
         if total % 10 == 0:
             return raw
@@ -132,7 +132,7 @@ def parse_isbn(value: str) -> str:
 def parse_issn(value: str) -> str:
     """ISSN with a valid check digit, returned as ``1234-567X``."""
     raw = re.sub(r"[\s-]", "", value.strip().upper().removeprefix("ISSN").strip())
-    if re.fullmatch(r"\d{7}[\dX]", raw):
+    if re.fullmatch(r"[0-9]{7}[0-9X]", raw):
         total = sum((8 - i) * int(ch) for i, ch in enumerate(raw[:7]))
         check = (11 - total % 11) % 11
         if raw[7] == ("X" if check == 10 else str(check)):
@@ -162,7 +162,7 @@ class PartialDate:
 
 def parse_partial_date(value: str) -> PartialDate:
     """Parse ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` and check it is a real calendar date."""
-    match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", value.strip())
+    match = re.fullmatch(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", value.strip())
     if match is None:
         raise InvalidIdentifierError(f"{value!r} is not a date: expected YYYY, YYYY-MM or YYYY-MM-DD")
     year, month, day = (int(p) if p else None for p in match.groups())
