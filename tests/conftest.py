@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Powertools reads these when orcid_sync.observability first builds its Metrics/Tracer objects, which
+# may happen during collection: set them before any test module imports the library.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrcidSyncTest")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orcid-sync")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 """ORCID schemas, samples, enums and the Esploro tables; CI always has it beside the repository."""
