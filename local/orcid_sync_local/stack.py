@@ -345,6 +345,10 @@ class LocalStack:
 
     # --- what callers use ---------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
     def _require_running(self) -> None:
         if not self._running or self._provisioned is None or self._glue is None:
             raise LocalStackError("the local stack is not running")

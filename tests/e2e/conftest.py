@@ -2,13 +2,15 @@
 
 ``local_stack`` starts once per session, on first use, and is stopped as soon as the run leaves
 ``tests/e2e`` (a running LocalStack owns ``os.environ``, which the other tiers set for themselves).
-Only one LocalStack can run in a process, so the tests in ``test_local_stack.py`` that start their
-own stacks (from a fixture template) are run before every other e2e test.
+Only one LocalStack can run in a process: tests that start stacks of their own use
+``fixture_stack`` or ``without_shared_stack``, which stop the shared stack meanwhile and start it
+again afterwards (new ports, empty tables). To spare that restart, ``test_local_stack.py`` runs first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from orcid_sync_local.lambda_glue import LocalCredentials
 from orcid_sync_local.stack import LocalStack
 
 E2E_DIR = Path(__file__).resolve().parent
+FIXTURE_TEMPLATE = E2E_DIR / "fixtures" / "template.yaml"
 OWN_STACK_MODULE = E2E_DIR / "test_local_stack.py"
 _session_stack: list[LocalStack] = []
 
@@ -60,6 +63,35 @@ def local_stack() -> Iterator[LocalStack]:
         stack.stop()
         if stack in _session_stack:
             _session_stack.remove(stack)
+
+
+@contextmanager
+def _shared_stack_paused() -> Iterator[None]:
+    paused = [stack for stack in _session_stack if stack.running]
+    for stack in paused:
+        stack.stop()
+    try:
+        yield
+    finally:
+        for stack in paused:
+            stack.start()
+
+
+@pytest.fixture(scope="class")
+def fixture_stack() -> Iterator[LocalStack]:
+    """A stack from ``tests/e2e/fixtures/template.yaml`` (small fixture functions), for one test class."""
+    with (
+        _shared_stack_paused(),
+        LocalStack(template_path=FIXTURE_TEMPLATE, parameters={"Greeting": "bonjour"}) as stack,
+    ):
+        yield stack
+
+
+@pytest.fixture
+def without_shared_stack() -> Iterator[None]:
+    """For a test that starts (and stops) a LocalStack itself."""
+    with _shared_stack_paused():
+        yield
 
 
 @pytest.fixture

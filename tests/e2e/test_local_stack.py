@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,11 +59,9 @@ def _records(stack: LocalStack, kind: str) -> list[dict[str, Any]]:
 # --- the glue, on a template of its own ---------------------------------------------------------
 
 
-@pytest.fixture(scope="class")
-def stack() -> Iterator[LocalStack]:
-    """A stack from the fixture template, for one test class (so later tests can start their own)."""
-    with LocalStack(template_path=FIXTURE_TEMPLATE, parameters={"Greeting": "bonjour"}) as stack:
-        yield stack
+@pytest.fixture
+def stack(fixture_stack: LocalStack) -> LocalStack:
+    return fixture_stack
 
 
 class TestGlueOnFixtureTemplate:
@@ -331,6 +329,7 @@ class TestGlueOnFixtureTemplate:
             LocalStack(template_path=FIXTURE_TEMPLATE).start()
 
 
+@pytest.mark.usefixtures("without_shared_stack")
 def test_a_stack_owns_the_environment_while_running_and_gives_it_back(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an environment that would send boto3 elsewhere
     monkeypatch.setenv("AWS_PROFILE", "someone-elses")
