@@ -42,6 +42,11 @@ try:
 except ImportError:  # in Lambda, as above
     from routes import pull as pull_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
 
+try:
+    from .routes import connect as connect_routes
+except ImportError:  # in Lambda, as above
+    from routes import connect as connect_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
+
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(settings_routes.router)
 app.include_router(researcher_routes.router)
@@ -50,6 +55,7 @@ app.include_router(token_routes.router)
 app.include_router(job_routes.router)
 app.include_router(report_routes.router)
 app.include_router(pull_routes.router)
+app.include_router(connect_routes.router)
 
 
 def _error(status: int, message: str, problems: list[Problem] | None = None) -> Response[str]:

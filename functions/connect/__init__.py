@@ -1,0 +1,1 @@
+"""The public connect pages and the ORCID OAuth callback (one Lambda)."""

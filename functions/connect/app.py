@@ -1,0 +1,202 @@
+"""The public connect pages: the researcher's connect page, the start of OAuth, and ORCID's callback.
+
+Every route is thin: read the request, call one use case in ``orcid_sync.logic.connect``, render
+a page. Every response carries the same strict security headers; a refusal is a page, never an
+ORCID redirect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orcid_sync import templates, wiring
+from orcid_sync.logic.connect import (
+    CallbackParams,
+    CallbackServices,
+    ConnectRefusedError,
+    OAuthPort,
+    OrcidSite,
+    complete_authorization,
+    open_connect_page,
+    request_base_url,
+    start_authorization,
+    stylesheet_url,
+)
+from orcid_sync.logic.signing import Signer
+from orcid_sync.models import utc_now
+from orcid_sync.observability import logger, metrics, tracer
+from orcid_sync.orcid.client import OrcidClient, RetryPolicy
+from orcid_sync.orcid.ratelimit import NoRateLimit
+from orcid_sync.settings import OrcidEnvironment, Settings, get_settings
+from orcid_sync.store.oauth_state import DynamoOAuthStateStore
+
+# No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    # The connect link is in the page's URL: never hand it to ORCID or anyone else as a Referer.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+HTML = "text/html; charset=utf-8"
+INTERACTIVE_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
+
+app = APIGatewayHttpResolver()
+
+
+# --- request helpers ------------------------------------------------------------------------------
+
+
+def _base_url(settings: Settings) -> str:
+    event = app.current_event
+    return request_base_url(
+        configured=settings.public_base_url,
+        domain_name=event.request_context.domain_name,
+        host=event.headers.get("host"),
+    )
+
+
+def _lang() -> str:
+    return templates.negotiate_language(app.current_event.headers.get("accept-language"))
+
+
+def _page(template: str, *, status: int, **context: Any) -> Response[str]:
+    # The stylesheet's path depends only on configuration, so even an error page about the request has it.
+    style = stylesheet_url(get_settings().public_base_url)
+    body = templates.render_page(template, lang=_lang(), stylesheet_url=style, **context)
+    return Response(status_code=status, content_type=HTML, body=body, headers=dict(SECURITY_HEADERS))
+
+
+# --- collaborators (built per request from cached clients; the secret is cached by Powertools) -----
+
+
+def _site(settings: Settings) -> OrcidSite:
+    return OrcidSite(
+        client_id=settings.orcid_client_id,
+        site_url=settings.orcid_site_url,
+        sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
+    )
+
+
+def _signer(settings: Settings) -> Signer:
+    return Signer(wiring.app_secrets(settings).signing_key)
+
+
+def _oauth(settings: Settings) -> OAuthPort:
+    # OAuth calls are not Member API calls: no shared rate limit; one quick retry, as a person is waiting.
+    return OrcidClient.from_settings(
+        settings,
+        client_secret=wiring.app_secrets(settings).client_secret,
+        rate_limiter=NoRateLimit(),
+        retry=INTERACTIVE_RETRY,
+    )
+
+
+def _states(settings: Settings) -> DynamoOAuthStateStore:
+    return DynamoOAuthStateStore(wiring.dynamodb().Table(settings.state_table))
+
+
+# --- routes ---------------------------------------------------------------------------------------
+
+
+@app.get("/connect")
+def connect_page() -> Response[str]:
+    settings = get_settings()
+    base_url = _base_url(settings)
+    view = open_connect_page(
+        app.current_event.get_query_string_value("link"),
+        base_url=base_url,
+        researchers=wiring.researcher_store(settings),
+        signer=_signer(settings),
+        site=_site(settings),
+        now=utc_now(),
+    )
+    return _page("connect.html.j2", status=200, view=view)
+
+
+@app.get("/connect/start")
+def start() -> Response[str]:
+    settings = get_settings()
+    authorize_url = start_authorization(
+        app.current_event.get_query_string_value("link"),
+        base_url=_base_url(settings),
+        lang=_lang(),
+        researchers=wiring.researcher_store(settings),
+        states=_states(settings),
+        signer=_signer(settings),
+        site=_site(settings),
+        now=utc_now(),
+    )
+    return Response(status_code=302, body="", headers={**SECURITY_HEADERS, "Location": authorize_url})
+
+
+@app.get("/connect/style.css")
+def stylesheet() -> Response[str]:
+    return Response(
+        status_code=200, content_type="text/css; charset=utf-8", body=templates.stylesheet(), headers=SECURITY_HEADERS
+    )
+
+
+@app.get("/orcid/callback")
+def callback() -> Response[str]:
+    settings = get_settings()
+    base_url = _base_url(settings)
+    secrets = wiring.app_secrets(settings)
+    services = CallbackServices(
+        researchers=wiring.researcher_store(settings),
+        tokens=wiring.token_store(settings),
+        states=_states(settings),
+        cipher=wiring.token_cipher(),
+        oauth=_oauth(settings),
+        signer=Signer(secrets.signing_key),
+        fingerprint_key=secrets.signing_key,
+        site=_site(settings),
+    )
+    params = CallbackParams.model_validate(app.current_event.query_string_parameters or {})
+    connected = complete_authorization(params, base_url=base_url, services=services, now=utc_now())
+    metrics.add_metric(name="ResearcherConnected", unit=MetricUnit.Count, value=1)
+    return _page("success.html.j2", status=200, view=connected)
+
+
+# --- every failure is a page with the same headers -------------------------------------------------
+
+
+@app.exception_handler(ConnectRefusedError)
+def _refused(exc: ConnectRefusedError) -> Response[str]:
+    metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
+    logger.info("connect refused", reason=exc.refusal.reason.value, path=app.current_event.path)
+    return _page("problem.html.j2", status=exc.refusal.status, reason=exc.refusal.reason.value, refusal=exc.refusal)
+
+
+@app.not_found
+def _not_found(_: RouteNotFoundError) -> Response[str]:
+    return _page("problem.html.j2", status=404, reason="not_found", refusal=None)
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[str]:
+    # Logged by type and traceback only; our messages never carry a token, code or secret.
+    logger.exception("connect page failed", error=type(exc).__name__)
+    return _page("problem.html.j2", status=500, reason="server_error", refusal=None)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    get_settings()  # fail fast on a misconfigured stack
+    return app.resolve(event, context)
