@@ -88,11 +88,12 @@ def cumulative_us(stderr: str, module: str) -> int:
     return value
 
 
-def _distribution_of(package_dir: Path, site: Path) -> tuple[str, str] | None:
-    """The (name, version) of the distribution that installed ``package_dir`` into ``site``, from RECORD files."""
+def _distribution_of(entry: Path, site: Path) -> tuple[str, str] | None:
+    """The (name, version) of the distribution that installed ``entry`` into ``site``, from RECORD files."""
+    prefix = f"{entry.name}/" if entry.is_dir() else entry.name
     for record in site.glob("*.dist-info/RECORD"):
         for line in record.read_text(encoding="utf-8").splitlines():
-            if line.startswith(f"{package_dir.name}/"):
+            if line.startswith(prefix):
                 metadata = (record.parent / "METADATA").read_text(encoding="utf-8")
                 name = re.search(r"^Name: (.+)$", metadata, re.MULTILINE)
                 version = re.search(r"^Version: (.+)$", metadata, re.MULTILINE)
@@ -101,16 +102,30 @@ def _distribution_of(package_dir: Path, site: Path) -> tuple[str, str] | None:
     return None
 
 
+def _host_copy(entry: Path, name: str) -> Path:
+    """Where the dev venv's distribution ``name`` has the package directory or extension module ``entry``."""
+    module = entry.name if entry.is_dir() else entry.name.split(".", 1)[0]
+    for file in importlib.metadata.files(name) or []:
+        if entry.is_dir() and file.parts[0] == module and len(file.parts) == 2:
+            return Path(str(file.locate())).parent
+        if not entry.is_dir() and len(file.parts) == 1 and file.name.startswith(f"{module}.") and file.suffix == ".so":
+            return Path(str(file.locate()))
+    raise ColdStartError(f"the dev venv's {name} has no {entry.name}")
+
+
 def host_layer(layer: Path, destination: Path) -> list[str]:
     """Copy the built layer; swap packages with compiled code for the dev venv's build of the same version."""
     shutil.copytree(layer, destination, ignore=shutil.ignore_patterns("__pycache__"))
     swapped: list[str] = []
-    for package in sorted(p for p in destination.iterdir() if p.is_dir() and not p.name.endswith("-info")):
-        if not any(package.rglob("*.so")):
+    for entry in sorted(destination.iterdir()):
+        compiled = (
+            entry.suffix == ".so" if entry.is_file() else not entry.name.endswith("-info") and any(entry.rglob("*.so"))
+        )
+        if not compiled:
             continue
-        distribution = _distribution_of(package, destination)
+        distribution = _distribution_of(entry, destination)
         if distribution is None:
-            raise ColdStartError(f"{package.name} in the layer has compiled code but no distribution RECORD")
+            raise ColdStartError(f"{entry.name} in the layer is compiled code without a distribution RECORD")
         name, version = distribution
         try:
             host_version = importlib.metadata.version(name)
@@ -118,14 +133,13 @@ def host_layer(layer: Path, destination: Path) -> list[str]:
             raise ColdStartError(f"{name} {version} is in the layer but not in the dev venv") from None
         if host_version != version:
             raise ColdStartError(f"the layer has {name} {version}, the dev venv {host_version}: cannot stand in")
-        files = importlib.metadata.files(name) or []
-        source = next(
-            (Path(str(f.locate())).parent for f in files if f.parts[0] == package.name and len(f.parts) == 2), None
-        )
-        if source is None or not source.is_dir():
-            raise ColdStartError(f"the dev venv's {name} has no {package.name}/ package")
-        shutil.rmtree(package)
-        shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
+        source = _host_copy(entry, name)
+        if entry.is_dir():
+            shutil.rmtree(entry)
+            shutil.copytree(source, entry, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            entry.unlink()
+            shutil.copy2(source, destination / source.name)
         swapped.append(f"{name} {version}")
     return swapped
 
@@ -145,7 +159,8 @@ def _time_import(module: str, paths: Iterable[Path], cwd: Path, *, bytecode: boo
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-    code = f"import {module}, resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM: this process image's peak resident set (ru_maxrss would carry the parent's peak over exec).
+    code = f"import {module}; print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
     done = subprocess.run(
         [sys.executable, "-S", "-X", "importtime", "-c", code],
         cwd=cwd,
@@ -190,19 +205,30 @@ def measure_cold_starts(build_dir: Path, *, repeats: int = 5, log: Any = print) 
         compileall.compile_dir(copies["compiled"], quiet=1, workers=1)
 
         results: dict[str, Any] = {"functions": {}, "repeats": repeats, "host_builds_of": swapped}
-        baseline = [_time_import("boto3", [runtime], root, bytecode=True) for _ in range(repeats + 1)][1:]
+        modes = {"no_bytecode": (copies["source"], False), "bytecode": (copies["compiled"], True)}
+        # Rounds, each timing boto3 and then every function in both modes: the machine's load drifts
+        # (other jobs share the cores), and a ratio taken within one round sees the same load on both sides.
+        # Round 0 warms the OS file cache and is not counted.
+        baseline: list[Sample] = []
+        samples: dict[tuple[str, str], list[Sample]] = {(n, m): [] for n in functions for m in modes}
+        ratios: dict[tuple[str, str], list[float]] = {(n, m): [] for n in functions for m in modes}
+        for round_number in range(repeats + 1):
+            boto3_sample = _time_import("boto3", [runtime], root, bytecode=True)
+            for name in functions:
+                for mode, (base, bytecode) in modes.items():
+                    sample = _time_import("app", [base / name, base / "layer", runtime], base / name, bytecode=bytecode)
+                    if round_number:
+                        samples[(name, mode)].append(sample)
+                        ratios[(name, mode)].append(sample.import_us / boto3_sample.import_us)
+            if round_number:
+                baseline.append(boto3_sample)
+                log(f"[cold-start] round {round_number}/{repeats}: boto3 {boto3_sample.import_us / 1000:.0f} ms")
         results["boto3"] = _median(baseline)
-        log(f"[cold-start] import boto3: {results['boto3']['median_ms']:.0f} ms")
         for name in functions:
             figures: dict[str, Any] = {}
-            for mode, bytecode in (("source", False), ("compiled", True)):
-                base = copies[mode]
-                paths = [base / name, base / "layer", runtime]
-                # The first run of each warms the OS file cache; it is not counted.
-                samples = [_time_import("app", paths, base / name, bytecode=bytecode) for _ in range(repeats + 1)][1:]
-                figures["no_bytecode" if mode == "source" else "bytecode"] = _median(samples)
-            for key in ("no_bytecode", "bytecode"):
-                figures[key]["x_boto3"] = figures[key]["median_ms"] / results["boto3"]["median_ms"]
+            for mode in modes:
+                figures[mode] = _median(samples[(name, mode)])
+                figures[mode]["x_boto3"] = statistics.median(ratios[(name, mode)])
             results["functions"][name] = figures
             log(
                 f"[cold-start] {name}: {figures['no_bytecode']['median_ms']:.0f} ms without bytecode, "

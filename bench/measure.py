@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -184,7 +185,17 @@ class RateSampler:
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident set so far (Linux reports ru_maxrss in KiB)."""
+    """The process's peak resident set so far, in MiB.
+
+    Linux's VmHWM belongs to the process image and starts afresh at exec; ru_maxrss does not (a child
+    started from a big parent reports the parent's peak), so it is only the fallback elsewhere.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
