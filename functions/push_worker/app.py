@@ -9,12 +9,13 @@ job still finishes; the message then goes to the dead-letter queue.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -28,7 +29,7 @@ from orcid_sync.logic.settings import CachedIntegrationSettings
 from orcid_sync.logic.token_probe import ORCID_RATE_BUCKET_KEY
 from orcid_sync.models import StoredToken, utc_now
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.orcid.client import OrcidClient
+from orcid_sync.orcid.client import NO_ANSWER, OrcidClient, RequestStats
 from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
 from orcid_sync.settings import OrcidEnvironment, get_settings
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
@@ -59,6 +60,7 @@ class OutOfTimeError(RuntimeError):
 @dataclass(frozen=True)
 class WorkerPorts:
     push: PushPorts
+    requests: RequestStats
     jobs: JobStore
     finishers: Mapping[JobType, JobFinisher]
     notifier: Notifier
@@ -104,6 +106,7 @@ def ports() -> WorkerPorts:
     )
     return WorkerPorts(
         push=push,
+        requests=client.stats,
         jobs=aws_adapters.job_store(settings),
         finishers={},
         notifier=aws_adapters.notifier(settings),
@@ -132,6 +135,35 @@ def _emit_metrics(outcome: ResearcherOutcome) -> None:
     metrics.add_metric(name=researcher_metric, unit=MetricUnit.Count, value=1)
     if any(event.action == "marked token revoked" for event in outcome.events):
         metrics.add_metric(name=metric_names.RESEARCHERS_DISCONNECTED, unit=MetricUnit.Count, value=1)
+
+
+def _outcome_class(status: str) -> str:
+    """An HTTP status (or no answer) as one of ``metric_names.ORCID_OUTCOMES``."""
+    if status == NO_ANSWER:
+        return "server_error"
+    code = int(status)
+    if 200 <= code < 300:
+        return "success"
+    if code == 401:
+        return "unauthorized"
+    if code in (429, 503):
+        return "throttled"
+    return "server_error" if code >= 500 else "client_error"
+
+
+def _emit_request_metrics(stats: RequestStats, before: Mapping[str, int], throttled_before: int) -> None:
+    """This invocation's ORCID requests by outcome, and its 503/429 answers (the throttling alarm)."""
+    by_class: Counter[str] = Counter()
+    for status, count in stats.by_outcome().items():
+        by_class[_outcome_class(status)] += count - before.get(status, 0)
+    for outcome, count in by_class.items():
+        if count:
+            # single_metric: the outcome dimension must not spill onto the invocation's other metrics.
+            with single_metric(name=metric_names.ORCID_REQUESTS, unit=MetricUnit.Count, value=count) as metric:
+                metric.add_dimension(name=metric_names.OUTCOME_DIMENSION, value=outcome)
+    throttled = stats.throttled - throttled_before
+    if throttled:
+        metrics.add_metric(name=metric_names.ORCID_THROTTLED, unit=MetricUnit.Count, value=throttled)
 
 
 @tracer.capture_method(capture_response=False)
@@ -169,4 +201,11 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     get_settings()  # fail fast on a misconfigured stack
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    stats = ports().requests
+    before, throttled_before = stats.by_outcome(), stats.throttled
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        _emit_request_metrics(stats, before, throttled_before)

@@ -589,6 +589,8 @@ def test_a_503_storm_is_ridden_out_without_duplicates(stack: Stack, capsys: pyte
         assert len(works) == 15
         assert len({w["work"]["title"]["title"]["value"] for w in works}) == 15
     assert stats["by_status"].get("503", 0) > 0  # it was a storm
+    # And the throttling was reported for the alarm, as many times as ORCID throttled us
+    assert emitted_metrics(capsys.readouterr().out)[("OrcidThrottled", "")] == stats["by_status"]["503"]
     with capsys.disabled():
         print(
             f"\n[push] 503 storm (ORCID at 6/s burst 3, 25% 5xx, 10% lost answers; 45 works, one POST each): "
@@ -666,3 +668,43 @@ def test_the_ledger_is_read_in_one_query_without_the_pull_ledgers_items(aws: Aws
     assert sorted(loaded.works) == ["a2"]
     assert loaded.fingerprint is None
     assert table.get_item(Key={"researcher_id": "r1", "item": "pulled#doi:10.1/x"}).get("Item") is not None
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------------
+
+
+def emitted_metrics(output: str) -> dict[tuple[str, str], float]:
+    """(metric name, outcome dimension or "") → value, from the EMF lines Powertools printed."""
+    found: dict[tuple[str, str], float] = {}
+    for line in output.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = document[metric["Name"]]
+                total = sum(value) if isinstance(value, list) else value
+                key = (metric["Name"], document.get("outcome", ""))
+                found[key] = found.get(key, 0) + total
+    return found
+
+
+def test_the_worker_emits_works_researchers_and_orcid_request_metrics(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.researcher("r1")
+    stack.researcher("r2")
+    stack.assets("r1", 3)
+    stack.assets("r2", 1)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.sandbox.admin("POST", f"/tokens/{stack.tokens['r2']}/revoke")
+    capsys.readouterr()
+    stack.run(["r1", "r2"])
+    found = emitted_metrics(capsys.readouterr().out)
+    assert found[("WorksCreated", "")] == 3
+    assert found[("ResearchersUpdated", "")] == 1
+    assert found[("ResearchersFailed", "")] == 1
+    assert found[("ResearchersDisconnected", "")] == 1
+    assert found[("OrcidRequests", "success")] == 1
+    assert found[("OrcidRequests", "unauthorized")] == 1
+    assert ("OrcidThrottled", "") not in found
