@@ -317,8 +317,18 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     return converted
 
 
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {})
+    return statement.get("Effect") == "Deny" and "aws:SecureTransport" in condition.get("Bool", {})
+
+
 def _s3_bucket_policy(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-    ctx.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=_json(props["PolicyDocument"]))
+    # moto evaluates a Deny but not its aws:SecureTransport condition, and the local stack speaks plain HTTP:
+    # the "deny insecure transport" statement would deny everything, so it is left out locally (only).
+    document = dict(props["PolicyDocument"])
+    document["Statement"] = [st for st in document.get("Statement", []) if not _denies_plain_http(st)]
+    if document["Statement"]:
+        ctx.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=_json(document))
     return PhysicalResource(logical_id, "AWS::S3::BucketPolicy", props["Bucket"])
 
 

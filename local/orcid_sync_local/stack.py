@@ -24,7 +24,9 @@ from typing import Any, Final
 import boto3
 import requests
 from botocore.config import Config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from .lambda_glue import LambdaGlue, LocalCredentials, ScheduleFiring, WsgiServerThread
 from .provision import ProvisionContext, ProvisionedStack, provision_stack
@@ -90,6 +92,37 @@ class _SwappableApp:
             start_response("503 Service Unavailable", [("Content-Type", "application/json")])
             return [b'{"message":"Service Unavailable"}']
         return self.app(environ, start_response)
+
+
+class _AtomicDynamoDb:
+    """WSGI middleware: one DynamoDB request at a time.
+
+    DynamoDB applies each request atomically; moto does not across threads (a cancelled
+    TransactWriteItems restores a table snapshot and can wipe a concurrent write), and our workers
+    rely on those transactions for exactly-once job accounting. Other services (SQS long polls) stay
+    concurrent.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+            return self._app(environ, start_response)
+        with self._lock:
+            # Drain the body inside the lock: the work happens while it is produced.
+            return list(self._app(environ, start_response))
+
+
+class _AtomicDynamoDbMotoServer(ThreadedMotoServer):
+    """moto's threaded server with :class:`_AtomicDynamoDb` in front."""
+
+    def _server_entry(self) -> None:
+        app = _AtomicDynamoDb(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
 
 
 class LocalStack:
@@ -185,7 +218,7 @@ class LocalStack:
         self._werkzeug_level = werkzeug_logger.level
         werkzeug_logger.setLevel(logging.WARNING)  # moto's server logs every request otherwise
 
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._ports["aws"], verbose=False)
+        self._moto = _AtomicDynamoDbMotoServer(ip_address="127.0.0.1", port=self._ports["aws"], verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self._aws_endpoint_url = f"http://{host}:{port}"
