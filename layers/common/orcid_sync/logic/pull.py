@@ -419,13 +419,8 @@ def researcher_outcome(researcher_id: str, report: PullReport) -> ResearcherOutc
     )
 
 
-def _status_and_code(error: BaseException) -> tuple[int | None, int | None]:
-    status = getattr(error, "status", None)
-    code = getattr(error, "error_code", None)
-    return (status if isinstance(status, int) else None), (code if isinstance(code, int) else None)
-
-
-def _orcid_message(error: BaseException) -> str:
+def _orcid_message(error: orcid_errors.OrcidApiError) -> str:
+    # The client redacts tokens from every message it builds (ORCID's 401 body echoes the token).
     return str(error) or type(error).__name__
 
 
@@ -439,21 +434,20 @@ class _Run:
         self.last_attempt = last_attempt
         self.report = PullReport()
 
-    def event(self, level: Level, action: str, message: str, error: BaseException | None = None) -> None:
-        status, code = _status_and_code(error) if error is not None else (None, None)
+    def event(self, level: Level, action: str, message: str, error: orcid_errors.OrcidApiError | None = None) -> None:
         self.report.events.append(
             JobEvent(
                 researcher_id=self.task.researcher_id,
                 level=level,
                 action=action,
                 message=message,
-                orcid_status=status,
-                orcid_error_code=code,
+                orcid_status=error.status if error is not None else None,
+                orcid_error_code=error.error_code if error is not None else None,
                 at=self.now,
             )
         )
 
-    def fail(self, action: str, message: str, error: BaseException | None = None) -> None:
+    def fail(self, action: str, message: str, error: orcid_errors.OrcidApiError | None = None) -> None:
         self.event("error", action, message, error)
         self.report.failed = True
 
