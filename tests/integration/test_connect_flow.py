@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import boto3
 import pytest
 import responses
+from click.testing import CliRunner
 from pydantic import SecretStr
 
 from functions.admin_api import app as admin_app
@@ -20,6 +21,7 @@ from orcid_sync import wiring
 from orcid_sync.logic.signing import Signer, new_nonce
 from orcid_sync.models import ResearcherInput
 from orcid_sync.observability import metrics
+from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, SIGNING_KEY, AwsEnv
 
@@ -579,3 +581,56 @@ def test_disconnect_of_a_researcher_who_never_connected_is_409(aws: AwsEnv, rese
 
 def test_disconnect_of_an_unknown_researcher_is_404(aws: AwsEnv) -> None:
     assert _admin("DELETE", "/researchers/ghost/orcid")["statusCode"] == 404
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+CLI_API = "https://api.orcid-sync.test"
+
+
+def _route_cli_to_admin(orcid: responses.RequestsMock) -> list[str]:
+    """Send the CLI's (SigV4-signed) requests to the admin handler in-process; returns what was called."""
+    seen: list[str] = []
+
+    def api(request: Any) -> tuple[int, dict[str, str], str]:
+        parts = urlsplit(request.url)
+        seen.append(f"{request.method} {parts.path}")
+        assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        answer = _admin(request.method, parts.path, json.loads(body) if body else None)
+        return answer["statusCode"], {"Content-Type": "application/json"}, str(answer.get("body") or "")
+
+    for method in (responses.POST, responses.DELETE):
+        orcid.add_callback(method, re.compile(f"{CLI_API}/.*"), callback=api)
+    return seen
+
+
+def test_the_cli_prints_a_connect_link_and_disconnects(
+    aws: AwsEnv, researcher: str, orcid: responses.RequestsMock
+) -> None:
+    seen = _route_cli_to_admin(orcid)
+    link = CliRunner().invoke(cli, ["connect-link", "r1", "--expires-in-days", "3", "--api", CLI_API])
+    assert link.exit_code == 0, link.output
+    url = link.stdout.strip()
+    assert url.startswith(f"{BASE}/connect?link=")
+    assert _get("/connect", {"link": parse_qs(urlsplit(url).query)["link"][0]})["statusCode"] == 200
+
+    _connect(orcid)
+    orcid.add(responses.POST, REVOKE_URL, body="")
+    gone = CliRunner().invoke(cli, ["disconnect", "r1", "--api", CLI_API])
+    assert gone.exit_code == 0, gone.output
+    assert gone.stdout.strip() == "r1: disconnected (token revoked)"
+    assert seen == ["POST /researchers/r1/connect-link", "DELETE /researchers/r1/orcid"]
+
+
+def test_the_cli_reports_the_apis_error(aws: AwsEnv, orcid: responses.RequestsMock) -> None:
+    _route_cli_to_admin(orcid)
+    result = CliRunner().invoke(cli, ["connect-link", "ghost", "--api", CLI_API])
+    assert result.exit_code == 1
+    assert "HTTP 404: researcher ghost does not exist" in result.output
+
+
+def test_the_admin_routes_are_in_the_openapi_document(aws: AwsEnv) -> None:
+    paths = response_json(_admin("GET", "/openapi.json"))["paths"]
+    assert "post" in paths["/researchers/{researcher_id}/connect-link"]
+    assert "delete" in paths["/researchers/{researcher_id}/orcid"]
