@@ -21,6 +21,7 @@ from orcid_sync import wiring
 from orcid_sync.logic.signing import Signer, new_nonce
 from orcid_sync.models import ResearcherInput
 from orcid_sync.observability import metrics
+from orcid_sync.store.oauth_state import DynamoOAuthStateStore
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, SIGNING_KEY, AwsEnv
@@ -634,3 +635,19 @@ def test_the_admin_routes_are_in_the_openapi_document(aws: AwsEnv) -> None:
     paths = response_json(_admin("GET", "/openapi.json"))["paths"]
     assert "post" in paths["/researchers/{researcher_id}/connect-link"]
     assert "delete" in paths["/researchers/{researcher_id}/orcid"]
+
+
+# --- the state store ------------------------------------------------------------------------------
+
+
+def test_a_state_record_is_consumed_once_and_only_by_its_researcher(aws: AwsEnv) -> None:
+    store = DynamoOAuthStateStore(aws.table("STATE_TABLE"))
+    now = datetime.now(UTC)
+    store.create("n1", researcher_id="r1", expires_at=now + timedelta(hours=1))
+    assert not store.consume("n1", researcher_id="r2", at=now)  # issued to someone else
+    assert store.consume("n1", researcher_id="r1", at=now)
+    assert not store.consume("n1", researcher_id="r1", at=now)  # a replay
+    assert not store.consume("never-issued", researcher_id="r1", at=now)
+    item = aws.table("STATE_TABLE").get_item(Key={"id": "oauth-state#n1"})["Item"]
+    assert item["used_at"] == now.isoformat()
+    assert int(item["expiration"]) == int((now + timedelta(hours=1)).timestamp())
