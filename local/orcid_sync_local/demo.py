@@ -9,13 +9,17 @@ the same API a deployed stack serves, SigV4-signed like the CLI signs it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,7 +30,8 @@ from rich.table import Table
 from orcid_sync_cli.api import ApiClient
 from orcid_sync_local.stack import LocalStack
 
-console = Console(highlight=False)
+# The narrative goes to the real stdout; the functions' Powertools logs (also stdout) go to a file.
+console = Console(file=sys.stdout, highlight=False)
 OTHER_SOURCE = "APP-CROSSREF00000001"  # another member's client, as ORCID shows Crossref's works
 
 RESEARCHERS = [
@@ -134,7 +139,7 @@ class Demo:
             }
         ]
         result = self.api.call("POST", "/assets", json_body=bad)
-        for row in result.get("results", []):
+        for row in result.get("rows", result.get("results", [])):
             for problem in row.get("problems", []):
                 self.say(f"A bad row is refused and nothing else changes: {problem['field']}: {problem['reason']}")
 
@@ -196,7 +201,8 @@ class Demo:
                     "refresh.token": grant["refresh_token"],
                     "token.type": "bearer",
                     "scopes": grant["scope"],
-                    "expiry": grant["expires_in"],
+                    # The legacy export gives an absolute expiry; ORCID gave expires_in seconds.
+                    "expiry": (datetime.now(UTC) + timedelta(seconds=grant["expires_in"])).isoformat(),
                 }
             )
         rows.append(
@@ -205,8 +211,8 @@ class Demo:
         result = self.api.call("POST", "/tokens", json_body=rows)
         self.say(f"Imported a legacy token batch of {len(rows)} rows (Esploro's dotted keys): {_counts(result)}")
         for row in result["rows"]:
-            if row["outcome"] == "rejected":
-                self.say(f"  row {row['row']} rejected: {row.get('field')}: {row['reason']}")
+            for problem in row.get("problems", []):
+                self.say(f"  row {row['row']} {row['outcome']}: {problem['field']}: {problem['reason']}")
         again = self.api.call("POST", "/tokens", json_body=rows[:2])
         self.say(f"Sending the same rows again changes nothing: {_counts(again)}")
 
@@ -251,12 +257,13 @@ class Demo:
         grace = self.api.call("GET", "/researchers/grace")
         record = self.sandbox("GET", f"/_sandbox/records/{grace['orcid']}")
         self.say(f"Grace's ORCID record on the sandbox now holds {len(record.get('works', []))} works:")
-        for work in record.get("works", []):
-            self.say(f"  put-code {work.get('put_code')}: {_title(work)}")
-        for url in record.get("researcher_urls", []):
-            self.say(f"  profile link: {url.get('url-name') or url.get('name')} → {_value(url.get('url'))}")
-        for employment in record.get("employments", []):
-            self.say(f"  employment: {employment.get('role-title')}, {_org(employment)}")
+        for work in record["works"]:
+            self.say(f"  put-code {work['put_code']}: {_title(work['work'])} ({work['work']['type']})")
+        for url in record["researcher_urls"]:
+            self.say(f"  profile link: “{url['url_name']}” → {url['url']}")
+        for item in record["employments"]:
+            employment = item["employment"]
+            self.say(f"  employment: {employment.get('role-title')}, {employment['organization']['name']}")
         again = self.run_job("push")
         self.say(
             f"Next day, nothing changed: the push makes {again['counts'].get('orcid_requests', 0)} ORCID requests."
@@ -264,6 +271,16 @@ class Demo:
 
     def pull(self) -> None:
         alan = self.api.call("GET", "/researchers/alan")
+        self.sandbox(
+            "POST",
+            "/_sandbox/clients",
+            json={
+                "client_id": OTHER_SOURCE,
+                "client_secret": "another-member",
+                "name": "Another Member (e.g. Crossref)",
+                "redirect_uris": ["https://another-member.example.org/callback"],
+            },
+        )
         for n, (title, doi) in enumerate(
             [
                 ("On computable numbers, with an application", "10.1112/plms/s2-42.1.230"),
@@ -303,9 +320,23 @@ class Demo:
         for row in rows[:4]:
             self.say("  " + ",".join(row[:8]))
 
+    def revoke(self) -> None:
+        ada = self.api.call("GET", "/researchers/ada")
+        self.sandbox("POST", f"/_sandbox/records/{ada['orcid']}/revoke", json={})
+        self.say(
+            "Ada revokes the institution's access in her ORCID account; the repository then edits one of her works."
+        )
+        asset = self.api.call("GET", "/assets/ada-1")
+        asset = {k: v for k, v in asset.items() if k != "updated_at"}
+        self.api.call("PUT", "/assets/ada-1", json_body={**asset, "title": "Notes on the engine, part 1 (revised)"})
+        job = self.run_job("push")
+        self.report(job)
+        ada = self.api.call("GET", "/researchers/ada")
+        self.say(f"Ada's ORCID status is now [bold]{ada['orcid_status']}[/bold]; a fresh connect link brings her back.")
+
     def report(self, job: dict[str, Any]) -> None:
         counts = {k: v for k, v in job["counts"].items() if v}
-        table = Table(title=f"{job['type']} job {job['job_id']}: {job['state']}", show_header=False)
+        table = Table(title=f"{job['type']} job: {job['state']}", caption=job["job_id"], show_header=False)
         for key, value in counts.items():
             table.add_row(key.replace("_", " "), str(value))
         console.print(table)
@@ -317,7 +348,7 @@ class Demo:
         jobs = self.api.call("GET", "/jobs", params={"limit": 10})
         table = Table(title="Job history (orcid-sync jobs list)")
         for column in ("job", "type", "trigger", "state", "researchers", "works created"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for job in jobs["items"]:
             table.add_row(
                 job["job_id"],
@@ -329,7 +360,10 @@ class Demo:
             )
         console.print(table)
         report = self.api.call("GET", "/reports/tokens")
-        self.say(f"Token health report: {len(report.get('items', report.get('rows', [])))} researchers need attention.")
+        rows = report.get("items", report.get("rows", []))
+        self.say(f"Token health report (orcid-sync report tokens): {len(rows)} researcher(s) need attention")
+        for row in rows:
+            self.say(f"  {row['researcher_id']} ({row['orcid']}): {', '.join(row['problems'])}")
 
     def sandbox(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, f"{self.stack.orcid_url}{path}", timeout=30, **kwargs)
@@ -359,14 +393,24 @@ def _title(work: dict[str, Any]) -> str:
     return str(_value(title.get("title")) if isinstance(title, dict) else title)
 
 
-def _org(employment: dict[str, Any]) -> str:
-    organization = employment.get("organization") or {}
-    return str(organization.get("name", ""))
-
-
 @click.command()
-def demo() -> None:
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(".demo/functions.log"),
+    show_default=True,
+    help="Where the functions' own (JSON) logs go, so the walk-through stays readable.",
+)
+def demo(log_file: Path) -> None:
     """Run the whole system locally and walk through it."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with log_file.open("w", encoding="utf-8") as logs, contextlib.redirect_stdout(logs):
+        _walk_through()
+    console.print(f"  The functions' logs are in {log_file}.")
+
+
+def _walk_through() -> None:
     console.print("[bold]orcid-sync demo[/bold]: moto + the local ORCID sandbox + the local API, all on this machine.")
     with LocalStack() as stack:
         console.print(f"  API {stack.api_url} · ORCID sandbox {stack.orcid_url} · AWS (moto) {stack.aws_endpoint_url}")
@@ -377,7 +421,8 @@ def demo() -> None:
         walk.step("4. The administrator configures the integration", walk.configure)
         walk.step("5. The daily push runs", walk.push)
         walk.step("6. The daily pull runs", walk.pull)
-        walk.step("7. Job reports", walk.history)
+        walk.step("7. A researcher revokes access on ORCID", walk.revoke)
+        walk.step("8. Job reports", walk.history)
     console.print("[bold green]Done.[/bold green] Run `make run` to keep the stack up and try it in a browser.")
 
 
