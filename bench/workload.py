@@ -174,7 +174,7 @@ class Workload:
 
     def _load(self, path: str, rows: list[dict[str, Any]]) -> None:
         result = self.api.call("POST", path, json_body=rows)
-        problems = [row for row in result.get("results", []) if row.get("problems")]
+        problems = [row for row in result["rows"] if row["outcome"] == "rejected"]
         if problems:
             raise RuntimeError(f"{path}: rows refused while setting up: {problems[:3]}")
 
