@@ -18,34 +18,14 @@ from orcid_sync.observability import logger, metrics, tracer
 from orcid_sync.settings import get_settings
 from orcid_sync.store.dynamodb import InvalidCursorError
 
-try:
-    from .routes import assets as asset_routes
-    from .routes import researchers as researcher_routes
-    from .routes import settings as settings_routes
-    from .routes import tokens as token_routes
-except ImportError:  # in Lambda, app.py is a top-level module beside the routes package
-    # mypy reports a missing package once, on its first import; the others need "unused-ignore".
-    from routes import assets as asset_routes  # type: ignore[import-not-found,no-redef]
-    from routes import researchers as researcher_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
-    from routes import settings as settings_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
-    from routes import tokens as token_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
-
-try:
-    from .routes import jobs as job_routes
-    from .routes import reports as report_routes
-except ImportError:  # in Lambda, as above
-    from routes import jobs as job_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
-    from routes import reports as report_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
-
-try:
-    from .routes import pull as pull_routes
-except ImportError:  # in Lambda, as above
-    from routes import pull as pull_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
-
-try:
-    from .routes import connect as connect_routes
-except ImportError:  # in Lambda, as above
-    from routes import connect as connect_routes  # type: ignore[import-not-found,no-redef,unused-ignore]
+from .routes import assets as asset_routes
+from .routes import connect as connect_routes
+from .routes import jobs as job_routes
+from .routes import pull as pull_routes
+from .routes import reports as report_routes
+from .routes import researchers as researcher_routes
+from .routes import settings as settings_routes
+from .routes import tokens as token_routes
 
 app = APIGatewayHttpResolver(enable_validation=True)
 app.include_router(settings_routes.router)
