@@ -21,11 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, Json
 from orcid_sync import aws_adapters, wiring
 from orcid_sync.jobs import JobType, ResearcherTask
 from orcid_sync.logic.pull import PULLED_ROWS_METRIC, JobDeliveries, PullJobFinisher, PullPorts, pull_researcher
-from orcid_sync.logic.token_probe import ORCID_RATE_BUCKET_KEY
 from orcid_sync.models import utc_now
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.orcid.client import OrcidClient
-from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
 from orcid_sync.settings import get_settings
 from orcid_sync.store.pull_files import pull_files
 from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
@@ -55,16 +52,7 @@ class OutOfTimeError(RuntimeError):
 def ports() -> tuple[PullPorts, PullWorkerEnv]:
     """Built once per container (tests call ``ports.cache_clear()``)."""
     settings = get_settings()
-    # One bucket in the state table for every worker of the stack: ORCID's limit is per client id.
-    limiter = DynamoDbTokenBucket(
-        wiring.dynamodb().Table(settings.state_table),
-        ORCID_RATE_BUCKET_KEY,
-        rate=settings.orcid_rate_limit,
-        burst=settings.orcid_burst,
-    )
-    client = OrcidClient.from_settings(
-        settings, client_secret=wiring.app_secrets(settings).client_secret, rate_limiter=limiter
-    )
+    client = wiring.member_api_client(settings)
     jobs = aws_adapters.job_store(settings)
     files = pull_files(settings)
     pull = PullPorts(

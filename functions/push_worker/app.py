@@ -26,11 +26,9 @@ from orcid_sync.jobs import JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.logic.jobs import JobFinisher, Notifier
 from orcid_sync.logic.push import PushContext, PushPorts, process_push_task
 from orcid_sync.logic.settings import CachedIntegrationSettings
-from orcid_sync.logic.token_probe import ORCID_RATE_BUCKET_KEY
 from orcid_sync.models import StoredToken, utc_now
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.orcid.client import NO_ANSWER, OrcidClient, RequestStats
-from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
+from orcid_sync.orcid.client import NO_ANSWER, RequestStats
 from orcid_sync.settings import OrcidEnvironment, get_settings
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
 from orcid_sync.store.jobs import JobStore
@@ -72,16 +70,7 @@ def ports() -> WorkerPorts:
     """Built once per container (tests call ``ports.cache_clear()``)."""
     settings = get_settings()
     cipher = wiring.token_cipher(settings)
-    # One bucket in the state table for every worker of the stack: ORCID's limit is per client id.
-    limiter = DynamoDbTokenBucket(
-        wiring.dynamodb().Table(settings.state_table),
-        ORCID_RATE_BUCKET_KEY,
-        rate=settings.orcid_rate_limit,
-        burst=settings.orcid_burst,
-    )
-    client = OrcidClient.from_settings(
-        settings, client_secret=wiring.app_secrets(settings).client_secret, rate_limiter=limiter
-    )
+    client = wiring.member_api_client(settings)
     integration = CachedIntegrationSettings(
         DynamoIntegrationSettingsStore(wiring.dynamodb().Table(settings.state_table))
     )

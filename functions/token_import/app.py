@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from orcid_sync import aws_adapters, wiring
-from orcid_sync.logic.token_probe import build_token_probe
+from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe
 from orcid_sync.logic.token_uploads import JobUploadRuns, process_upload
 from orcid_sync.logic.tokens import TokenImporter, TokenProbe
 from orcid_sync.models import utc_now
@@ -56,12 +56,7 @@ class S3Notification(BaseModel):
 
 def token_probe() -> TokenProbe:
     """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
-    settings = get_settings()
-    return build_token_probe(
-        settings,
-        client_secret=wiring.app_secrets(settings).client_secret,
-        state_table=wiring.dynamodb().Table(settings.state_table),
-    )
+    return client_probe(wiring.member_api_client(retry=PROBE_RETRY))
 
 
 def _importer(verify: bool) -> TokenImporter:

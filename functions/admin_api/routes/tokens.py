@@ -15,7 +15,7 @@ from botocore.config import Config
 
 from orcid_sync import wiring
 from orcid_sync.logic.batches import MAX_BATCH_ROWS
-from orcid_sync.logic.token_probe import build_token_probe
+from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe
 from orcid_sync.logic.token_uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
 from orcid_sync.logic.tokens import (
     MAX_VERIFIED_ROWS,
@@ -66,12 +66,7 @@ def _objects() -> S3UploadObjects:
 
 def token_probe() -> TokenProbe:
     """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
-    settings = get_settings()
-    return build_token_probe(
-        settings,
-        client_secret=wiring.app_secrets(settings).client_secret,
-        state_table=wiring.dynamodb().Table(settings.state_table),
-    )
+    return client_probe(wiring.member_api_client(retry=PROBE_RETRY))
 
 
 def _caller() -> str | None:

@@ -9,6 +9,8 @@ import boto3
 
 from orcid_sync.app_secrets import AppSecrets, load_app_secrets
 from orcid_sync.crypto import KmsDataKeys, TokenCipher
+from orcid_sync.orcid.client import OrcidClient, RetryPolicy
+from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
 from orcid_sync.settings import Settings, get_settings
 from orcid_sync.store.dynamodb import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
 
@@ -42,6 +44,31 @@ def token_store(settings: Settings | None = None) -> DynamoTokenStore:
 
 def asset_store(settings: Settings | None = None) -> DynamoAssetStore:
     return DynamoAssetStore(dynamodb().Table((settings or get_settings()).assets_table))
+
+
+ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
+"""The one token bucket (in the state table) that every Lambda of the stack draws from: ORCID's limit is per client."""
+
+
+def orcid_rate_limiter(settings: Settings | None = None) -> DynamoDbTokenBucket:
+    settings = settings or get_settings()
+    return DynamoDbTokenBucket(
+        dynamodb().Table(settings.state_table),
+        ORCID_RATE_BUCKET_KEY,
+        rate=settings.orcid_rate_limit,
+        burst=settings.orcid_burst,
+    )
+
+
+def member_api_client(settings: Settings | None = None, *, retry: RetryPolicy | None = None) -> OrcidClient:
+    """An ORCID Member API client with the stack's credentials, under the rate limit shared by all Lambdas."""
+    settings = settings or get_settings()
+    return OrcidClient.from_settings(
+        settings,
+        client_secret=app_secrets(settings).client_secret,
+        rate_limiter=orcid_rate_limiter(settings),
+        retry=retry,
+    )
 
 
 def reset() -> None:

@@ -14,15 +14,11 @@ from pydantic import SecretStr
 from orcid_sync.logic.tokens import ProbeResult, TokenProbe
 from orcid_sync.observability import logger
 from orcid_sync.orcid import errors as orcid_errors
-from orcid_sync.orcid.client import OrcidClient, RetryPolicy
-from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket
+from orcid_sync.orcid.client import RetryPolicy
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.service_resource import Table
+    pass
 
-    from orcid_sync.settings import Settings
-
-ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
 """The state-table item of the rate limit every function calling the Member API shares."""
 
 PROBE_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
@@ -55,12 +51,3 @@ def client_probe(orcid: RecordReader) -> TokenProbe:
         return ProbeResult.VALID
 
     return probe
-
-
-def build_token_probe(settings: Settings, *, client_secret: SecretStr, state_table: Table) -> TokenProbe:
-    """The probe the functions use: ORCID client for the configured environment, shared rate limit."""
-    limiter = DynamoDbTokenBucket(
-        state_table, ORCID_RATE_BUCKET_KEY, rate=settings.orcid_rate_limit, burst=settings.orcid_burst
-    )
-    client = OrcidClient.from_settings(settings, client_secret=client_secret, rate_limiter=limiter, retry=PROBE_RETRY)
-    return client_probe(client)
