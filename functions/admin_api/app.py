@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -56,6 +59,19 @@ def _invalid_request(exc: RequestValidationError) -> Response[str]:
         Problem(field=_field_path(tuple(err.get("loc", ()))), reason=str(err.get("msg"))) for err in exc.errors()
     ]
     return _error(400, "the request is invalid", problems)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
+    content_type = app.current_event.headers.get("content-type", "")
+    problem = Problem(field="header.content-type", reason=f"{content_type or 'none'} is not accepted here; send JSON")
+    return _error(415, "unsupported content type", [problem])
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _body_not_utf8(exc: UnicodeDecodeError) -> Response[str]:
+    # Powertools decodes the body before validating it; a body that is not UTF-8 is the client's mistake.
+    return _error(400, "the request body is not UTF-8", [Problem(field="body", reason=str(exc.reason))])
 
 
 @app.exception_handler(InvalidInputError)

@@ -115,25 +115,6 @@ def check_problem_is_named(response: requests.Response, body_sent: Any) -> None:
         assert token not in response.text, "a token sent in the request came back in the response"
 
 
-# Defects the fuzzer found, tracked by the strict xfail tests below: while they exist the fuzzer counts them
-# instead of failing on them; once fixed, those tests XPASS (and fail), and these lines go.
-NOT_UTF8_500 = "a JSON body that is not UTF-8 gets a 500"
-BARE_415 = "an unsupported content type gets Powertools' 415 body, without a message"
-
-
-def known_defect(response: requests.Response) -> str | None:
-    body = response.request.body or b""
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    if response.status_code == 500:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return NOT_UTF8_500
-    if response.status_code == 415 and "message" not in response.text:
-        return BARE_415
-    return None
-
-
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda mode: mode.value)
 def test_admin_api_answers_any_request_without_5xx_and_names_the_problem(
     admin_api_schema: Any, local_stack: LocalStack, mode: GenerationMode
@@ -143,7 +124,6 @@ def test_admin_api_answers_any_request_without_5xx_and_names_the_problem(
     auth = SigV4(local_stack.credentials)
     statuses: dict[str, Counter[int]] = {}
     failures: dict[str, str] = {}
-    known: Counter[str] = Counter()
     unnegatable: list[str] = []
     for result in admin_api_schema.get_all_operations():
         operation = result.ok()
@@ -161,10 +141,6 @@ def test_admin_api_answers_any_request_without_5xx_and_names_the_problem(
             # When it reaches the API, signed like an IAM caller's
             response = case.call(base_url=local_stack.api_url, auth=auth, timeout=60)
             statuses.setdefault(case.operation.label, Counter())[response.status_code] += 1
-            defect = known_defect(response)
-            if defect:
-                known[defect] += 1
-                return
             # Then the API never fails with a 5xx, and a 4xx says what is wrong
             case.validate_response(response, checks=[not_a_server_error])
             check_problem_is_named(response, case.body if isinstance(case.body, list) else None)
@@ -177,14 +153,12 @@ def test_admin_api_answers_any_request_without_5xx_and_names_the_problem(
         except Exception as exc:  # every operation is tried; all failures are reported below
             failures[operation.label] = f"{type(exc).__name__}: {str(exc)[:1500]}"
     print({label: dict(counts) for label, counts in statuses.items()})
-    print(f"known defects met (see the xfail tests below): {dict(known)}")
     print(f"operations without any invalid input to generate: {unnegatable}")
     assert mode is GenerationMode.NEGATIVE or not unnegatable
     assert statuses, "the OpenAPI document has no operations"
     assert not failures, "\n\n".join(f"{label}: {failure}" for label, failure in failures.items())
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_UTF8_500 + " (Powertools' body decoding raises UnicodeDecodeError)")
 @pytest.mark.parametrize(("method", "path"), [("PUT", "/settings"), ("POST", "/researchers"), ("POST", "/jobs")])
 def test_a_json_body_that_is_not_utf8_is_a_400_naming_the_body(api: ApiClient, method: str, path: str) -> None:
     response = api.request(method, path, data=b'\xff\xfe[{"id": 1}]', content_type="application/json")
@@ -192,7 +166,6 @@ def test_a_json_body_that_is_not_utf8_is_a_400_naming_the_body(api: ApiClient, m
     assert response.json()["problems"][0]["field"].startswith("body")
 
 
-@pytest.mark.xfail(strict=True, reason=BARE_415)
 def test_an_unsupported_content_type_is_refused_with_a_message(api: ApiClient) -> None:
     response = api.request("POST", "/researchers", data=b"id\nr1\n", content_type="text/csv")
     assert response.status_code == 415
