@@ -341,7 +341,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
         good, bad = desired_assets(rid, plan.assets_per_researcher)
         wanted[rid] = {a["id"] for a in good}
         rows += good + bad
-    work.load_assets(rows)
+    work.load_assets(rows, seed=True)
     seeded: dict[int, str] = {}
     if pull:
         work.register_other_source()

@@ -2,9 +2,10 @@
 
 Each function's ``.aws-sam/build/<Function>/`` and the layer's ``python/`` go on ``sys.path`` in the
 order Lambda uses (function code, then layers, then the runtime's boto3), and ``python -S -X importtime
--c "import app"`` runs in a fresh subprocess; the cumulative microseconds of the ``app`` line are the
-figure, against a bare ``import boto3`` measured the same way in the same run. ``-S`` keeps the dev
-venv's site-packages out, so a package missing from the layer fails the import as it would on Lambda.
+-c "import <handler module>"`` runs in a fresh subprocess; the cumulative microseconds of the handler
+module's top-level import lines are the figure, against a bare ``import boto3`` measured the same way
+in the same run. ``-S`` keeps the dev venv's site-packages out, so a package missing from the layer
+fails the import as it would on Lambda.
 
 Two things differ from Lambda, and the report says so:
 
@@ -77,15 +78,21 @@ class Sample:
 
 
 def cumulative_us(stderr: str, module: str) -> int:
-    """The cumulative µs of ``module`` imported at the top level, from ``-X importtime`` output."""
-    value: int | None = None
+    """The cumulative µs of importing ``module``, from ``-X importtime`` output.
+
+    ``import a.b`` shows ``a`` and ``a.b`` as two top-level lines; their sum is the statement's cost.
+    The interpreter's own start-up imports are top-level lines too, and are left out.
+    """
+    root = module.split(".")[0]
+    total, seen = 0, False
     for line in stderr.splitlines():
         match = _LINE.match(line)
-        if match and not match.group(3) and match.group(4) == module:
-            value = int(match.group(2))
-    if value is None:
+        if match and not match.group(3) and (match.group(4) == root or match.group(4).startswith(f"{root}.")):
+            total += int(match.group(2))
+            seen = True
+    if not seen:
         raise ColdStartError(f"no top-level import of {module} in the -X importtime output")
-    return value
+    return total
 
 
 def _distribution_of(entry: Path, site: Path) -> tuple[str, str] | None:
@@ -184,12 +191,18 @@ def _median(samples: list[Sample]) -> dict[str, float]:
     }
 
 
-def measure_cold_starts(build_dir: Path, *, repeats: int = 5, log: Any = print) -> dict[str, Any]:
-    """Import times of every built function's ``app`` and of ``import boto3``, medians of ``repeats`` runs."""
+def measure_cold_starts(
+    build_dir: Path, handlers: dict[str, str], *, repeats: int = 5, log: Any = print
+) -> dict[str, Any]:
+    """Import times of every built function's handler module and of ``import boto3``, medians of ``repeats`` runs.
+
+    ``handlers`` maps each function's logical id to its handler module (``app``, ``admin_api.app``).
+    """
     layer = build_dir / "CommonLayer" / "python"
-    functions = sorted(p.name for p in build_dir.iterdir() if (p / "app.py").is_file())
-    if not layer.is_dir() or not functions:
-        raise ColdStartError(f"{build_dir} has no built layer or functions; run make build")
+    functions = sorted(name for name in handlers if (build_dir / name).is_dir())
+    missing = sorted(set(handlers) - set(functions))
+    if not layer.is_dir() or missing:
+        raise ColdStartError(f"{build_dir} lacks the layer or {', '.join(missing) or 'nothing'}; run make build")
     with tempfile.TemporaryDirectory(prefix="orcid-sync-coldstart-") as tmp:
         root = Path(tmp)
         runtime = root / "runtime"
@@ -216,7 +229,8 @@ def measure_cold_starts(build_dir: Path, *, repeats: int = 5, log: Any = print) 
             boto3_sample = _time_import("boto3", [runtime], root, bytecode=True)
             for name in functions:
                 for mode, (base, bytecode) in modes.items():
-                    sample = _time_import("app", [base / name, base / "layer", runtime], base / name, bytecode=bytecode)
+                    paths = [base / name, base / "layer", runtime]
+                    sample = _time_import(handlers[name], paths, base / name, bytecode=bytecode)
                     if round_number:
                         samples[(name, mode)].append(sample)
                         ratios[(name, mode)].append(sample.import_us / boto3_sample.import_us)

@@ -32,7 +32,7 @@ from orcid_sync_local.template import CfnYamlLoader
 from .cold_start import ColdStartError, measure_cold_starts
 from .report import print_tables
 from .report import write_markdown as render_markdown
-from .scenarios import GROUP_FUNCTIONS, GROUPS, ORCID_BURST, ORCID_RATE, Sizes, run_group
+from .scenarios import GROUP_FUNCTIONS, GROUPS, ORCID_BURST, ORCID_RATE, Sizes, handler_file, run_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results.json"
@@ -52,8 +52,7 @@ def missing_functions(group: str, template: Path = REPO_ROOT / "template.yaml") 
     resources = body.get("Resources", {})
     missing = []
     for logical_id in GROUP_FUNCTIONS.get(group, ()):
-        code = (resources.get(logical_id) or {}).get("Properties", {}).get("CodeUri")
-        if not code or not (REPO_ROOT / str(code) / "app.py").is_file():
+        if handler_file(resources.get(logical_id) or {}) is None:
             missing.append(logical_id)
     return missing
 
@@ -94,9 +93,19 @@ def run_group_process(group: str, sizes: Sizes) -> tuple[list[dict[str, Any]], s
         output.unlink(missing_ok=True)
 
 
+def build_is_stale() -> bool:
+    """No build, or a source file (template, functions, layer) changed after it was made."""
+    built = BUILD_DIR / "template.yaml"
+    if not (BUILD_DIR / "CommonLayer").is_dir() or not built.is_file():
+        return True
+    sources = [REPO_ROOT / "template.yaml", *(REPO_ROOT / "functions").rglob("*.py")]
+    sources += [*(REPO_ROOT / "layers" / "common").rglob("*.py"), REPO_ROOT / "layers" / "common" / "requirements.txt"]
+    return max(path.stat().st_mtime for path in sources) > built.stat().st_mtime
+
+
 def cold_start(repeats: int) -> tuple[dict[str, Any] | None, str | None]:
-    if not (BUILD_DIR / "CommonLayer").is_dir():
-        log("[cold-start] .aws-sam/build is missing: running make build")
+    if build_is_stale():
+        log("[cold-start] .aws-sam/build is missing or older than the code: running make build")
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         with (OUT_DIR / "build.log").open("w", encoding="utf-8") as build_log:
             built = subprocess.run(
@@ -104,8 +113,14 @@ def cold_start(repeats: int) -> tuple[dict[str, Any] | None, str | None]:
             )
         if built.returncode != 0:
             return None, "make build failed; see bench/out/build.log"
+    resources = yaml.load((REPO_ROOT / "template.yaml").read_text(encoding="utf-8"), Loader=CfnYamlLoader)["Resources"]
+    handlers = {
+        logical_id: str(resource["Properties"]["Handler"]).rpartition(".")[0]
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
     try:
-        return measure_cold_starts(BUILD_DIR, repeats=repeats, log=log), None
+        return measure_cold_starts(BUILD_DIR, handlers, repeats=repeats, log=log), None
     except ColdStartError as exc:
         return None, str(exc)
 

@@ -157,7 +157,7 @@ def push_group(run: GroupRun, sizes: Sizes) -> None:
     work.configure_push()
     fleet = work.connected_researchers("r", sizes.researchers)
     assets = [a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)]
-    work.load_assets(assets)
+    work.load_assets(assets, seed=True)
     size = {"researchers": sizes.researchers, "assets_per_researcher": sizes.assets_per_researcher}
 
     with run.scenario("push_first", "First push (bulk)", size=size, works=len(assets)) as extra:
@@ -168,7 +168,7 @@ def push_group(run: GroupRun, sizes: Sizes) -> None:
     # The next day: 1% of the assets changed (every 100th, spread over the researchers).
     step = max(1, round(1 / sizes.changed_fraction))
     changed = [dict(a, title=a["title"] + " (corrected)") for a in assets[::step]]
-    work.load_assets(changed)
+    work.load_assets(changed, seed=True)
     steady_size = {**size, "assets_changed": len(changed)}
     notes = [f"{len(changed)} of {len(assets)} assets changed since the first push; requests/work is per changed work"]
     title = "Next-day push, 1% changed"
@@ -187,7 +187,7 @@ def push_modes_group(run: GroupRun, sizes: Sizes) -> None:
     bulk_fleet = work.connected_researchers("b", n)
     single_fleet = work.connected_researchers("s", n)
     for fleet in (bulk_fleet, single_fleet):
-        work.load_assets([a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)])
+        work.load_assets([a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)], seed=True)
     size = {"researchers": n, "assets_per_researcher": sizes.assets_per_researcher}
     works = n * sizes.assets_per_researcher
     full = sizes.researchers * sizes.assets_per_researcher
@@ -310,6 +310,16 @@ GROUP_FUNCTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+def handler_file(resource: dict[str, Any]) -> Path | None:
+    """The source file of a function's handler module (``CodeUri`` + ``Handler``), if it exists yet."""
+    props = resource.get("Properties") or {}
+    code, handler = props.get("CodeUri"), props.get("Handler")
+    if not isinstance(code, str) or not isinstance(handler, str) or "." not in handler:
+        return None
+    source = (REPO_ROOT / code).joinpath(*handler.rpartition(".")[0].split(".")).with_suffix(".py")
+    return source if source.is_file() else None
+
+
 def landed_template(workdir: Path) -> tuple[Path, list[str]]:
     """template.yaml, or a copy without the functions whose code has not landed yet (and what refers to them).
 
@@ -321,8 +331,7 @@ def landed_template(workdir: Path) -> tuple[Path, list[str]]:
     missing = {
         logical_id
         for logical_id, resource in resources.items()
-        if resource.get("Type") == "AWS::Serverless::Function"
-        and not (REPO_ROOT / str(resource.get("Properties", {}).get("CodeUri", "")) / "app.py").is_file()
+        if resource.get("Type") == "AWS::Serverless::Function" and handler_file(resource) is None
     }
     if not missing:
         return TEMPLATE, []

@@ -12,6 +12,7 @@ import io
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from itertools import batched
 from typing import Any
@@ -47,6 +48,36 @@ PUSH_SETTINGS: dict[str, Any] = {
         "identifier": "https://ror.org/042nb2s44",
     },
 }
+
+
+@contextmanager
+def seeding_assets() -> Iterator[None]:
+    """While setting up, let the asset store apply its writes as batch writes instead of one transaction each.
+
+    moto's TransactWriteItems deep-copies the whole table before every transaction (to roll back), so
+    loading N assets through the API costs O(N²) there (and gigabytes of RSS at 10,000 assets), where
+    DynamoDB's cost is per item. The store still builds the items (``DynamoAssetStore.put``); only their
+    atomicity is dropped, which a setup without concurrent writers does not need. Never used while measuring.
+    """
+    # Imported only now: the stack has set the functions' environment (see start_job_with_options).
+    from orcid_sync.store.dynamodb import DynamoAssetStore
+
+    original = DynamoAssetStore._transact
+
+    def batch_writes(store: DynamoAssetStore, writes: list[dict[str, Any]]) -> None:
+        with store._table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for write in writes:
+                [(operation, item)] = write.items()
+                if operation == "Put":
+                    batch.put_item(Item=item)
+                else:
+                    batch.delete_item(Key=item)
+
+    DynamoAssetStore._transact = batch_writes  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        DynamoAssetStore._transact = original  # type: ignore[method-assign]
 
 
 def fake_orcid(series: int, n: int) -> str:
@@ -168,9 +199,11 @@ class Workload:
         for batch in batched(rows, BATCH_ROWS, strict=False):
             self._load("/researchers", list(batch))
 
-    def load_assets(self, rows: Sequence[dict[str, Any]]) -> None:
-        for batch in batched(rows, BATCH_ROWS, strict=False):
-            self._load("/assets", list(batch))
+    def load_assets(self, rows: Sequence[dict[str, Any]], *, seed: bool = False) -> None:
+        """``POST /assets`` in batches of 1,000; ``seed`` for setting up thousands (see ``seeding_assets``)."""
+        with seeding_assets() if seed else nullcontext():
+            for batch in batched(rows, BATCH_ROWS, strict=False):
+                self._load("/assets", list(batch))
 
     def _load(self, path: str, rows: list[dict[str, Any]]) -> None:
         result = self.api.call("POST", path, json_body=rows)
