@@ -34,6 +34,8 @@ class AwsCallCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
+        # Seconds spent inside the calls (moto runs in this process: this is mostly moto's own work).
+        self._seconds: dict[tuple[str, str], float] = {}
 
     @classmethod
     def install(cls) -> AwsCallCounter:
@@ -44,30 +46,39 @@ class AwsCallCounter:
         original = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore builds it per client class
 
         def counted(client: BaseClient, operation_name: str, api_params: Any) -> Any:
-            counter.add(client.meta.service_model.service_name, operation_name)
-            return original(client, operation_name, api_params)
+            started = time.perf_counter()
+            try:
+                return original(client, operation_name, api_params)
+            finally:
+                counter.add(client.meta.service_model.service_name, operation_name, time.perf_counter() - started)
 
         BaseClient._make_api_call = counted  # type: ignore[attr-defined]
         cls._installed = counter
         return counter
 
-    def add(self, service: str, operation: str) -> None:
+    def add(self, service: str, operation: str, seconds: float = 0.0) -> None:
         with self._lock:
             self._counts[(service, operation)] += 1
+            self._seconds[(service, operation)] = self._seconds.get((service, operation), 0.0) + seconds
 
-    def snapshot(self) -> Counter[tuple[str, str]]:
+    def snapshot(self) -> tuple[Counter[tuple[str, str]], dict[tuple[str, str], float]]:
         with self._lock:
-            return Counter(self._counts)
+            return Counter(self._counts), dict(self._seconds)
 
-    def since(self, before: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
-        """Calls made since ``before``, as ``{service: {operation: count}}``."""
-        delta = self.snapshot()
-        delta.subtract(before)
+    def since(
+        self, before: tuple[Counter[tuple[str, str]], dict[tuple[str, str], float]]
+    ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+        """Calls made since ``before`` and the seconds spent in them, as ``{service: {operation: n}}`` each."""
+        counts, now_seconds = self.snapshot()
+        counts.subtract(before[0])
+        seconds = {key: value - before[1].get(key, 0.0) for key, value in now_seconds.items()}
         by_service: dict[str, dict[str, int]] = {}
-        for (service, operation), count in sorted(delta.items()):
+        time_by_service: dict[str, dict[str, float]] = {}
+        for (service, operation), count in sorted(counts.items()):
             if count > 0:
                 by_service.setdefault(service, {})[operation] = count
-        return by_service
+                time_by_service.setdefault(service, {})[operation] = round(seconds.get((service, operation), 0.0), 3)
+        return by_service, time_by_service
 
 
 class Sandbox:
@@ -228,6 +239,7 @@ class Window:
     orcid: dict[str, Any] = field(default_factory=dict)
     rate: dict[str, float] = field(default_factory=dict)
     aws: dict[str, dict[str, int]] = field(default_factory=dict)
+    aws_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
 
 
@@ -247,5 +259,5 @@ def measure(sandbox: Sandbox, aws: AwsCallCounter, client_id: str) -> Iterator[W
         sampler.stop()
         window.rate = sampler.summary()
         window.orcid = orcid_figures(sandbox.stats(), client_id)
-        window.aws = aws.since(before)
+        window.aws, window.aws_seconds = aws.since(before)
         window.peak_rss_mb = peak_rss_mb()

@@ -45,6 +45,7 @@ def scenario_rows(results: dict[str, Any]) -> list[list[str]]:
                 achieved,
                 f"{s['orcid'].get('rate_limited_503', 0):,}",
                 f"{s.get('dynamodb_calls', 0):,}",
+                _n(sum(s.get("aws_seconds", {}).get("dynamodb", {}).values()) or None),
                 f"{s.get('kms_calls', 0):,}",
                 _n(s.get("peak_rss_mb")),
             ]
@@ -63,6 +64,7 @@ SCENARIO_COLUMNS = [
     "ORCID req/s (of ceiling)",
     "503s",
     "DynamoDB calls",
+    "s in DynamoDB calls",
     "KMS calls",
     "peak RSS MB",
 ]

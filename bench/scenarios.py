@@ -73,6 +73,7 @@ class Scenario:
     orcid: dict[str, Any]
     rate: dict[str, float]
     aws: dict[str, dict[str, int]]
+    aws_seconds: dict[str, dict[str, float]]
     peak_rss_mb: float
     job: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -127,6 +128,7 @@ class GroupRun:
             orcid=window.orcid,
             rate=rate,
             aws=window.aws,
+            aws_seconds=window.aws_seconds,
             peak_rss_mb=window.peak_rss_mb,
             job=extra.get("job", {}),
             notes=extra["notes"],
