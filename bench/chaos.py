@@ -33,7 +33,7 @@ from rich.table import Table
 
 from orcid_sync_local.stack import REPO_ROOT, LocalStack
 
-from .scenarios import ORCID_BURST, ORCID_RATE, allow_plain_http, landed_template
+from .scenarios import ORCID_BURST, ORCID_RATE, landed_template
 from .workload import OTHER_SOURCE, Fleet, Workload, asset, assets_for, pulled_work
 
 SOURCE_WORK_ID = "source-work-id"
@@ -323,9 +323,6 @@ def run_chaos(plan: ChaosPlan, log: Callable[[str], None] = print) -> ChaosRepor
             sandbox_settings={"rate": ORCID_RATE, "burst": ORCID_BURST},
         )
         with stack:
-            report.figures["bucket_policy"] = (
-                "DenyInsecureTransport lifted (local HTTP)" if allow_plain_http(stack) else "as deployed"
-            )
             _run(plan, report, stack, log, pull="PullWorkerFunction" not in dropped)
     return report
 

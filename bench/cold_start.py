@@ -75,6 +75,8 @@ class ColdStartError(RuntimeError):
 class Sample:
     import_us: int
     rss_mb: float
+    # Self µs of every module imported, summed by top-level package: where the import time goes.
+    by_package: dict[str, int]
 
 
 def cumulative_us(stderr: str, module: str) -> int:
@@ -180,14 +182,28 @@ def _time_import(module: str, paths: Iterable[Path], cwd: Path, *, bytecode: boo
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-5:])
         raise ColdStartError(f"importing {module} from {cwd} failed:\n{tail}")
-    return Sample(cumulative_us(done.stderr, module), int(done.stdout.strip().splitlines()[-1]) / 1024)
+    by_package: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        match = _LINE.match(line)
+        if match:
+            package = match.group(4).split(".")[0]
+            by_package[package] = by_package.get(package, 0) + int(match.group(1))
+    rss_mb = int(done.stdout.strip().splitlines()[-1]) / 1024
+    return Sample(cumulative_us(done.stderr, module), rss_mb, by_package)
 
 
-def _median(samples: list[Sample]) -> dict[str, float]:
+def _median(samples: list[Sample]) -> dict[str, Any]:
+    packages = {name for sample in samples for name in sample.by_package}
+    shares = {name: statistics.median(sample.by_package.get(name, 0) for sample in samples) for name in packages}
+    total = sum(shares.values()) or 1
     return {
         "median_ms": statistics.median(s.import_us for s in samples) / 1000,
         "min_ms": min(s.import_us for s in samples) / 1000,
         "rss_mb": statistics.median(s.rss_mb for s in samples),
+        # The six packages that take longest to import (median self time), as a share of all import time.
+        "top_packages": {
+            name: round(share / total, 3) for name, share in sorted(shares.items(), key=lambda kv: -kv[1])[:6]
+        },
     }
 
 
@@ -217,7 +233,16 @@ def measure_cold_starts(
             copies[mode] = root / mode
         compileall.compile_dir(copies["compiled"], quiet=1, workers=1)
 
-        results: dict[str, Any] = {"functions": {}, "repeats": repeats, "host_builds_of": swapped}
+        results: dict[str, Any] = {
+            "functions": {},
+            "repeats": repeats,
+            "host_builds_of": swapped,
+            # The layer ships its own copy of these runtime packages (a dependency pulls them in): they shadow
+            # the runtime's precompiled ones and are compiled from source at every cold start.
+            "layer_shadows_runtime": sorted(
+                name.removesuffix(".py") for name in RUNTIME_PACKAGES if (layer / name).exists()
+            ),
+        }
         modes = {"no_bytecode": (copies["source"], False), "bytecode": (copies["compiled"], True)}
         # Rounds, each timing boto3 and then every function in both modes: the machine's load drifts
         # (other jobs share the cores), and a ratio taken within one round sees the same load on both sides.

@@ -125,15 +125,28 @@ def _markdown_table(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _runs(results: dict[str, Any]) -> str:
+    """Which groups were measured when, at which commit and scale (groups run together are listed together)."""
+    together: dict[tuple[str, str, str], list[str]] = {}
+    for group, run in results.get("runs", {}).items():
+        key = (str(run.get("at")), str(run.get("commit")), str(run.get("scale")))
+        together.setdefault(key, []).append(group)
+    if not together:
+        return f"run of {results.get('generated_at', '?')} at commit `{results.get('commit', '?')}`"
+    return "; ".join(
+        f"{', '.join(groups)} at {at} (commit `{commit}`, scale {scale})"
+        for (at, commit, scale), groups in sorted(together.items())
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The generated part of BENCHMARKS.md: the tables, the notes of each scenario and the run's context."""
     machine = results.get("machine", {})
     parts = [
         MARKDOWN_START,
         "",
-        f"Run of {results.get('generated_at', '?')} at commit `{results.get('commit', '?')}` on "
-        f"{machine.get('cpus', '?')} CPUs ({machine.get('platform', '?')}, Python {machine.get('python', '?')}); "
-        f"scale {results.get('scale', 1)}. The sandbox enforced ORCID's limit "
+        f"Measured on {machine.get('cpus', '?')} CPUs ({machine.get('platform', '?')}, Python "
+        f"{machine.get('python', '?')}): {_runs(results)}. The sandbox enforced ORCID's limit "
         f"({results.get('sandbox_rate_limit', {}).get('rate', '?')}/s, burst "
         f"{results.get('sandbox_rate_limit', {}).get('burst', '?')}); the client's ceiling was "
         f"{results.get('client_ceiling', '?')}/s.",
@@ -141,9 +154,13 @@ def markdown(results: dict[str, Any]) -> str:
         _markdown_table(SCENARIO_COLUMNS, scenario_rows(results)),
         "",
     ]
-    notes = [(s["title"], note) for s in results.get("scenarios", []) for note in s.get("notes", [])]
+    # A note shared by several scenarios (the two halves of a comparison) is listed once, under all their titles.
+    notes: dict[str, list[str]] = {}
+    for scenario in results.get("scenarios", []):
+        for note in scenario.get("notes", []):
+            notes.setdefault(note, []).append(scenario["title"])
     if notes:
-        parts += [*(f"- {title}: {note}" for title, note in notes), ""]
+        parts += [*(f"- {' / '.join(titles)}: {note}" for note, titles in notes.items()), ""]
     cold = cold_start_rows(results)
     if cold:
         host = ", ".join(results["cold_start"].get("host_builds_of", [])) or "none"
@@ -155,6 +172,15 @@ def markdown(results: dict[str, Any]) -> str:
             _markdown_table(COLD_START_COLUMNS, cold),
             "",
         ]
+        shadows = results["cold_start"].get("layer_shadows_runtime")
+        if shadows:
+            parts += [f"The layer carries its own {', '.join(shadows)}, shadowing the runtime's.", ""]
+        for name, figures in results["cold_start"]["functions"].items():
+            top = figures["no_bytecode"].get("top_packages", {})
+            if top:
+                listed = ", ".join(f"{package} {share:.0%}" for package, share in top.items())
+                parts.append(f"- {name}, where the import time goes (no bytecode): {listed}")
+        parts.append("")
     for item in results.get("not_measured", []):
         parts.append(f"- **Not measured**: {item['what']}: {item['why']}")
     parts += ["", MARKDOWN_END]

@@ -136,6 +136,12 @@ def merge(previous: dict[str, Any], fresh: dict[str, Any], groups: list[str]) ->
     ]
     if "cold-start" not in groups:
         merged["cold_start"] = previous.get("cold_start")
+    # When and at which commit each group was measured (results made before this was kept: from their header).
+    earlier = {s["group"] for s in previous.get("scenarios", [])} | (
+        {"cold-start"} if previous.get("cold_start") else set()
+    )
+    header = {"at": previous.get("generated_at"), "commit": previous.get("commit"), "scale": previous.get("scale")}
+    merged["runs"] = {**dict.fromkeys(earlier, header), **previous.get("runs", {}), **fresh["runs"]}
     return merged
 
 
@@ -213,6 +219,9 @@ def main(
         "sandbox_rate_limit": {"rate": ORCID_RATE, "burst": ORCID_BURST},
         "scenarios": [],
         "not_measured": [],
+    }
+    fresh["runs"] = {
+        group: {"at": fresh["generated_at"], "commit": fresh["commit"], "scale": scale} for group in groups
     }
     for group in groups:
         if group == "cold-start":

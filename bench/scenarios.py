@@ -28,7 +28,6 @@ from .measure import AwsCallCounter, Window, measure
 from .workload import Fleet, Workload, assets_for, fake_orcid
 
 TEMPLATE = REPO_ROOT / "template.yaml"
-PLAIN_HTTP_NOTE = "the data bucket's DenyInsecureTransport statement was lifted locally (moto serves S3 over HTTP)"
 ORCID_RATE = 24.0  # ORCID's Member API limit per client (requests/s) ...
 ORCID_BURST = 40  # ... and its burst; the sandbox enforces both, answering 503 past the burst
 
@@ -172,7 +171,9 @@ def push_group(run: GroupRun, sizes: Sizes) -> None:
     changed = [dict(a, title=a["title"] + " (corrected)") for a in assets[::step]]
     work.load_assets(changed, seed=True)
     steady_size = {**size, "assets_changed": len(changed)}
-    notes = [f"{len(changed)} of {len(assets)} assets changed since the first push; requests/work is per changed work"]
+    notes = [
+        f"{len(changed):,} of {len(assets):,} assets changed since the first push; requests/work is per changed work"
+    ]
     title = "Next-day push, 1% changed"
     with run.scenario("push_steady", title, size=steady_size, works=len(changed), notes=notes) as extra:
         job = work.wait_job(work.start_job("push"))
@@ -222,7 +223,7 @@ def pull_group(run: GroupRun, sizes: Sizes) -> None:
     with run.scenario("pull", "Pull", size=size, works=seeded) as extra:
         job = work.wait_job(work.start_job("pull"))
         extra["job"] = _job_summary(job)
-        extra["notes"].append(f"{job.get('csv_rows') or job['counts'].get('rows_pulled', 0)} CSV rows written")
+        extra["notes"].append(f"{job.get('csv_rows') or job['counts'].get('rows_pulled', 0):,} CSV rows written")
 
 
 def tokens_group(run: GroupRun, sizes: Sizes) -> None:
@@ -247,30 +248,6 @@ def tokens_group(run: GroupRun, sizes: Sizes) -> None:
             for key, value in report["counts"].items():
                 counts[key] = counts.get(key, 0) + int(value)
         extra["job"] = {"counts": counts}
-
-
-def allow_plain_http(stack: LocalStack) -> bool:
-    """Drop the bucket policy's aws:SecureTransport=false denial: on the local stack every S3 request is HTTP.
-
-    moto server evaluates bucket policies, so with the template's DenyInsecureTransport statement every
-    PutObject (pull CSV parts) and presigned PUT (token files) gets a 403 locally, where AWS (always
-    HTTPS) lets it through. The rest of the policy is kept.
-    """
-    s3 = stack.client("s3")
-    bucket = stack.resource("DataBucket").ref
-    try:
-        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
-    except s3.exceptions.ClientError:
-        return False
-    statements = policy.get("Statement", [])
-    kept = [st for st in statements if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
-    if len(kept) == len(statements):
-        return False
-    if kept:
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({**policy, "Statement": kept}))
-    else:
-        s3.delete_bucket_policy(Bucket=bucket)
-    return True
 
 
 def _token_fleet(work: Workload, *, series: int, rows: int) -> Fleet:
@@ -370,13 +347,10 @@ def run_group(group: str, sizes: Sizes, log: Callable[[str], None] = print) -> l
             template_path=template, repo_root=REPO_ROOT, sandbox_settings={"rate": ORCID_RATE, "burst": ORCID_BURST}
         )
         with stack:
-            lifted = allow_plain_http(stack)
             run = GroupRun(group, stack, aws)
             run.log = log
             GROUPS[group](run, sizes)
             for scenario in run.scenarios:
                 if dropped:
                     scenario.notes.append(f"measured on a stack without {', '.join(dropped)} (not landed yet)")
-                if lifted and group in ("pull", "tokens"):
-                    scenario.notes.append(PLAIN_HTTP_NOTE)
             return [scenario.to_json() for scenario in run.scenarios]

@@ -26,7 +26,6 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
-from bench.scenarios import allow_plain_http
 from bench.workload import SCOPES, Fleet, Workload, assets_for
 from orcid_sync_cli.api import ApiClient
 from orcid_sync_local.stack import LocalStack
@@ -211,7 +210,6 @@ def test_no_token_or_secret_appears_anywhere(
     rows = list(work.token_rows(upload_fleet))
     rows.append({**rows[0], "orcid": "0000-0002-1825-0098", "researcher_id": None})  # a bad checksum
     ticket = api.call("POST", "/tokens/uploads", json_body={"format": "csv"})
-    allow_plain_http(stack)  # moto serves S3 over plain HTTP, which the bucket policy refuses
     assert requests.put(ticket["url"], data=Workload.token_csv(rows), timeout=60).status_code == 200
     stack.wait_for_queues_idle(timeout=120)
     upload = api.call("GET", f"/tokens/uploads/{ticket['upload_id']}")
