@@ -133,8 +133,10 @@ def _runs(results: dict[str, Any]) -> str:
         together.setdefault(key, []).append(group)
     if not together:
         return f"run of {results.get('generated_at', '?')} at commit `{results.get('commit', '?')}`"
+    order = ["push", "push-modes", "pull", "tokens", "cold-start"]
     return "; ".join(
-        f"{', '.join(groups)} at {at} (commit `{commit}`, scale {scale})"
+        f"{', '.join(sorted(groups, key=lambda g: order.index(g) if g in order else len(order)))} at {at} "
+        f"(commit `{commit}`, scale {scale})"
         for (at, commit, scale), groups in sorted(together.items())
     )
 
