@@ -1,7 +1,9 @@
-"""End-to-end fixtures: the whole local stack (moto from template.yaml, the ORCID sandbox, the local API).
+"""The stack tier: the whole local stack *in this process* (moto from template.yaml, the ORCID sandbox, the API).
 
-``local_stack`` starts once per session, on first use, and is stopped as soon as the run leaves
-``tests/e2e`` (a running LocalStack owns ``os.environ``, which the other tiers set for themselves).
+These tests look inside the stack (the glue's own machinery, white-box fuzzing with the stack's signing
+key, the leak scan over every log record); the end-to-end tier (``tests/e2e``) starts the stack as a
+person does instead, in a subprocess. ``local_stack`` starts once per session, on first use, and is
+stopped as soon as the run leaves ``tests/stack`` (a running LocalStack owns ``os.environ``).
 Only one LocalStack can run in a process: tests that start stacks of their own use
 ``fixture_stack`` or ``without_shared_stack``, which stop the shared stack meanwhile and start it
 again afterwards (new ports, empty tables). To spare that restart, ``test_local_stack.py`` runs first.
@@ -23,38 +25,38 @@ from botocore.credentials import Credentials
 from orcid_sync_local.lambda_glue import LocalCredentials
 from orcid_sync_local.stack import LocalStack
 
-E2E_DIR = Path(__file__).resolve().parent
-FIXTURE_TEMPLATE = E2E_DIR / "fixtures" / "template.yaml"
-OWN_STACK_MODULE = E2E_DIR / "test_local_stack.py"
+STACK_DIR = Path(__file__).resolve().parent
+FIXTURE_TEMPLATE = STACK_DIR / "fixtures" / "template.yaml"
+OWN_STACK_MODULE = STACK_DIR / "test_local_stack.py"
 _session_stack: list[LocalStack] = []
 
 
-def _in_e2e(item: pytest.Item) -> bool:
-    return E2E_DIR in Path(str(item.path)).resolve().parents
+def _in_stack_tier(item: pytest.Item) -> bool:
+    return STACK_DIR in Path(str(item.path)).resolve().parents
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every e2e test, and run the tests that start their own stacks before any that share one."""
+    """Mark every stack-tier test, and run the tests that start their own stacks before any that share one."""
     for item in items:
-        if _in_e2e(item):
-            item.add_marker(pytest.mark.e2e)
+        if _in_stack_tier(item):
+            item.add_marker(pytest.mark.stack)
     first = [item for item in items if Path(str(item.path)).resolve() == OWN_STACK_MODULE]
     if first:
-        start = next(index for index, item in enumerate(items) if _in_e2e(item))
+        start = next(index for index, item in enumerate(items) if _in_stack_tier(item))
         rest = [item for item in items if item not in first]
         items[:] = [*rest[:start], *first, *rest[start:]]
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """Stop the shared stack once the e2e tests are done, rather than at the very end of the session."""
-    if _session_stack and _in_e2e(item) and (nextitem is None or not _in_e2e(nextitem)):
+    """Stop the shared stack once the stack-tier tests are done, rather than at the very end of the session."""
+    if _session_stack and _in_stack_tier(item) and (nextitem is None or not _in_stack_tier(nextitem)):
         _session_stack.pop().stop()
 
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
-    """The whole stack from template.yaml with the local ORCID sandbox, shared by the e2e tests."""
+    """The whole stack from template.yaml with the local ORCID sandbox, shared by the stack-tier tests."""
     stack = LocalStack().start()
     _session_stack.append(stack)
     try:
@@ -79,7 +81,7 @@ def _shared_stack_paused() -> Iterator[None]:
 
 @pytest.fixture(scope="class")
 def fixture_stack() -> Iterator[LocalStack]:
-    """A stack from ``tests/e2e/fixtures/template.yaml`` (small fixture functions), for one test class."""
+    """A stack from ``tests/stack/fixtures/template.yaml`` (small fixture functions), for one test class."""
     with (
         _shared_stack_paused(),
         LocalStack(template_path=FIXTURE_TEMPLATE, parameters={"Greeting": "bonjour"}) as stack,

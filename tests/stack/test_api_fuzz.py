@@ -5,7 +5,7 @@ with SigV4 as an IAM caller signs them. Checks: no 5xx; every 4xx body has a ``m
 also lists ``problems``, each with a field and a reason; a token sent in a request never comes back.
 Then spot checks that a rejected request stores nothing.
 
-The fuzzer shares the e2e session's stack, so it puts back what it may change: the integration
+The fuzzer shares the stack tier's session stack, so it puts back what it may change: the integration
 settings and the job schedules, and it waits for any job it started before the next test runs.
 Bounded for CI: ``FUZZ_EXAMPLES`` examples per operation (default 12).
 """

@@ -65,7 +65,7 @@ def stack(fixture_stack: LocalStack) -> LocalStack:
 
 
 class TestGlueOnFixtureTemplate:
-    """HTTP API, SQS, schedules and S3 notifications, with fixture functions under tests/e2e/fixtures."""
+    """HTTP API, SQS, schedules and S3 notifications, with fixture functions under tests/stack/fixtures."""
 
     def test_public_route_receives_a_payload_v2_event(self, stack: LocalStack) -> None:
         # Given a public route with a greedy path parameter
