@@ -13,7 +13,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Keep pytest, the local stack and sam build from ever reaching real AWS.
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help venv demo run test test-fast lint build check-build bench chaos security clean
+.PHONY: help venv chromium demo run test test-fast lint build check-build bench chaos security clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,8 +41,21 @@ demo: $(BIN)/.installed  ## run the whole system locally and walk through it (co
 run: $(BIN)/.installed  ## run the local stack for a browser (API_PORT=8080 ORCID_PORT=8081); Ctrl-C stops it
 	$(BIN)/python -m orcid_sync_local.cli up --port $(API_PORT) --orcid-port $(ORCID_PORT)
 
-test: $(BIN)/.installed  ## run the whole test suite (unit, integration, e2e)
-	$(BIN)/python -m pytest
+# Debian's Chromium for the browser tests (never a test tool's own download). Installed here, up front,
+# so that no test installs system packages; apt waits for another dpkg to finish instead of failing.
+CHROMIUM := /usr/bin/chromium
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests ..."
+	$(if $(filter 0,$(shell id -u)),,sudo) $(APT_GET) update
+	$(if $(filter 0,$(shell id -u)),,sudo) $(APT_GET) install -y --no-install-recommends chromium >/dev/null
+
+chromium: $(CHROMIUM)  ## install Debian's Chromium (make test does)
+
+# The tiers run in parallel (pytest-xdist, one worker per core); tests that start stacks use free ports.
+PYTEST_WORKERS ?= auto
+test: $(BIN)/.installed $(CHROMIUM)  ## run the whole test suite (unit, integration, stack, e2e) in parallel
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## ruff, mypy, cfn-lint, sam validate --lint
 	$(BIN)/ruff check .
