@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.harness import REPO, clean_environment
 
 
 @pytest.mark.e2e
-def test_the_demo_walks_through_every_capability(tmp_path: Path) -> None:
-    # Given a fresh process (the demo starts its own local stack)
-    log_file = tmp_path / "functions.log"
-    # When
+def test_the_demo_walks_through_every_capability() -> None:
+    # Given a terminal with nothing set but PATH, HOME (pyenv's Python 3.13 lives there) and the locale
+    environment = clean_environment(Path.home())
+    log_file = REPO / ".demo" / "functions.log"
+    # When a person types the README's first command
     result = subprocess.run(
-        [sys.executable, "-m", "orcid_sync_local.demo", "--log-file", str(log_file)],
+        ["make", "--no-print-directory", "demo"],
+        env=environment,
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -43,3 +44,4 @@ def test_the_demo_walks_through_every_capability(tmp_path: Path) -> None:
     ):
         assert expected in out, f"the demo no longer says {expected!r}"
     assert log_file.stat().st_size > 0
+    assert "Traceback" not in log_file.read_text(encoding="utf-8")
