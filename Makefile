@@ -18,12 +18,16 @@ export AWS_EC2_METADATA_DISABLED := true
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
+# The development install: pinned dependencies, then the layer + local stack (`orcid-sync-local`) and the
+# admin CLI (`orcid-sync`, a package of its own in cli/) as editable installs, one after the other.
+$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml cli/pyproject.toml
 	@test -n "$(PY313)" || { echo "Python 3.13 not found (looked in ~/.pyenv/versions/3.13* and PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PY313) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/pip install $(PIP_QUIET) -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
-	$(BIN)/pip install $(PIP_QUIET) --no-deps -e . 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	@# -qq: setuptools notes (as a warning) that a project with two source roots is found through an import hook.
+	$(BIN)/pip install $(PIP_QUIET) -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/pip install $(PIP_QUIET) --no-deps -e ./cli 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
 	@touch $@
 
 $(SAMVENV)/bin/.installed: requirements-sam.txt
@@ -38,8 +42,8 @@ ORCID_PORT ?= 8081
 demo: $(BIN)/.installed  ## run the whole system locally and walk through it (connect, tokens, push, pull, reports)
 	$(BIN)/python -m orcid_sync_local.demo
 
-run: $(BIN)/.installed  ## run the local stack for a browser (API_PORT=8080 ORCID_PORT=8081); Ctrl-C stops it
-	$(BIN)/python -m orcid_sync_local.cli up --port $(API_PORT) --orcid-port $(ORCID_PORT)
+run: $(BIN)/.installed  ## run the local stack with a demo researcher (API_PORT=8080 ORCID_PORT=8081); Ctrl-C stops it
+	$(BIN)/orcid-sync-local up --port $(API_PORT) --orcid-port $(ORCID_PORT) --seed-demo
 
 # Debian's Chromium for the browser tests (never a test tool's own download). Installed here, up front,
 # so that no test installs system packages; apt waits for another dpkg to finish instead of failing.

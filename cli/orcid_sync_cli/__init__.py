@@ -1,1 +1,3 @@
-"""The ``orcid-sync`` admin command line (not part of the Lambda layer)."""
+"""The ``orcid-sync`` admin command line: its own package (``orcid-sync-cli``), not part of the Lambda layer."""
+
+__version__ = "0.1.0"

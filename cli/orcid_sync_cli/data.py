@@ -16,17 +16,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import batched
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
-import requests
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from orcid_sync.errors import InvalidInputError
-from orcid_sync.logic.token_uploads import upload_rows
-from orcid_sync.store.uploads import UploadFormat
+from orcid_sync_cli import output as output_module
+from orcid_sync_cli import token_files
 from orcid_sync_cli.api import ApiClient, ApiError, api_options
+from orcid_sync_cli.errors import API_ERROR, CliError
+from orcid_sync_cli.options import output_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 BATCH_ROWS = 1000
 """Rows per request: the API's limit."""
@@ -42,10 +45,12 @@ FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
 def _console() -> Console:
     # Progress goes to stderr so that stdout carries only the summary.
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return output_module.console(stderr=True)
 
 
 def _progress(console: Console) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -54,6 +59,7 @@ def _progress(console: Console) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 
@@ -107,9 +113,9 @@ def read_rows(path: Path, *, list_columns: Sequence[str] = (), json_columns: Seq
             try:
                 rows = json.load(handle)
             except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+                raise CliError(f"{path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
             if not isinstance(rows, list):
-                raise click.ClickException(f"{path} holds a JSON value that is not an array")
+                raise CliError(f"{path} holds a JSON value that is not an array")
             for index, data in enumerate(rows):
                 yield FileRow(index, 0, data)
             return
@@ -120,7 +126,7 @@ def read_rows(path: Path, *, list_columns: Sequence[str] = (), json_columns: Seq
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{path}, line {line}: not valid JSON ({exc.msg})") from None
+                raise CliError(f"{path}, line {line}: not valid JSON ({exc.msg})") from None
             yield FileRow(index, line, data)
             index += 1
 
@@ -153,11 +159,22 @@ class _RejectedFile:
             self._handle.close()
 
 
-def _summary(path: Path, counts: Counter[str], order: Sequence[str], rejected: _RejectedFile) -> None:
-    parts = ", ".join(f"{name.replace('_', ' ')} {counts[name]:,}" for name in order)
-    click.echo(f"{path.name}: {counts['received']:,} rows: {parts}")
-    if rejected.count:
-        click.echo(f"{rejected.count:,} rejected rows, with the reasons, are in {rejected.path}")
+def _summary(
+    path: Path, counts: Counter[str], order: Sequence[str], rejected: _RejectedFile, output_format: str
+) -> None:
+    if output_format == "table":
+        parts = ", ".join(f"{name.replace('_', ' ')} {counts[name]:,}" for name in order)
+        click.echo(f"{path.name}: {counts['received']:,} rows: {parts}")
+        if rejected.count:
+            click.echo(f"{rejected.count:,} rejected rows, with the reasons, are in {rejected.path}")
+        return
+    summary: dict[str, Any] = {"file": str(path), "received": counts["received"]}
+    summary |= {name: counts[name] for name in order}
+    summary["rejected_file"] = str(rejected.path) if rejected.count else None
+    if output_format == "json":
+        output_module.emit_json(summary)
+    else:
+        output_module.emit_fields_csv(summary)
 
 
 # --- researchers and assets -------------------------------------------------------------------
@@ -175,7 +192,16 @@ def _post_batch(api: ApiClient, endpoint: str, batch: Sequence[FileRow]) -> list
     return [(batch[outcome["row"]], outcome) for outcome in report["rows"]]
 
 
-def _load(api: ApiClient, path: Path, endpoint: str, noun: str, rows: Callable[[], Iterator[FileRow]]) -> None:
+def _load(
+    api: ApiClient,
+    path: Path,
+    endpoint: str,
+    noun: str,
+    rows: Callable[[], Iterator[FileRow]],
+    *,
+    output_format: str,
+    fail_on_rejected: bool,
+) -> None:
     console = _console()
     total = _count(rows())
     counts: Counter[str] = Counter()
@@ -194,9 +220,9 @@ def _load(api: ApiClient, path: Path, endpoint: str, noun: str, rows: Callable[[
                 progress.advance(task, len(batch))
     finally:
         rejected.close()
-    _summary(path, counts, ("created", "updated", "rejected"), rejected)
-    if counts["rejected"]:
-        sys.exit(1)
+    _summary(path, counts, ("created", "updated", "rejected"), rejected, output_format)
+    if counts["rejected"] and fail_on_rejected:
+        sys.exit(API_ERROR)
 
 
 def _without_row(outcome: dict[str, Any]) -> list[dict[str, Any]]:
@@ -209,26 +235,68 @@ def researchers() -> None:
     """Researchers: load them from a file, show one."""
 
 
+FAIL_ON_REJECTED = click.option(
+    "--fail-on-rejected", is_flag=True, help="Exit with status 1 when any row is rejected (the valid rows are stored)."
+)
+
+
 @researchers.command("load")
 @click.argument("file", type=FILE)
+@FAIL_ON_REJECTED
+@output_option()
 @api_options
-def load_researchers(api: ApiClient, file: Path) -> None:
+def load_researchers(api: ApiClient, file: Path, fail_on_rejected: bool, output: str) -> None:
     """Create or update the researchers in FILE (CSV, JSON Lines or a JSON array), 1,000 per request.
 
     Columns/keys as in PUT /researchers/{id}: id, given_names, family_name, email, orcid,
     update_orcid_profile, position (or role_title), department, profile_url, active. Rejected rows
-    go to FILE.rejected.jsonl, and the exit status is then 1.
+    go to FILE.rejected.jsonl (with --fail-on-rejected the exit status is then 1).
     """
-    _load(api, file, "/researchers", "researchers", lambda: read_rows(file))
+    _load(
+        api,
+        file,
+        "/researchers",
+        "researchers",
+        lambda: read_rows(file),
+        output_format=output,
+        fail_on_rejected=fail_on_rejected,
+    )
 
 
 @researchers.command("show")
 @click.argument("researcher_id")
+@output_option()
 @api_options
-def show_researcher(api: ApiClient, researcher_id: str) -> None:
+def show_researcher(api: ApiClient, researcher_id: str, output: str) -> None:
     """A researcher's profile and ORCID connection: iD, status, scopes, connected and last synced."""
-    researcher = api.call("GET", f"/researchers/{researcher_id}")
-    Console(highlight=False).print_json(data=researcher)
+    researcher: dict[str, Any] = api.call("GET", f"/researchers/{quote(researcher_id, safe='')}")
+    if output == "json":
+        output_module.emit_json(researcher)
+    elif output == "csv":
+        output_module.emit_fields_csv(researcher)
+    else:
+        output_module.print_fields(f"Researcher {researcher['id']}", _researcher_fields(researcher))
+
+
+def _researcher_fields(researcher: dict[str, Any]) -> list[tuple[str, Any]]:
+    name = " ".join(part for part in (researcher.get("given_names"), researcher.get("family_name")) if part)
+    fields: list[tuple[str, Any]] = [
+        ("Name", name or "-"),
+        ("ORCID iD", researcher.get("orcid") or "-"),
+        ("Status", researcher.get("orcid_status") or "-"),
+        ("Authenticated", "yes" if researcher.get("orcid_authenticated") else "no"),
+        ("Scopes", " ".join(researcher.get("orcid_scopes") or []) or "-"),
+        ("Connected", output_module.when(researcher.get("connected_at"))),
+        ("Last synced", output_module.when(researcher.get("last_sync_at"))),
+    ]
+    for key, label in (("email", "Email"), ("position", "Position"), ("department", "Department")):
+        if researcher.get(key):
+            fields.append((label, researcher[key]))
+    if researcher.get("profile_url"):
+        fields.append(("Profile", researcher["profile_url"]))
+    fields.append(("Updates ORCID profile", "yes" if researcher.get("update_orcid_profile", True) else "no"))
+    fields.append(("Active", "yes" if researcher.get("active", True) else "no"))
+    return fields
 
 
 @click.group("assets")
@@ -238,12 +306,14 @@ def assets() -> None:
 
 @assets.command("load")
 @click.argument("file", type=FILE)
+@FAIL_ON_REJECTED
+@output_option()
 @api_options
-def load_assets(api: ApiClient, file: Path) -> None:
+def load_assets(api: ApiClient, file: Path, fail_on_rejected: bool, output: str) -> None:
     """Create or replace the assets in FILE (JSON Lines, a JSON array, or CSV), 1,000 per request.
 
     Keys as in PUT /assets/{id}. In a CSV, `researchers` lists ids separated by ";" or "|", and
-    `contributors` is a JSON array. Rejected rows go to FILE.rejected.jsonl (exit status 1).
+    `contributors` is a JSON array. Rejected rows go to FILE.rejected.jsonl (exit status 1 with --fail-on-rejected).
     """
     _load(
         api,
@@ -251,31 +321,17 @@ def load_assets(api: ApiClient, file: Path) -> None:
         "/assets",
         "assets",
         lambda: read_rows(file, list_columns=("researchers",), json_columns=("contributors",)),
+        output_format=output,
+        fail_on_rejected=fail_on_rejected,
     )
 
 
 # --- tokens -----------------------------------------------------------------------------------
 
 
-def _token_format(path: Path) -> UploadFormat:
-    return UploadFormat.CSV if path.suffix.lower() == ".csv" else UploadFormat.JSON
-
-
 def _count_token_rows(path: Path) -> int:
     """Rows in a token file, checked as the import will read it (header, JSON syntax) before anything is sent."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        try:
-            return _count(upload_rows(handle, _token_format(path)))
-        except InvalidInputError as exc:
-            raise click.ClickException(f"{path}: {exc.message}") from None
-
-
-def _token_body(path: Path) -> tuple[bytes, str]:
-    if _token_format(path) is UploadFormat.CSV:
-        return path.read_bytes(), "text/csv"
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(upload_rows(handle, UploadFormat.JSON))
-    return json.dumps(rows).encode(), "application/json"
+    return token_files.count_rows(path)
 
 
 def _record_token_outcomes(outcomes: Sequence[dict[str, Any]], rejected: _RejectedFile) -> None:
@@ -287,7 +343,7 @@ def _record_token_outcomes(outcomes: Sequence[dict[str, Any]], rejected: _Reject
 
 
 def _import_directly(api: ApiClient, path: Path, *, verify: bool, rejected: _RejectedFile) -> Counter[str]:
-    body, content_type = _token_body(path)
+    body, content_type = token_files.request_body(path)
     report = api.call(
         "POST", "/tokens", params={"verify": "true" if verify else None}, data=body, content_type=content_type
     )
@@ -306,14 +362,16 @@ def _import_by_upload(
     poll_interval: float,
     wait: float,
 ) -> Counter[str]:
-    ticket = api.call("POST", "/tokens/uploads", json_body={"format": _token_format(path).value, "verify": verify})
+    import requests
+
+    ticket = api.call("POST", "/tokens/uploads", json_body={"format": token_files.file_format(path), "verify": verify})
     console = _console()
     with _progress(console) as progress:
         task = progress.add_task(f"Uploading {path.name}", total=None)
         with path.open("rb") as handle:
             response = requests.put(ticket["url"], data=handle, timeout=300)
         if response.status_code >= 300:
-            raise click.ClickException(f"the upload was refused (HTTP {response.status_code}): {response.text[:200]}")
+            raise CliError(f"the upload was refused (HTTP {response.status_code}): {response.text[:200]}")
         progress.update(task, description=f"Importing upload {ticket['upload_id']}", total=total)
         deadline = time.monotonic() + wait
         while True:
@@ -322,7 +380,7 @@ def _import_by_upload(
             if view["status"] in ("done", "failed"):
                 break
             if time.monotonic() > deadline:
-                raise click.ClickException(
+                raise CliError(
                     f"upload {ticket['upload_id']} is still {view['status']} after {wait:.0f} s; "
                     f"check again later (GET /tokens/uploads/{ticket['upload_id']})"
                 )
@@ -351,15 +409,19 @@ def tokens() -> None:
 @click.option("--verify", is_flag=True, help="Try each token against ORCID first; dead or foreign ones are rejected.")
 @click.option("--wait", type=float, default=3600, show_default=True, help="Seconds to wait for a large import.")
 @click.option("--poll-interval", type=float, default=2.0, show_default=True, hidden=True)
+@FAIL_ON_REJECTED
+@output_option()
 @api_options
-def import_tokens(api: ApiClient, file: Path, verify: bool, wait: float, poll_interval: float) -> None:
+def import_tokens(
+    *, api: ApiClient, file: Path, verify: bool, wait: float, poll_interval: float, fail_on_rejected: bool, output: str
+) -> None:
     """Import the tokens in FILE: CSV with a header row, JSON Lines or a JSON array.
 
     Each row has orcid, access_token (or access.token), optional refresh_token, scope (space-separated),
     expires_in or expires_at (or expiry) and optional researcher_id. Up to 1,000 rows (100 with
     --verify) go in one request; bigger files are uploaded and imported in the stack, and this
     command waits for the result. Rejected rows (number, iD and reasons, never a token) go to
-    FILE.rejected.jsonl, and the exit status is then 1.
+    FILE.rejected.jsonl (with --fail-on-rejected the exit status is then 1).
     """
     total = _count_token_rows(file)
     rejected = _RejectedFile(file)
@@ -372,6 +434,6 @@ def import_tokens(api: ApiClient, file: Path, verify: bool, wait: float, poll_in
             )
     finally:
         rejected.close()
-    _summary(file, counts, ("stored", "replaced", "unchanged", "rejected", "without_pull"), rejected)
-    if counts["rejected"] or counts["failed"]:
-        sys.exit(1)
+    _summary(file, counts, ("stored", "replaced", "unchanged", "rejected", "without_pull"), rejected, output)
+    if counts["failed"] or (counts["rejected"] and fail_on_rejected):
+        sys.exit(API_ERROR)

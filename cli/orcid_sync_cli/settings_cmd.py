@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from typing import IO, Any
 
 import click
 
-from orcid_sync_cli.api import ApiClient, api_options, stack_api_url
+from orcid_sync_cli import output as out
+from orcid_sync_cli.api import ApiClient, api_options
+from orcid_sync_cli.options import output_option
+from orcid_sync_cli.output import Column
 
 # Kept by the server; never sent back as part of a change.
 _READ_ONLY = ("updated_at",)
@@ -59,10 +60,21 @@ def settings() -> None:
 
 
 @settings.command("show")
+@output_option(default="json")
 @api_options
-def show(api: ApiClient) -> None:
-    """Print the settings as JSON (with the version a change is checked against)."""
-    click.echo(json.dumps(api.call("GET", "/settings"), indent=2, sort_keys=True))
+def show(api: ApiClient, output: str) -> None:
+    """Print the settings: JSON by default, as `settings set --file` takes them (with the version checked on change).
+
+    The table and the CSV list one setting per line by its dotted key, as `settings set KEY VALUE` takes it.
+    """
+    document = api.call("GET", "/settings")
+    if output == "json":
+        out.emit_json(document)
+    elif output == "csv":
+        out.emit_fields_csv(document)
+    else:
+        rows = list(out.flatten(document).items())
+        out.print_table("Integration settings", (Column("Setting", no_wrap=True), Column("Value")), rows)
 
 
 @settings.command("set")
@@ -101,16 +113,3 @@ def set_(api: ApiClient, key: str | None, value: str | None, settings_file: IO[s
     saved = api.call("PUT", "/settings", json_body=_for_update(document))
     click.echo(json.dumps(saved, indent=2, sort_keys=True))
     click.echo(f"saved as version {saved['version']}", err=True)
-
-
-def print_effective_mapping(api_url: str | None, stack_name: str | None) -> None:
-    """The stack's effective mapping (overrides applied) and whether each type is sent, as CSV."""
-    url = stack_api_url(stack_name) if stack_name else api_url
-    assert url is not None  # the caller asks only when one of them was given
-    rows = ApiClient(url).call("GET", "/settings/mapping")
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["esploro_asset_type", "orcid_work_type", "overridden", "sent"])
-    for row in rows:
-        writer.writerow(
-            [row["asset_type"], row["work_type"], str(row["overridden"]).lower(), str(row["selected"]).lower()]
-        )

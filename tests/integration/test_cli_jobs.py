@@ -192,9 +192,13 @@ def test_list_show_and_events(cli_api: dict[str, str]) -> None:
     assert "pull-20261121-abc" in listed.output and "completed with errors" in listed.output
     shown = run_cli("jobs", "show", "pull-20261121-abc")
     assert shown.exit_code == 0, shown.output
-    assert "s3://orcid-sync-data/pulls/pull-20261121-abc.csv (12 rows)" in shown.output
-    assert "3m 07s" in shown.output
-    assert "orcid-sync jobs events pull-20261121-abc" in shown.output
+    # The table says how to get the CSV; its S3 URI is in the JSON (a script's business, not a person's)
+    assert "12 rows: orcid-sync pull download pull-20261121-abc" in shown.stdout
+    assert "s3://" not in shown.stdout
+    assert "3m 07s" in shown.stdout
+    assert "orcid-sync jobs events pull-20261121-abc" in shown.stderr
+    as_json = json.loads(run_cli("jobs", "show", "pull-20261121-abc", "--output", "json").stdout)
+    assert as_json["csv_uri"] == "s3://orcid-sync-data/pulls/pull-20261121-abc.csv" and as_json["csv_rows"] == 12
     listed_events = run_cli("jobs", "events", "pull-20261121-abc")
     assert listed_events.exit_code == 0
     assert listed_events.output.index("ORCID 500") < listed_events.output.index("no DOI or PMID")  # errors first
@@ -214,8 +218,8 @@ def test_activate_warns_about_send_assets_and_status_shows_the_schedules(cli_api
     assert boto3.client("events").describe_rule(Name=cli_api["PUSH_RULE_NAME"])["State"] == "ENABLED"
     status = CliRunner().invoke(cli, ["jobs", "status", "--api", API_URL])
     assert status.exit_code == 0
-    [push_line] = [line for line in status.stdout.splitlines() if "│ push" in line]
-    [pull_line] = [line for line in status.stdout.splitlines() if "│ pull" in line]
+    [push_line] = [line for line in status.stdout.splitlines() if line.startswith("push ")]
+    [pull_line] = [line for line in status.stdout.splitlines() if line.startswith("pull ")]
     assert "yes" in push_line and "cron(0 2 * * ? *)" in push_line
     assert "pull-20261121-abc" in pull_line and "no" in pull_line
     deactivated = run_cli("jobs", "deactivate", "push")

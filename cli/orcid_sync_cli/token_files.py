@@ -1,0 +1,102 @@
+"""Token files checked on the administrator's machine before anything is sent (header, JSON syntax, row count).
+
+The stack checks every row again (iD, researcher, scopes) and is the authority; this is only so that
+a file that cannot be read is refused at once, with its line, instead of after an upload. The rules
+for the header are the layer's (``orcid_sync.logic.tokens``): a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orcid_sync_cli.errors import API_ERROR, CliError
+
+REQUIRED_COLUMNS: tuple[tuple[str, ...], ...] = (
+    ("orcid",),
+    ("access_token", "access.token"),
+    ("scope", "scopes"),
+    ("expires_in", "expires_at", "expiry"),
+)
+"""Each group: one of these columns must be in a CSV's header row."""
+
+
+class TokenFileError(CliError):
+    """The file cannot be imported as it is; nothing was sent."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"{path}: {message}", API_ERROR)
+
+
+def file_format(path: Path) -> str:
+    """``csv`` or ``json`` (a JSON array or JSON Lines), as ``POST /tokens/uploads`` takes it."""
+    return "csv" if path.suffix.lower() == ".csv" else "json"
+
+
+def check_header(header: list[str]) -> None:
+    names = [name.strip().lower() for name in header]
+    missing = [" or ".join(group) for group in REQUIRED_COLUMNS if not set(group) & set(names)]
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1 and name)
+    reasons = [f"missing column {name}" for name in missing] + [f"column {name} appears twice" for name in duplicates]
+    if reasons:
+        raise ValueError("the CSV header row is not usable: " + "; ".join(reasons))
+
+
+def _csv_rows(path: Path) -> Iterator[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise TokenFileError(path, "the CSV is empty (no header row)") from None
+        try:
+            check_header(header)
+        except ValueError as exc:
+            raise TokenFileError(path, str(exc)) from None
+        try:
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    yield cells
+        except csv.Error as exc:
+            raise TokenFileError(path, f"the CSV cannot be read at line {reader.line_num} ({exc})") from None
+
+
+def json_rows(path: Path) -> list[Any]:
+    """The rows of a JSON array or JSON Lines file."""
+    with path.open(encoding="utf-8-sig") as handle:
+        text = handle.read()
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TokenFileError(path, f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        if not isinstance(rows, list):
+            raise TokenFileError(path, "holds a JSON value that is not an array")
+        return rows
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise TokenFileError(path, f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    return rows
+
+
+def count_rows(path: Path) -> int:
+    """How many token rows the file holds, refusing one that cannot be read."""
+    if file_format(path) == "csv":
+        return sum(1 for _ in _csv_rows(path))
+    return len(json_rows(path))
+
+
+def request_body(path: Path) -> tuple[bytes, str]:
+    """The ``POST /tokens`` body for a small file: the CSV as it is, or the JSON rows as one array."""
+    if file_format(path) == "csv":
+        return path.read_bytes(), "text/csv"
+    return json.dumps(json_rows(path)).encode(), "application/json"
