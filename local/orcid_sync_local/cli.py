@@ -1,7 +1,9 @@
-"""``orcid-sync local up``: run the whole stack on this machine until interrupted.
+"""``orcid-sync-local up`` (also ``orcid-sync local up``): run the whole stack on this machine until interrupted.
 
 stdout carries exactly one JSON line (the URLs and dummy credentials) for scripts to read; the
-functions' logs and everything meant for people go to stderr.
+functions' logs and everything meant for people go to stderr. The same connection info, with the
+process id, goes to ``.orcid-sync/local.json`` (mode 0600) in the current directory, where
+``orcid-sync … --local`` finds it; it is removed when the stack stops.
 """
 
 from __future__ import annotations
@@ -9,19 +11,35 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
+
+from orcid_sync_cli.api import ApiClient, ApiError
 
 from .lambda_glue import GlueError
 from .stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError, OrcidClient, OrcidMode
 
+STATE_FILE = Path(".orcid-sync") / "local.json"
+"""Where ``up`` writes its connection info, relative to the current directory (``--state-file`` overrides)."""
+DEMO_RESEARCHER: dict[str, Any] = {
+    "id": "ada",
+    "given_names": "Ada",
+    "family_name": "Lovelace",
+    "email": "ada@example.edu",
+    "position": "Research Fellow",
+    "department": "Analytical Engines",
+}
+"""``--seed-demo``'s researcher: the first of examples/researchers.csv, so that loading that file later agrees."""
 
-@click.group()
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def local() -> None:
     """Run orcid-sync locally: AWS in moto, a local ORCID sandbox, the functions in-process."""
 
@@ -45,7 +63,24 @@ def local() -> None:
     show_default=True,
     help="The SAM template to build the stack from.",
 )
-def up(orcid_mode: str, port: int, orcid_port: int, aws_port: int, template: Path) -> None:
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=STATE_FILE,
+    show_default=True,
+    help="Where to write the connection info `orcid-sync --local` reads (removed on stop).",
+)
+@click.option("--seed-demo", is_flag=True, help="Add a demo researcher (ada) and print her signed connect link.")
+def up(
+    *,
+    orcid_mode: str,
+    port: int,
+    orcid_port: int,
+    aws_port: int,
+    template: Path,
+    state_file: Path,
+    seed_demo: bool,
+) -> None:
     """Start the stack, print one JSON line with its URLs, and run until SIGINT or SIGTERM."""
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -75,20 +110,84 @@ def up(orcid_mode: str, port: int, orcid_port: int, aws_port: int, template: Pat
         orcid_port=orcid_port,
         aws_port=aws_port,
     )
+    written: Path | None = None
     try:
         try:
             stack.start()
         except (LocalStackError, GlueError, OSError, ValueError) as exc:
             raise click.ClickException(f"the local stack did not start: {exc}") from exc
-        machine_out.write(json.dumps(stack.connection_info()) + "\n")
+        connect_url = _seed_demo(stack) if seed_demo else None
+        info = stack.connection_info()
+        written = write_state(state_file, {**info, "pid": os.getpid()})
+        machine_out.write(json.dumps(info) + "\n")
         machine_out.flush()
-        _tell_people(stack, mode)
+        _tell_people(stack, mode, state_file=written, connect_url=connect_url, seeded=seed_demo)
         while not stopping.wait(0.5):
             pass
         click.echo("stopping the local stack ...", err=True)
     finally:
+        if written is not None:
+            remove_state(written)
         stack.stop()
         sys.stdout = machine_out
+
+
+def write_state(path: Path, info: dict[str, Any]) -> Path:
+    """The connection info as JSON, readable by this user only (it holds the dummy secret key), written atomically."""
+    path = path.expanduser().absolute()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    previous = _read_state(path)
+    if previous is not None and previous.get("pid") not in (None, os.getpid()) and _alive(previous["pid"]):
+        click.echo(
+            f"note: {path} belonged to another local stack (pid {previous['pid']}); it now names this one", err=True
+        )
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        json.dump(info, handle, indent=2)
+        handle.write("\n")
+    partial.replace(path)
+    return path
+
+
+def remove_state(path: Path) -> None:
+    """Remove the state file if it is still this process's (another stack may have taken it over)."""
+    state = _read_state(path)
+    if state is not None and state.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _seed_demo(stack: LocalStack) -> str | None:
+    """A demo researcher through the admin API over HTTP, as an institution adds one; her signed connect URL."""
+    api = ApiClient(stack.api_url, session=stack.session)
+    try:
+        api.call("PUT", f"/researchers/{DEMO_RESEARCHER['id']}", json_body=DEMO_RESEARCHER)
+        link = api.call("POST", f"/researchers/{DEMO_RESEARCHER['id']}/connect-link", json_body={})
+    except (ApiError, OSError) as exc:
+        click.echo(f"warning: the demo researcher could not be added ({exc}); no connect link", err=True)
+        return None
+    return str(link["url"])
 
 
 def _sandbox_client() -> OrcidClient:
@@ -100,17 +199,52 @@ def _sandbox_client() -> OrcidClient:
     return OrcidClient(os.environ["ORCID_CLIENT_ID"], os.environ["ORCID_CLIENT_SECRET"])
 
 
-def _tell_people(stack: LocalStack, mode: OrcidMode) -> None:
+def _cli_command() -> str:
+    """How to call ``orcid-sync`` from here: bare when it is on PATH, else the venv's script (relative when below)."""
+    script = Path(sys.executable).parent / "orcid-sync"
+    on_path = shutil.which("orcid-sync")
+    if not script.exists() or (on_path is not None and Path(on_path).resolve() == script.resolve()):
+        return "orcid-sync"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def next_commands(*, seeded: bool, examples: bool) -> list[str]:
+    """Three commands to try against the stack just started (from the directory it was started in)."""
+    command = _cli_command()
+    if examples:
+        steps = [
+            "researchers load examples/researchers.csv",
+            "researchers show grace",
+            "connect-link ada",
+        ]
+    elif seeded:
+        steps = ["researchers show ada", "connect-link ada", "jobs status"]
+    else:
+        steps = ["settings show", "jobs status", "mapping --output table"]
+    return [f"{command} {step} --local" for step in steps]
+
+
+def _tell_people(
+    stack: LocalStack, mode: OrcidMode, *, state_file: Path, connect_url: str | None, seeded: bool
+) -> None:
     lines = [
         "orcid-sync local stack is up (Ctrl-C to stop)",
         f"  API (connect pages public, admin routes AWS_IAM-signed): {stack.api_url}",
         f"  ORCID ({mode.value}): {stack.orcid_url}",
         f"  AWS (moto, every service): {stack.aws_endpoint_url}",
         f"  ORCID client id: {stack.client_id}",
-        f"  connect page: {stack.api_url}/connect",
+        f"  connection info for `orcid-sync --local`: {state_file}",
     ]
+    if connect_url:
+        lines.append(f"  connect page of the demo researcher Ada Lovelace: {connect_url}")
     if mode is OrcidMode.SANDBOX:
         lines.append(f"  register {stack.api_url}/orcid/callback as a redirect URI of your ORCID sandbox client")
+    examples = (Path.cwd() / "examples" / "researchers.csv").is_file()
+    lines.append("Try, in another terminal in this directory:")
+    lines += [f"  {command}" for command in next_commands(seeded=seeded, examples=examples)]
     click.echo("\n".join(lines), err=True)
 
 
