@@ -312,7 +312,7 @@ def test_bulk_post_answers_each_item_in_order(client: FlaskClient, researcher: C
     assert [next(iter(item)) for item in bulk] == ["work", "error", "error", "work", "error"]
     assert bulk[0]["work"]["put-code"] > existing
     assert bulk[0]["work"]["source"]["source-client-id"]["path"] == OUR_CLIENT.client_id
-    assert bulk[1]["error"]["error-code"] == 9022
+    assert bulk[1]["error"]["error-code"] == 9047  # each item is checked against the XSD too
     assert bulk[2]["error"]["error-code"] == 9021
     assert bulk[2]["error"]["developer-message"] == DUPLICATE_MESSAGE.format(put_code=existing)
     assert bulk[4]["error"]["developer-message"] == DUPLICATE_MESSAGE.format(put_code=bulk[3]["work"]["put-code"])
@@ -469,20 +469,28 @@ SELF_DOI = {"external-id-type": "doi", "external-id-value": "10.1/x", "external-
 @pytest.mark.parametrize(
     ("work", "error_code"),
     [
-        (without(work_payload(), "title"), 9022),
-        ({**work_payload(), "title": {"title": {"value": "  "}}}, 9022),
-        (without(work_payload(), "type"), 9037),
+        # ORCID validates a single work against its XSD before its own rules, so what the XSD says is a 9047
+        (without(work_payload(), "title"), 9047),
+        ({**work_payload(), "title": {"title": {"value": "  "}}}, 9047),
+        (without(work_payload(), "type"), 9047),
         ({**work_payload(), "type": "journal-paper"}, 9037),
         (without(work_payload(), "external-ids"), 9023),
         (with_ids(), 9023),
         (with_ids({**SELF_DOI, "external-id-type": "made-up"}), 9023),
-        (with_ids({**SELF_DOI, "external-id-value": ""}), 9023),
+        (with_ids({**SELF_DOI, "external-id-value": ""}), 9047),
         (with_ids(without(SELF_DOI, "external-id-relationship")), 9023),
         (with_ids({**SELF_DOI, "external-id-relationship": "version-of"}), 9023),
         ({**work_payload(), "publication-date": {"year": {"value": "2020"}, "month": {"value": "5"}}}, 9049),
-        ({**work_payload(), "publication-date": {"year": {"value": "2020"}, "day": {"value": "01"}}}, 9049),
-        ({**work_payload(), "publication-date": {"year": {"value": "20"}}}, 9049),
-        ({**work_payload(), "publication-date": {"year": {"value": "2020"}, "month": {"value": "13"}}}, 9049),
+        (
+            {
+                **work_payload(),
+                "publication-date": {"year": {"value": "2021"}, "month": {"value": "02"}, "day": {"value": "29"}},
+            },
+            9049,
+        ),
+        ({**work_payload(), "publication-date": {"year": {"value": "2020"}, "day": {"value": "01"}}}, 9047),
+        ({**work_payload(), "publication-date": {"year": {"value": "20"}}}, 9047),
+        ({**work_payload(), "publication-date": {"year": {"value": "2020"}, "month": {"value": "13"}}}, 9047),
         ({**work_payload(), "title": {"title": {"value": "x" * 1001}}}, 9047),
         ({**work_payload(), "journal-title": {"value": "x" * 1001}}, 9047),
         ({**work_payload(), "short-description": "x" * 5001}, 9047),
@@ -499,11 +507,11 @@ SELF_DOI = {"external-id-type": "doi", "external-id-value": "10.1/x", "external-
         (
             {
                 **work_payload(),
-                "contributors": {"contributor": [{"contributor-orcid": {"path": "0000-0002-1825-0098"}}]},
+                "contributors": {"contributor": [{"contributor-orcid": {"path": "0000-0002-1825-009"}}]},
             },
-            9020,
+            9047,
         ),
-        ([work_payload()], 9001),
+        ([work_payload()], 9047),
     ],
 )
 def test_invalid_works_get_orcids_400(client: FlaskClient, researcher: Connection, work: Any, error_code: int) -> None:
@@ -537,6 +545,9 @@ def test_invalid_works_get_orcids_400(client: FlaskClient, researcher: Connectio
         },
         {**work_payload(), "citation": {"citation-type": "bibtex", "citation-value": "@article{x}"}},
         with_ids({**SELF_DOI, "external-id-type": "source-work-id", "external-id-value": "asset-1"}),
+        # ORCID checks a contributor iD's pattern, not its check character
+        {**work_payload(), "contributors": {"contributor": [{"contributor-orcid": {"path": "0000-0002-1825-0098"}}]}},
+        {**work_payload(), "language-code": ""},
     ],
 )
 def test_valid_edge_cases_are_accepted(client: FlaskClient, researcher: Connection, work: Any) -> None:
@@ -909,7 +920,7 @@ def test_seeding_rejects_invalid_works_and_unknown_clients(client: FlaskClient, 
     )
     unknown_record = client.post("/_sandbox/records/0000-0002-1825-0097/works", json={"work": work_payload()})
 
-    assert_orcid_error(invalid, 400, 9037)
+    assert_orcid_error(invalid, 400, 9047)
     assert unknown_client.status_code == 400
     assert unknown_record.status_code == 404
 

@@ -16,7 +16,6 @@ from .oauth import GRANTABLE_SCOPES
 from .render import Renderer
 from .responses import admin_json, orcid_error_response, renderer, sandbox_state
 from .state import Record, SandboxState, Source
-from .validation import validate_work
 
 admin = Blueprint("sandbox_admin", __name__, url_prefix="/_sandbox")
 
@@ -245,7 +244,8 @@ def seed_work(orcid: str) -> Response:
             raise AdminRequestError(400, f"Unknown client {body.source_client_id}")
         source = Source(client_id=client.client_id, orcid=None, name=client.name)
     try:
-        stored = state.add_work(record, validate_work(body.work, creating=True), source, visibility=body.visibility)
+        work = state.rules.work(body.work, creating=True)
+        stored = state.add_work(record, work, source, visibility=body.visibility)
     except OrcidApiError as error:
         return orcid_error_response(error)
     return admin_json({"put_code": stored.put_code}, status=201)

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 CLIENT_ID_PATTERN = re.compile(r"^APP-[0-9A-Za-z]{16}$")
@@ -64,6 +65,8 @@ class SandboxConfig:
     public_base_url: str | None = None
     max_works_per_record: int = DEFAULT_MAX_WORKS
     fault_seed: int | None = None
+    # ORCID's XSDs and enums.json; None means $ORCID_MODEL_DIR, else shared/orcid-model beside the repository.
+    orcid_model_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.rate < 0:

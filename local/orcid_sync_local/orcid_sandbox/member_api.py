@@ -21,7 +21,7 @@ from .responses import (
     sandbox_state,
 )
 from .state import AccessToken, Record, Source, StoredActivity
-from .validation import validate_employment, validate_researcher_url, validate_work
+from .validation import ValidatedActivity
 
 READ_LIMITED = "/read-limited"
 ACTIVITIES_UPDATE = "/activities/update"
@@ -185,8 +185,9 @@ def read_work(orcid: str, put_code: int) -> Response:
 def create_work(orcid: str) -> Response:
     """Add one work: 201 with the new put-code in Location."""
     caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    work = validate_work(_json_body(), creating=True)
-    stored = sandbox_state().add_work(caller.record, work, caller.source)
+    state = sandbox_state()
+    work = state.rules.work(_json_body(), creating=True)
+    stored = state.add_work(caller.record, work, caller.source)
     return _created(f"{orcid}/work/{stored.put_code}")
 
 
@@ -197,19 +198,27 @@ def create_works_in_bulk(orcid: str) -> Response:
     raw = _json_body()
     items = raw.get("bulk") if isinstance(raw, dict) else None
     if not isinstance(items, list):
-        raise orcid_error(9001, detail='The body must be {"bulk": [{"work": …}, …]}')
+        raise orcid_error(9047, error='The body must be {"bulk": [{"work": {…}}, …]}')
     if len(items) > BULK_MAX:
         raise orcid_error(9006, detail=f"You are allowed to add up to {BULK_MAX} elements per request.")
     state = sandbox_state()
     output = renderer()
+    # Each item is validated on its own (outside the lock: it needs no state), then added in order.
+    checked: list[ValidatedActivity | OrcidApiError] = []
+    for item in items:
+        try:
+            if not isinstance(item, dict) or set(item) != {"work"}:
+                raise orcid_error(9047, error='Each bulk element must be {"work": {…}}')
+            checked.append(state.rules.work(item["work"], creating=True))
+        except OrcidApiError as error:
+            checked.append(error)
     results: list[dict[str, Any]] = []
     with state.lock:
-        for item in items:
+        for work in checked:
             try:
-                if not isinstance(item, dict) or "work" not in item:
-                    raise orcid_error(9001, detail='Each bulk element must be {"work": …}')
-                stored = state.add_work(caller.record, validate_work(item["work"], creating=True), caller.source)
-                results.append({"work": output.work(orcid, stored)})
+                if isinstance(work, OrcidApiError):
+                    raise work
+                results.append({"work": output.work(orcid, state.add_work(caller.record, work, caller.source))})
             except OrcidApiError as error:
                 results.append({"error": error.body()})
     return orcid_json({"bulk": results})
@@ -224,7 +233,7 @@ def update_work(orcid: str, put_code: int) -> Response:
     state = sandbox_state()
     with state.lock:
         state.require_source(caller.record.works, put_code, caller.source, "work")
-        stored = state.update_work(caller.record, put_code, validate_work(raw, creating=False), caller.source)
+        stored = state.update_work(caller.record, put_code, state.rules.work(raw, creating=False), caller.source)
         body = renderer().work(orcid, stored)
     return orcid_json(body)
 
@@ -253,8 +262,9 @@ def read_researcher_urls(orcid: str) -> Response:
 def create_researcher_url(orcid: str) -> Response:
     """Add a researcher URL."""
     caller = _authorize(orcid, PERSON_UPDATE)
-    item = validate_researcher_url(_json_body(), creating=True)
-    stored = sandbox_state().add_researcher_url(caller.record, item, caller.source)
+    state = sandbox_state()
+    item = state.rules.researcher_url(_json_body(), creating=True)
+    stored = state.add_researcher_url(caller.record, item, caller.source)
     return _created(f"{orcid}/researcher-urls/{stored.put_code}")
 
 
@@ -279,7 +289,7 @@ def update_researcher_url(orcid: str, put_code: int) -> Response:
     state = sandbox_state()
     with state.lock:
         state.require_source(caller.record.researcher_urls, put_code, caller.source, "researcher-url")
-        item = validate_researcher_url(raw, creating=False)
+        item = state.rules.researcher_url(raw, creating=False)
         stored = state.update_researcher_url(caller.record, put_code, item, caller.source)
         body = renderer().researcher_url(orcid, stored)
     return orcid_json(body)
@@ -310,8 +320,9 @@ def read_employments(orcid: str) -> Response:
 def create_employment(orcid: str) -> Response:
     """Add an employment."""
     caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    employment = validate_employment(_json_body(), creating=True)
-    stored = sandbox_state().add_employment(caller.record, employment, caller.source)
+    state = sandbox_state()
+    employment = state.rules.employment(_json_body(), creating=True)
+    stored = state.add_employment(caller.record, employment, caller.source)
     return _created(f"{orcid}/employment/{stored.put_code}")
 
 
@@ -333,7 +344,7 @@ def update_employment(orcid: str, put_code: int) -> Response:
     state = sandbox_state()
     with state.lock:
         state.require_source(caller.record.employments, put_code, caller.source, "employment")
-        employment = validate_employment(raw, creating=False)
+        employment = state.rules.employment(raw, creating=False)
         stored = state.update_employment(caller.record, put_code, employment, caller.source)
         body = renderer().employment(orcid, stored)
     return orcid_json(body)

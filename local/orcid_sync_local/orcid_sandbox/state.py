@@ -17,7 +17,8 @@ from .faults import FaultInjector, FaultSettings
 from .identifiers import FIRST_SANDBOX_ORCID_BASE, LAST_SANDBOX_ORCID_BASE, format_orcid, is_valid_orcid
 from .ratelimit import TokenBucketLimiter
 from .stats import RequestStats
-from .validation import ExternalIdKey, JsonObject, ValidatedActivity, ValidatedResearcherUrl
+from .validation import ExternalIdKey, JsonObject, OrcidRules, ValidatedActivity, ValidatedResearcherUrl
+from .xsd import default_model_dir, load_orcid_model
 
 TOKEN_LIFETIME_SECONDS = 631_138_518
 CODE_LIFETIME_SECONDS = 600
@@ -173,6 +174,8 @@ class SandboxState:
         self.limiter = TokenBucketLimiter(rate=config.rate, burst=config.burst, now=self.now)
         self.faults = FaultInjector(FaultSettings(seed=config.fault_seed))
         self.stats = RequestStats()
+        # Loaded once per process and directory; every app created afterwards shares it.
+        self.rules = OrcidRules(load_orcid_model(config.orcid_model_dir or default_model_dir()))
 
     # --- time -------------------------------------------------------------------------------------------------
 
