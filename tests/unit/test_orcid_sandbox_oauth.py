@@ -526,6 +526,37 @@ def test_client_credentials_token_is_not_for_any_record(client: FlaskClient) -> 
     assert response.json["error-code"] == 9017
 
 
+def test_issued_tokens_lists_every_token_ever_issued(client: FlaskClient) -> None:
+    # Given tokens from every grant: a code exchange, a refresh, client credentials and a seeded grant
+    connected = connect(client)
+    refreshed = refresh(client, connected["refresh_token"], revoke_old="true").json
+    form = {
+        "client_id": CLIENT.client_id,
+        "client_secret": CLIENT.client_secret,
+        "grant_type": "client_credentials",
+        "scope": "/read-public",
+    }
+    public = client.post("/oauth/token", data=form).json
+    seeded = client.post(
+        "/_sandbox/researchers", json={"given_names": "Ada", "grant": {"client_id": CLIENT.client_id}}
+    ).json
+    # And one of them revoked by the client, then everything reset
+    revoke = {"client_id": CLIENT.client_id, "client_secret": CLIENT.client_secret, "token": refreshed["access_token"]}
+    assert client.post("/oauth/revoke", data=revoke).status_code == 200
+    assert client.post("/_sandbox/reset").status_code == 204
+
+    # When the leak scan asks for them
+    response = client.get("/_sandbox/issued-tokens")
+
+    # Then every access and refresh token value is listed, in issue order, the revoked and forgotten ones too
+    assert response.status_code == 200
+    expected = [
+        token[kind] for token in (connected, refreshed, public, seeded) for kind in ("access_token", "refresh_token")
+    ]
+    assert response.json == {"tokens": expected}
+    assert len(set(expected)) == 8
+
+
 # --- seeding researchers and clients ----------------------------------------------------------------------------
 
 

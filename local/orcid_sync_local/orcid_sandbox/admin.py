@@ -283,6 +283,12 @@ def revoke_token_as_researcher(token: str) -> Response:
     return admin_json({"revoked": True})
 
 
+@admin.get("/issued-tokens")
+def list_issued_tokens() -> Response:
+    """Test-only: every access and refresh token value ever issued, revoked ones too (for token leak scans)."""
+    return admin_json({"tokens": sandbox_state().issued_token_values()})
+
+
 # --- clients --------------------------------------------------------------------------------------------------
 
 

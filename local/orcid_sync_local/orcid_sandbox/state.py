@@ -176,6 +176,8 @@ class SandboxState:
         self.stats = RequestStats()
         # Loaded once per process and directory; every app created afterwards shares it.
         self.rules = OrcidRules(load_orcid_model(config.orcid_model_dir or default_model_dir()))
+        # Every token value ever issued, for leak scans; kept across `reset`.
+        self._issued_tokens: list[str] = []
 
     # --- time -------------------------------------------------------------------------------------------------
 
@@ -301,6 +303,7 @@ class SandboxState:
             )
             self._tokens[token.access_token] = token
             self._tokens_by_refresh[token.refresh_token] = token
+            self._issued_tokens += [token.access_token, token.refresh_token]
             return token
 
     def expires_in(self, token: AccessToken) -> int:
@@ -356,6 +359,11 @@ class SandboxState:
                     token.revoked_by = "user"
                     revoked += 1
             return revoked
+
+    def issued_token_values(self) -> list[str]:
+        """Every access and refresh token ever issued, revoked or not, in issue order (`reset` keeps them)."""
+        with self.lock:
+            return list(self._issued_tokens)
 
     def token_summaries(self, orcid: str) -> list[dict[str, object]]:
         """The tokens on a record, without the token values."""
