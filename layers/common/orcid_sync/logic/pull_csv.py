@@ -6,9 +6,13 @@ Layout in the data bucket::
     pull/<job-id>/orcid-works.csv             the job's file: header, then every part in key order
 
 The file is UTF-8 with RFC 4180 quoting (``csv`` module, ``QUOTE_MINIMAL``, CRLF line ends), which
-is what Esploro's "Smart Expansion via CSV" loads. Assembly streams the parts into an S3 multipart
-upload through a buffer of ``part_size`` bytes, so a 10,000-researcher job never sits in one
-Lambda's memory: what is held at once is the buffer plus the part being read.
+is what Esploro's "Smart Expansion via CSV" loads. A text cell that would begin with a formula
+trigger (``=``, ``+``, ``-``, ``@``, tab, CR, LF) begins with a single quote instead (see
+:func:`spreadsheet_safe`), so opening the file in a spreadsheet runs nothing.
+
+Assembly streams the parts into an S3 multipart upload through a buffer of ``part_size`` bytes, so
+a 10,000-researcher job never sits in one Lambda's memory: what is held at once is the buffer plus
+the part being read.
 """
 
 from __future__ import annotations
@@ -44,6 +48,25 @@ DELETE_BATCH = 1000
 # C0 control characters other than tab, LF and CR: never meaningful in a title, and some importers
 # stop at a NUL. Tab and line breaks stay; quoting keeps them inside their field.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+"""What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet shows as text: a formula trigger at the start gets a single quote before it.
+
+    OWASP's CSV-injection remedy: no cell may begin with ``=``, ``+``, ``-``, ``@``, tab, carriage
+    return or line feed, so such a cell is prefixed with ``'``. A cell already beginning with quotes
+    and then a trigger gets one more quote, so :func:`spreadsheet_text` can always undo it exactly.
+    Embedded double quotes are doubled, and cells holding a comma, quote or line break are quoted,
+    by the ``csv`` module (RFC 4180): nothing in a cell can start a new cell.
+    """
+    return "'" + text if text.lstrip("'")[:1] in FORMULA_TRIGGERS else text
+
+
+def spreadsheet_text(cell: str) -> str:
+    """The original text of a cell written by :func:`spreadsheet_safe`."""
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'")[:1] in FORMULA_TRIGGERS else cell
 
 
 class PulledWorkRow(BaseModel):
@@ -78,8 +101,10 @@ class PulledWorkRow(BaseModel):
                 cells.append("")
             elif isinstance(value, datetime):
                 cells.append(value.isoformat(timespec="milliseconds"))
+            elif isinstance(value, str):
+                cells.append(spreadsheet_safe(_CONTROL.sub("", value)))
             else:
-                cells.append(_CONTROL.sub("", str(value)))
+                cells.append(str(value))
         return cells
 
     @classmethod
@@ -87,7 +112,9 @@ class PulledWorkRow(BaseModel):
         """Read a row back (tests, tools); empty cells are unknown values."""
         if len(cells) != len(CSV_COLUMNS):
             raise ValueError(f"a pull CSV row has {len(CSV_COLUMNS)} cells, not {len(cells)}")
-        return cls.model_validate({name: cell for name, cell in zip(CSV_COLUMNS, cells, strict=True) if cell != ""})
+        return cls.model_validate(
+            {name: spreadsheet_text(cell) for name, cell in zip(CSV_COLUMNS, cells, strict=True) if cell != ""}
+        )
 
 
 CSV_COLUMNS: tuple[str, ...] = tuple(PulledWorkRow.model_fields)
