@@ -122,7 +122,7 @@ def _emit_metrics(outcome: ResearcherOutcome) -> None:
     else:
         researcher_metric = metric_names.RESEARCHERS_UNCHANGED
     metrics.add_metric(name=researcher_metric, unit=MetricUnit.Count, value=1)
-    if any(event.action == "marked token revoked" for event in outcome.events):
+    if any(event.action in ("marked token revoked", "marked token invalid") for event in outcome.events):
         metrics.add_metric(name=metric_names.RESEARCHERS_DISCONNECTED, unit=MetricUnit.Count, value=1)
 
 

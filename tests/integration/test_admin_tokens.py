@@ -189,7 +189,8 @@ def test_mixed_batch_reports_every_rejection_and_stores_the_valid_rows(
     assert stored.expires_at > datetime.now(UTC) + timedelta(days=365 * 19)
     people = wiring.researcher_store()
     ok = people.get("r-ok")
-    assert ok is not None and ok.orcid_status is OrcidStatus.ACTIVE and ok.orcid_authenticated
+    # Active, but not authenticated: only ORCID accepting the token for the iD proves whose it is
+    assert ok is not None and ok.orcid_status is OrcidStatus.ACTIVE and not ok.orcid_authenticated
     assert ok.orcid_scopes == sorted(EVERYTHING.split())
     assert people.get("r-push-only").orcid_scopes == ["/activities/update"]  # type: ignore[union-attr]
     assert people.get("twin-a").orcid_status is OrcidStatus.NONE  # type: ignore[union-attr]

@@ -451,7 +451,9 @@ def pull_ports(api: FakeApi, ledger: MemoryLedger, parts: MemoryParts) -> PullPo
 
     ada = researcher("r1")
     return PullPorts(
-        researchers=SimpleNamespace(get=lambda rid: ada if rid == "r1" else None),  # type: ignore[arg-type]
+        researchers=SimpleNamespace(  # type: ignore[arg-type]
+            get=lambda rid: ada if rid == "r1" else None, mark_authenticated=lambda rid, orcid: True
+        ),
         tokens=SimpleNamespace(get=token),  # type: ignore[arg-type]
         assets=SimpleNamespace(list_for_researcher=lambda rid: []),  # type: ignore[arg-type]
         ledger=ledger,

@@ -22,7 +22,15 @@ from orcid_sync.logic.push import (
     select_push_researchers,
 )
 from orcid_sync.logic.works import content_hash
-from orcid_sync.models import Asset, OrcidStatus, Researcher, SealedSecret, StoredToken, TokenSource
+from orcid_sync.models import (
+    Asset,
+    OrcidStatus,
+    Researcher,
+    SealedSecret,
+    StoredToken,
+    TokenInvalidReason,
+    TokenSource,
+)
 from orcid_sync.orcid import errors as orcid_errors
 from orcid_sync.orcid.models import (
     Employment,
@@ -219,6 +227,12 @@ class FakeResearchers:
     def mark_synced(self, researcher_id: str, at: datetime) -> None:
         self.synced.append((researcher_id, at))
 
+    def mark_authenticated(self, researcher_id: str, *, orcid: str) -> bool:
+        if self.items[researcher_id].orcid != orcid:
+            return False
+        self.items[researcher_id] = self.items[researcher_id].model_copy(update={"orcid_authenticated": True})
+        return True
+
 
 class FakeTokens:
     def __init__(self, *tokens: StoredToken) -> None:
@@ -229,6 +243,16 @@ class FakeTokens:
 
     def mark_revoked(self, researcher_id: str, at: datetime) -> None:
         self.items[researcher_id] = self.items[researcher_id].model_copy(update={"revoked_at": at})
+
+    def mark_invalid(self, researcher_id: str, *, at: datetime, reason: TokenInvalidReason, fingerprint: str) -> bool:
+        token = self.items.get(researcher_id)
+        if token is None or token.fingerprint != fingerprint:
+            return False
+        update: dict[str, Any] = {"invalid_at": at, "invalid_reason": reason}
+        if reason is TokenInvalidReason.INVALID_TOKEN:
+            update["revoked_at"] = token.revoked_at or at
+        self.items[researcher_id] = token.model_copy(update=update)
+        return True
 
 
 class FakeAssets:

@@ -46,7 +46,28 @@ class OrcidStatus(StrEnum):
     NONE = "none"
     ACTIVE = "active"
     REVOKED = "revoked"
+    """ORCID answered 401 invalid_token: the researcher revoked our access, or the token expired or never existed."""
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - a status name, not a secret
+    """ORCID answered 401/9017: the stored token belongs to another ORCID record than the researcher's iD."""
     DISCONNECTED = "disconnected"
+
+
+class TokenInvalidReason(StrEnum):
+    """Why ORCID refused a stored token; the researcher must connect again (or be given a new token)."""
+
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 - ORCID's OAuth error code, not a secret
+    WRONG_RECORD = "wrong_record"
+
+    @property
+    def status(self) -> OrcidStatus:
+        """The researcher's status once ORCID refused their token for this reason."""
+        return OrcidStatus.REVOKED if self is TokenInvalidReason.INVALID_TOKEN else OrcidStatus.TOKEN_INVALID
+
+    @property
+    def description(self) -> str:
+        if self is TokenInvalidReason.INVALID_TOKEN:
+            return "ORCID refused the token (invalid_token): it was revoked, has expired or never existed"
+        return "ORCID says the token belongs to a different ORCID record than the researcher's iD (error 9017)"
 
 
 class _ResearcherFields(BaseModel):
@@ -220,12 +241,15 @@ class StoredToken(BaseModel):
     source: TokenSource
     stored_at: datetime
     revoked_at: datetime | None = None
+    # When and why ORCID refused the token (401 invalid_token, or 401/9017 for another record).
+    invalid_at: datetime | None = None
+    invalid_reason: TokenInvalidReason | None = None
     # HMAC of the token values: lets a resubmitted batch be recognised without decrypting anything.
     fingerprint: str
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None and self.expires_at > utc_now()
+        return self.revoked_at is None and self.invalid_at is None and self.expires_at > utc_now()
 
     @property
     def can_push(self) -> bool:

@@ -42,7 +42,8 @@ from orcid_sync.logic.pull_csv import (
     delete_parts,
     write_part,
 )
-from orcid_sync.models import Asset, OrcidStatus, Researcher, SealedSecret, StoredToken
+from orcid_sync.logic.tokens import confirm_orcid, invalidate_token
+from orcid_sync.models import Asset, Researcher, SealedSecret, StoredToken, TokenInvalidReason
 from orcid_sync.observability import logger
 from orcid_sync.orcid import errors as orcid_errors
 from orcid_sync.orcid.models import (
@@ -433,6 +434,8 @@ class _Run:
         self.now = now
         self.last_attempt = last_attempt
         self.report = PullReport()
+        self.token: StoredToken | None = None
+        """The stored token being used, once opened."""
 
     def event(self, level: Level, action: str, message: str, error: orcid_errors.OrcidApiError | None = None) -> None:
         self.report.events.append(
@@ -453,17 +456,18 @@ class _Run:
 
     def refused(self, error: orcid_errors.OrcidApiError) -> None:
         """Record why ORCID refused a read; RetryLaterError when a later delivery may succeed."""
-        rid = self.task.researcher_id
+        if isinstance(error, orcid_errors.InvalidTokenError) and self.token is not None:
+            # Dead, or not this record's: stop using it until the researcher connects again.
+            reason = TokenInvalidReason.WRONG_RECORD if error.wrong_record else TokenInvalidReason.INVALID_TOKEN
+            invalidate_token(self.ports.researchers, self.ports.tokens, self.token, reason, at=self.now)
         if isinstance(error, orcid_errors.InvalidTokenError) and error.wrong_record:
             self.fail(
-                "skipped researcher",
-                "ORCID says the stored token belongs to another ORCID record (9017); the researcher must connect again",
+                "marked token invalid",
+                "ORCID says the stored token belongs to another ORCID record (9017); the researcher is skipped until "
+                "they connect again (send them a connect link)",
                 error,
             )
         elif isinstance(error, orcid_errors.InvalidTokenError):
-            # The researcher revoked our access (or the token died): stop using it until they connect again.
-            self.ports.tokens.mark_revoked(rid, self.now)
-            self.ports.researchers.set_status(rid, OrcidStatus.REVOKED)
             self.fail(
                 "marked token revoked",
                 "ORCID says the access token is revoked or expired; the researcher must connect again "
@@ -495,6 +499,7 @@ def _open_token(run: _Run, researcher: Researcher) -> SecretStr | None:
             "warning", "skipped researcher", "the researcher no longer has a live /read-limited token for their iD"
         )
         return None
+    run.token = stored
     try:
         return SecretStr(run.ports.cipher.open(rid, stored.access_token))
     except Exception as exc:  # TokenDecryptionError or a KMS refusal: name it, never the token
@@ -550,6 +555,7 @@ def _pull(run: _Run) -> None:
     except orcid_errors.OrcidApiError as exc:
         run.refused(exc)
         return
+    confirm_orcid(ports.researchers, researcher, orcid=orcid)  # ORCID accepted the token for this iD
 
     ledger = ports.ledger.load(rid)
     pulled = frozenset(

@@ -26,8 +26,9 @@ from pydantic import SecretStr, ValidationError
 from orcid_sync.integration_settings import IntegrationSettings
 from orcid_sync.jobs import JobCounts, JobEvent, JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.logic.jobs import JobFinisher, Notifier, complete_researcher
+from orcid_sync.logic.tokens import confirm_orcid, invalidate_token
 from orcid_sync.logic.works import BuiltWork, InvalidWork, build_work, content_hash
-from orcid_sync.models import PERSON_SCOPE, Asset, OrcidStatus, Researcher, StoredToken
+from orcid_sync.models import PERSON_SCOPE, Asset, OrcidStatus, Researcher, StoredToken, TokenInvalidReason
 from orcid_sync.observability import logger
 from orcid_sync.orcid import errors as orcid_errors
 from orcid_sync.orcid.models import (
@@ -419,10 +420,12 @@ class OrcidPushApi(Protocol):
 class StopResearcherError(Exception):
     """ORCID refused the whole researcher (revoked token, wrong record, missing scope): stop their push."""
 
-    def __init__(self, event: JobEvent, *, revoked: bool = False) -> None:
+    def __init__(self, event: JobEvent, *, revoked: bool = False, invalid: TokenInvalidReason | None = None) -> None:
         super().__init__(event.message)
         self.event = event
         self.revoked = revoked
+        # ORCID refused the token itself: it is marked invalid and the researcher skipped until they reconnect.
+        self.invalid = invalid or (TokenInvalidReason.INVALID_TOKEN if revoked else None)
 
 
 class RetryLaterError(Exception):
@@ -521,11 +524,12 @@ class _Executor:
         if isinstance(error, orcid_errors.TokenForOtherRecordError):
             event = run.event(
                 "error",
-                "stopped researcher",
-                f"the token is for another ORCID record than the researcher's iD (ORCID 9017): {_orcid_message(error)}",
+                "marked token invalid",
+                "the token is for another ORCID record than the researcher's iD (ORCID 9017): "
+                f"{_orcid_message(error)}; the researcher is skipped until they connect again (send a connect link)",
                 error=error,
             )
-            raise StopResearcherError(event) from None
+            raise StopResearcherError(event, invalid=TokenInvalidReason.WRONG_RECORD) from None
         if isinstance(error, orcid_errors.InvalidTokenError):
             event = run.event(
                 "error",
@@ -973,11 +977,12 @@ def _push(task: ResearcherTask, ports: PushPorts, run: _Run) -> ResearcherOutcom
             bulk=bool(task.options.get("bulk", True)),
         )
     except StopResearcherError as stop:
-        if stop.revoked:
-            ports.tokens.mark_revoked(researcher.id, run.now)
-            ports.researchers.set_status(researcher.id, OrcidStatus.REVOKED)
+        if stop.invalid is not None:
+            invalidate_token(ports.researchers, ports.tokens, stored_token, stop.invalid, at=run.now)
         logger.warning("push stopped for researcher", researcher_id=researcher.id, reason=stop.event.action)
         return _outcome(task, run, failed=True)
+    if run.wrote:  # ORCID accepted the token for this iD
+        confirm_orcid(ports.researchers, researcher, orcid=researcher.orcid)
     if run.retry:
         raise RetryLaterError(f"ORCID failed to store some works of researcher {researcher.id}; retrying")
     if run.clean:

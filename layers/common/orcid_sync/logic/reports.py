@@ -12,7 +12,16 @@ from itertools import batched
 from pydantic import BaseModel
 
 from orcid_sync.jobs import JobEvent
-from orcid_sync.models import PERSON_SCOPE, PULL_SCOPE, PUSH_SCOPE, OrcidStatus, Researcher, StoredToken
+from orcid_sync.logic.pull_csv import spreadsheet_safe
+from orcid_sync.models import (
+    PERSON_SCOPE,
+    PULL_SCOPE,
+    PUSH_SCOPE,
+    OrcidStatus,
+    Researcher,
+    StoredToken,
+    TokenInvalidReason,
+)
 from orcid_sync.store.base import ResearcherStore, TokenStore
 
 EXPIRY_WARNING = timedelta(days=90)
@@ -23,6 +32,8 @@ EXPECTED_SCOPES = (PUSH_SCOPE, PULL_SCOPE, PERSON_SCOPE)
 
 class TokenProblem(StrEnum):
     REVOKED = "revoked"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - a problem name, not a secret
+    """ORCID says the token belongs to another record (9017): send the researcher a connect link."""
     DISCONNECTED = "disconnected"
     NO_TOKEN = "no_token"  # noqa: S105 - a problem name, not a secret
     EXPIRED = "expired"
@@ -40,6 +51,8 @@ class TokenHealthRow(BaseModel):
     orcid: str | None = None
     orcid_status: OrcidStatus
     problems: list[TokenProblem]
+    reason: str | None = None
+    """What ORCID said when it refused the token, in words (for ``revoked`` and ``token_invalid``)."""
     missing_scopes: list[str]
     scopes: list[str]
     expires_at: datetime | None = None
@@ -59,7 +72,12 @@ class TokenHealthReport(BaseModel):
 def token_problems(researcher: Researcher, token: StoredToken | None, *, now: datetime) -> list[TokenProblem]:
     """What is wrong with a researcher's ORCID connection; empty when healthy or never connected."""
     problems: list[TokenProblem] = []
-    if researcher.orcid_status is OrcidStatus.REVOKED or (token is not None and token.revoked_at is not None):
+    wrong_record = token is not None and token.invalid_reason is TokenInvalidReason.WRONG_RECORD
+    if researcher.orcid_status is OrcidStatus.TOKEN_INVALID or wrong_record:
+        problems.append(TokenProblem.TOKEN_INVALID)
+    elif researcher.orcid_status is OrcidStatus.REVOKED or (
+        token is not None and (token.revoked_at is not None or token.invalid_at is not None)
+    ):
         problems.append(TokenProblem.REVOKED)
     elif researcher.orcid_status is OrcidStatus.DISCONNECTED:
         problems.append(TokenProblem.DISCONNECTED)
@@ -67,7 +85,7 @@ def token_problems(researcher: Researcher, token: StoredToken | None, *, now: da
         if researcher.orcid_status is OrcidStatus.ACTIVE:
             problems.append(TokenProblem.NO_TOKEN)
         return problems
-    if token.revoked_at is None:
+    if token.revoked_at is None and token.invalid_at is None:
         if token.expires_at <= now:
             problems.append(TokenProblem.EXPIRED)
         elif token.expires_at <= now + EXPIRY_WARNING:
@@ -97,6 +115,7 @@ def token_health(
                 orcid=researcher.orcid,
                 orcid_status=researcher.orcid_status,
                 problems=problems,
+                reason=_refusal(researcher, token),
                 missing_scopes=[s for s in EXPECTED_SCOPES if s not in scopes] if token else [],
                 scopes=scopes,
                 expires_at=token.expires_at if token else None,
@@ -105,6 +124,16 @@ def token_health(
             )
         )
     return rows
+
+
+def _refusal(researcher: Researcher, token: StoredToken | None) -> str | None:
+    if token is not None and token.invalid_reason is not None:
+        return token.invalid_reason.description
+    if researcher.orcid_status is OrcidStatus.TOKEN_INVALID:
+        return TokenInvalidReason.WRONG_RECORD.description
+    if researcher.orcid_status is OrcidStatus.REVOKED or (token is not None and token.revoked_at is not None):
+        return TokenInvalidReason.INVALID_TOKEN.description
+    return None
 
 
 def token_health_report(researchers: ResearcherStore, tokens: TokenStore, *, now: datetime) -> TokenHealthReport:
@@ -129,6 +158,7 @@ CSV_COLUMNS = (
     "orcid",
     "orcid_status",
     "problems",
+    "reason",
     "missing_scopes",
     "scopes",
     "expires_at",
@@ -144,9 +174,7 @@ def _csv_cell(value: object) -> str:
         return " ".join(str(v) for v in value)
     if isinstance(value, datetime):
         return value.isoformat()
-    text = str(value)
-    # A cell starting with = + - @ would run as a formula when the file is opened in a spreadsheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return spreadsheet_safe(str(value))
 
 
 def token_health_csv(report: TokenHealthReport) -> str:

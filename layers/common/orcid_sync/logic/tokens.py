@@ -35,9 +35,11 @@ from orcid_sync.models import (
     OrcidStatus,
     Researcher,
     StoredToken,
+    TokenInvalidReason,
     TokenSource,
     utc_now,
 )
+from orcid_sync.observability import logger
 from orcid_sync.store.base import ResearcherStore, TokenStore
 
 CHUNK_ROWS = MAX_BATCH_ROWS
@@ -359,6 +361,8 @@ class _Candidate:
     expires_at: datetime
     researcher: Researcher | None = None
     fingerprint: str = ""
+    verified: bool = False
+    """ORCID accepted the token for this iD (``verify``): the iD counts as authenticated."""
 
 
 def _rejected(index: int, field: str, reason: str, *, orcid: str | None = None) -> TokenRowOutcome:
@@ -491,22 +495,45 @@ def _match(
 
 
 def _decide(importer: TokenImporter, candidate: _Candidate, stored: StoredToken | None) -> TokenRowOutcome:
-    """Rejected (revoked token, or ORCID refused it), unchanged, or to be stored / replaced."""
+    """Rejected (a token ORCID refused, now or before), unchanged, or to be stored / replaced."""
     row, index = candidate.row, candidate.index
-    if stored is not None and stored.fingerprint == candidate.fingerprint and stored.revoked_at is not None:
-        reason = f"this token was revoked on {stored.revoked_at.date().isoformat()}; import a new one"
-        return _rejected(index, "access_token", reason, orcid=row.orcid)
+    same_token = stored is not None and stored.fingerprint == candidate.fingerprint
+    if same_token and stored is not None and (refused := _refused_before(stored)):
+        return _rejected(index, "access_token", refused, orcid=row.orcid)
     if importer.probe is not None:
         verdict = importer.probe(row.orcid, row.access_token)
         if verdict is not ProbeResult.VALID:
-            field, reason = _PROBE_PROBLEMS[verdict]
-            return _rejected(index, field, reason, orcid=row.orcid)
+            reason = _INVALIDATING.get(verdict)
+            if reason is not None and same_token and stored is not None:
+                # The token we hold is this very one: it is no better for having been imported earlier.
+                invalidate_token(importer.researchers, importer.tokens, stored, reason, at=importer.clock())
+            field, problem = _PROBE_PROBLEMS[verdict]
+            return _rejected(index, field, problem, orcid=row.orcid)
+        candidate.verified = True
     if _is_unchanged(stored, candidate):
         kind = TokenOutcomeKind.UNCHANGED
     else:
         kind = TokenOutcomeKind.STORED if stored is None else TokenOutcomeKind.REPLACED
     researcher_id = candidate.researcher.id if candidate.researcher else None
     return TokenRowOutcome(row=index, outcome=kind, orcid=row.orcid, researcher_id=researcher_id, can_pull=row.can_pull)
+
+
+_INVALIDATING: dict[ProbeResult, TokenInvalidReason] = {
+    ProbeResult.INVALID_TOKEN: TokenInvalidReason.INVALID_TOKEN,
+    ProbeResult.WRONG_RECORD: TokenInvalidReason.WRONG_RECORD,
+}
+
+
+def _refused_before(stored: StoredToken) -> str | None:
+    if stored.invalid_reason is TokenInvalidReason.WRONG_RECORD and stored.invalid_at is not None:
+        return (
+            f"ORCID said on {stored.invalid_at.date().isoformat()} that this token belongs to another ORCID "
+            "record (error 9017); import the researcher's own token, or send them a connect link"
+        )
+    refused_at = stored.revoked_at or stored.invalid_at
+    if refused_at is not None:
+        return f"this token was revoked on {refused_at.date().isoformat()}; import a new one"
+    return None
 
 
 def import_token_rows(
@@ -528,6 +555,8 @@ def import_token_rows(
         outcomes[candidate.index] = outcome
         if outcome.outcome in (TokenOutcomeKind.STORED, TokenOutcomeKind.REPLACED):
             to_write.append(candidate)
+        elif outcome.outcome is TokenOutcomeKind.UNCHANGED and candidate.verified:
+            confirm_orcid(importer.researchers, candidate.researcher, orcid=candidate.row.orcid)
     if to_write:
         _store(importer, to_write, now)
     return [outcomes[index] for index, _ in rows]
@@ -559,9 +588,14 @@ def _store(importer: TokenImporter, candidates: Sequence[_Candidate], now: datet
     importer.tokens.put_many(tokens)
     for candidate in candidates:
         assert candidate.researcher is not None
-        # The legacy system got these tokens through ORCID's OAuth, so the iD counts as authenticated.
+        # A legacy export proves nothing about whose token it is: only ORCID accepting it for this iD
+        # (verify here, or the first push or pull that succeeds) makes the iD authenticated.
         importer.researchers.record_connection(
-            candidate.researcher.id, orcid=candidate.row.orcid, scopes=sorted(candidate.row.scopes), connected_at=now
+            candidate.researcher.id,
+            orcid=candidate.row.orcid,
+            scopes=sorted(candidate.row.scopes),
+            connected_at=now,
+            authenticated=candidate.verified,
         )
 
 
@@ -583,3 +617,39 @@ def import_token_batch(importer: TokenImporter, rows: Sequence[object]) -> Token
 def import_token_request(importer: TokenImporter, body: bytes, content_type: str) -> TokenBatchReport:
     """``POST /tokens``: parse the body (JSON or CSV by its content type), then import its rows."""
     return import_token_batch(importer, parse_token_body(body, content_type))
+
+
+# --- what ORCID says about a stored token ---------------------------------------------------------
+
+
+def invalidate_token(
+    researchers: ResearcherStore,
+    tokens: TokenStore,
+    token: StoredToken,
+    reason: TokenInvalidReason,
+    *,
+    at: datetime,
+) -> bool:
+    """ORCID refused a stored token (401 invalid_token, or 401/9017 for another record) on any call.
+
+    The token is marked invalid, so no push or pull selects the researcher again, and the researcher's
+    status says why (``revoked`` or ``token_invalid``) until they connect again. False, and nothing
+    changed, when the stored token is no longer this one (the researcher reconnected meanwhile).
+    """
+    if not tokens.mark_invalid(token.researcher_id, at=at, reason=reason, fingerprint=token.fingerprint):
+        logger.info("token replaced before it could be marked invalid", researcher_id=token.researcher_id)
+        return False
+    researchers.set_status(token.researcher_id, reason.status)
+    logger.info("token marked invalid", researcher_id=token.researcher_id, reason=reason.value)
+    return True
+
+
+def confirm_orcid(researchers: ResearcherStore, researcher: Researcher, *, orcid: str) -> None:
+    """ORCID accepted the researcher's token for ``orcid`` (a verify, or a push or pull that succeeded).
+
+    From then on the iD counts as authenticated, as after the OAuth callback: a load cannot change it.
+    """
+    if researcher.orcid_authenticated or researcher.orcid != orcid:
+        return
+    if researchers.mark_authenticated(researcher.id, orcid=orcid):
+        logger.info("ORCID accepted the token: iD authenticated", researcher_id=researcher.id, orcid=orcid)

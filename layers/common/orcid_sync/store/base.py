@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from orcid_sync.models import Asset, OrcidStatus, Researcher, ResearcherInput, StoredToken
+from orcid_sync.models import Asset, OrcidStatus, Researcher, ResearcherInput, StoredToken, TokenInvalidReason
 
 
 class Page[ItemT](BaseModel):
@@ -34,9 +34,23 @@ class ResearcherStore(Protocol):
     def iter_all(self) -> Iterable[Researcher]: ...
 
     def record_connection(
-        self, researcher_id: str, *, orcid: str, scopes: Sequence[str], connected_at: datetime
+        self,
+        researcher_id: str,
+        *,
+        orcid: str,
+        scopes: Sequence[str],
+        connected_at: datetime,
+        authenticated: bool = True,
     ) -> Researcher:
-        """Record an authenticated iD and an active connection."""
+        """Record an active connection for this iD; ``authenticated`` when ORCID vouched for the iD.
+
+        Without ``authenticated`` (an imported token nobody tried yet) the iD is only as authenticated
+        as it already was: a wrong-record token must not lock the iD against correction.
+        """
+        ...
+
+    def mark_authenticated(self, researcher_id: str, *, orcid: str) -> bool:
+        """ORCID accepted a token for this iD: record it as authenticated (False if the iD changed meanwhile)."""
         ...
 
     def set_status(self, researcher_id: str, status: OrcidStatus, *, scopes: Sequence[str] | None = None) -> None: ...
@@ -54,6 +68,10 @@ class TokenStore(Protocol):
     def put_many(self, tokens: Sequence[StoredToken]) -> None: ...
 
     def mark_revoked(self, researcher_id: str, at: datetime) -> None: ...
+
+    def mark_invalid(self, researcher_id: str, *, at: datetime, reason: TokenInvalidReason, fingerprint: str) -> bool:
+        """Record that ORCID refused this token; False when the stored token is another one (replaced meanwhile)."""
+        ...
 
     def delete(self, researcher_id: str) -> None: ...
 

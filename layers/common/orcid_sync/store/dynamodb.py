@@ -11,8 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
+from botocore.exceptions import ClientError
 
-from orcid_sync.models import Asset, OrcidStatus, Researcher, ResearcherInput, SealedSecret, StoredToken, utc_now
+from orcid_sync.models import (
+    Asset,
+    OrcidStatus,
+    Researcher,
+    ResearcherInput,
+    SealedSecret,
+    StoredToken,
+    TokenInvalidReason,
+    utc_now,
+)
 from orcid_sync.store.base import Page
 
 if TYPE_CHECKING:
@@ -134,26 +144,48 @@ class DynamoResearcherStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def record_connection(
-        self, researcher_id: str, *, orcid: str, scopes: Sequence[str], connected_at: datetime
+        self,
+        researcher_id: str,
+        *,
+        orcid: str,
+        scopes: Sequence[str],
+        connected_at: datetime,
+        authenticated: bool = True,
     ) -> Researcher:
+        # Unproven (an imported token): keep whatever was known about this same iD, default false.
+        authenticated_value = ":true" if authenticated else "if_not_exists(orcid_authenticated, :false)"
         response = self._table.update_item(
             Key={"id": researcher_id},
             UpdateExpression=(
-                "SET orcid = :orcid, orcid_status = :active, orcid_authenticated = :true, "
+                f"SET orcid = :orcid, orcid_status = :active, orcid_authenticated = {authenticated_value}, "
                 "orcid_scopes = :scopes, connected_at = :at, updated_at = :at"
             ),
-            # Only an existing researcher, and never over a different authenticated iD.
+            # Only an existing researcher, and never over a different iD.
             ConditionExpression="attribute_exists(id) AND (attribute_not_exists(orcid) OR orcid = :orcid)",
             ExpressionAttributeValues={
                 ":orcid": orcid,
                 ":active": OrcidStatus.ACTIVE.value,
-                ":true": True,
+                **({":true": True} if authenticated else {":false": False}),
                 ":scopes": sorted(scopes),
                 ":at": connected_at.isoformat(),
             },
             ReturnValues="ALL_NEW",
         )
         return Researcher.model_validate(_plain(response["Attributes"]))
+
+    def mark_authenticated(self, researcher_id: str, *, orcid: str) -> bool:
+        try:
+            self._table.update_item(
+                Key={"id": researcher_id},
+                UpdateExpression="SET orcid_authenticated = :true, updated_at = :at",
+                ConditionExpression="orcid = :orcid",
+                ExpressionAttributeValues={":true": True, ":orcid": orcid, ":at": utc_now().isoformat()},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def set_status(self, researcher_id: str, status: OrcidStatus, *, scopes: Sequence[str] | None = None) -> None:
         expression = "SET orcid_status = :status, updated_at = :at"
@@ -230,6 +262,24 @@ class DynamoTokenStore:
             ConditionExpression="attribute_exists(researcher_id)",
             ExpressionAttributeValues={":at": at.isoformat()},
         )
+
+    def mark_invalid(self, researcher_id: str, *, at: datetime, reason: TokenInvalidReason, fingerprint: str) -> bool:
+        # invalid_token is what "revoked" always meant here: keep revoked_at for it, so older readers agree.
+        expression = "SET invalid_at = :at, invalid_reason = :reason"
+        if reason is TokenInvalidReason.INVALID_TOKEN:
+            expression += ", revoked_at = if_not_exists(revoked_at, :at)"
+        try:
+            self._table.update_item(
+                Key={"researcher_id": researcher_id},
+                UpdateExpression=expression,
+                ConditionExpression="fingerprint = :fingerprint",
+                ExpressionAttributeValues={":at": at.isoformat(), ":reason": reason.value, ":fingerprint": fingerprint},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def delete(self, researcher_id: str) -> None:
         self._table.delete_item(Key={"researcher_id": researcher_id})
