@@ -23,6 +23,7 @@ from orcid_sync_cli.options import debug_option, root_param
 if TYPE_CHECKING:
     import boto3
     import requests
+    from botocore.credentials import Credentials
 
 API_URL_ENV = "ORCID_SYNC_API_URL"
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
@@ -92,17 +93,19 @@ class ApiClient:
         session: boto3.Session | None = None,
         timeout: float = 60.0,
         region: str | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
         import requests
 
         self.base_url = base_url.rstrip("/")
-        self._boto = session if session is not None else aws_session()
+        self._credentials = credentials
+        self._boto = aws_session() if session is None and credentials is None else session
         self._http = requests.Session()
         self._timeout = timeout
         self.region = (
             region
             or region_of_url(self.base_url)
-            or self._boto.region_name
+            or (self._boto.region_name if self._boto is not None else None)
             or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
         )
 
@@ -128,7 +131,7 @@ class ApiClient:
         elif content_type:
             headers["Content-Type"] = content_type
         aws_request = AWSRequest(method=method, url=url, data=body, headers=headers)
-        credentials = self._boto.get_credentials()
+        credentials = self._credentials or (self._boto.get_credentials() if self._boto is not None else None)
         if credentials is None:
             raise CliError(
                 "no AWS credentials found to sign the request: give --profile NAME (or AWS_PROFILE), "
@@ -196,14 +199,11 @@ def _from_environment(param: str) -> bool:
 
 
 def _local_client(state: local_state.LocalState) -> ApiClient:
-    import boto3
+    """Signed with the state file's dummy keys: no AWS profile or configuration is read (it may not exist)."""
+    from botocore.credentials import Credentials
 
-    session = boto3.Session(
-        aws_access_key_id=state.aws_access_key_id,
-        aws_secret_access_key=state.aws_secret_access_key,
-        region_name=state.region,
-    )
-    return ApiClient(state.api_url, session=session, region=state.region)
+    credentials = Credentials(state.aws_access_key_id, state.aws_secret_access_key)
+    return ApiClient(state.api_url, region=state.region, credentials=credentials)
 
 
 def _signed_client(url: str, session: boto3.Session, region: str | None) -> ApiClient:

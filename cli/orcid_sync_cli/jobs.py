@@ -33,7 +33,8 @@ def _path(job_id: str) -> str:
     return f"/jobs/{quote(job_id, safe='')}"
 
 
-def _duration(job: dict[str, Any]) -> str:
+def _duration(job: dict[str, Any], *, compact: bool = False) -> str:
+    """``1h 04m 05s`` (``1h04m`` compact, for a listing), ``3m 07s``, or "-" while running."""
     if not job.get("ended_at"):
         return "-"
     seconds = round(
@@ -41,6 +42,8 @@ def _duration(job: dict[str, Any]) -> str:
     )
     minutes, secs = divmod(max(0, seconds), 60)
     hours, minutes = divmod(minutes, 60)
+    if compact:
+        return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
@@ -107,7 +110,7 @@ def list_(
             Column("Type"),
             Column("Trigger", drop=3),
             Column("Started (UTC)", no_wrap=True, drop=2),
-            Column("Took", drop=1),
+            Column("Took", no_wrap=True, drop=1),
             Column("State"),
             Column("Processed", justify="right"),
             Column("Failed", justify="right"),
@@ -118,7 +121,7 @@ def list_(
                 job["type"] + (" (dry run)" if job["dry_run"] else ""),
                 job["trigger"],
                 out.when(job["started_at"], seconds=False),
-                _duration(job),
+                _duration(job, compact=True),
                 _state(job["state"]),
                 _processed(job),
                 str(job["counts"]["researchers_failed"]),

@@ -114,6 +114,28 @@ def _min_width(column: Column, cells: Sequence[Any]) -> int:
     return widest
 
 
+def _natural_width(column: Column, cells: Sequence[Any]) -> int:
+    """The column's width with nothing wrapped."""
+    lines = [column.header] + [line for cell in cells for line in _plain(cell).splitlines()]
+    return max(len(line) for line in lines)
+
+
+def _share(minimum: list[int], natural: list[int], available: int) -> list[int]:
+    """Widths from the minimum up: the space left goes to the columns needing least first, then evenly."""
+    widths = list(minimum)
+    spare = available - sum(widths)
+    order = sorted(range(len(widths)), key=lambda i: natural[i] - minimum[i])
+    for position, index in enumerate(order):
+        give = min(natural[index] - minimum[index], max(0, spare) // (len(order) - position))
+        widths[index] += give
+        spare -= give
+    return widths
+
+
+GAP = 3
+"""Between two columns: a space, the rule's blank, a space."""
+
+
 def table(
     title: str | None,
     columns: Sequence[Column],
@@ -122,20 +144,24 @@ def table(
     show_header: bool = True,
     out: Console | None = None,
 ) -> Table:
-    """A table that fits ``out``'s width: optional columns are left out until the rest fits unbroken."""
+    """A table that fits ``out``'s width: optional columns are left out until the rest fits unbroken.
+
+    Widths are decided here, not by rich: rich shrinks a column below its header or its longest
+    word when the table is too wide, which is what cut headers to "…" at 80 columns.
+    """
     target = out or console()
-    widths = [_min_width(column, [row[i] for row in rows]) for i, column in enumerate(columns)]
+    cells = [[row[i] for row in rows] for i in range(len(columns))]
+    minimum = [_min_width(column, cells[i]) for i, column in enumerate(columns)]
+    natural = [max(minimum[i], _natural_width(column, cells[i])) for i, column in enumerate(columns)]
     keep = list(range(len(columns)))
     droppable = sorted((c.drop, i) for i, c in enumerate(columns) if c.drop > 0)
-
-    def needed() -> int:
-        return sum(widths[i] for i in keep) + 3 * (len(keep) - 1)  # a space, the rule's blank, a space
-
-    while needed() > target.width and droppable:
+    while sum(minimum[i] for i in keep) + GAP * (len(keep) - 1) > target.width and droppable:
         keep.remove(droppable.pop()[1])
+    available = target.width - GAP * (len(keep) - 1)
+    widths = _share([minimum[i] for i in keep], [natural[i] for i in keep], available)
     return _build(
         title,
-        [(columns[i], widths[i]) for i in keep],
+        [(columns[i], width) for i, width in zip(keep, widths, strict=True)],
         [[row[i] for i in keep] for row in rows],
         show_header,
     )
@@ -162,7 +188,7 @@ def _build(
             column.header,
             no_wrap=column.no_wrap,
             overflow="fold",
-            min_width=width,
+            width=width,
             justify=column.justify,  # type: ignore[arg-type]
         )
     for row in rows:
