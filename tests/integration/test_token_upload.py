@@ -218,7 +218,7 @@ def test_upload_import_report_and_redelivery(
         3,
     )
     events = aws_adapters.job_store().list_events(job.job_id, limit=10, level="error").items
-    assert sorted(e.message.split(":")[0] for e in events) == ["row 2", "row 3", "row 4"]
+    assert sorted(e.message.split(":")[0] for e in events) == ["row 3", "row 4", "row 5"]  # 1-based, as in the file
 
     # When S3 delivers the same event again
     stored_before = aws_items("TOKENS_TABLE")

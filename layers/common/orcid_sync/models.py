@@ -27,6 +27,48 @@ PUSH_SCOPE = "/activities/update"
 PULL_SCOPE = "/read-limited"
 PERSON_SCOPE = "/person/update"
 REQUESTED_SCOPES = ("/read-limited", "/activities/update", "/person/update")
+ORCID_SCOPES = frozenset(
+    {
+        # The scopes of API 3.0 (docs/orcid-api.md §1.4).
+        "/authenticate",
+        "openid",
+        "/read-limited",
+        "/read-public",
+        "/activities/read-limited",
+        "/activities/update",
+        "/person/read-limited",
+        "/person/update",
+        "/webhook",
+        "/basic-notification",
+        "/premium-notification",
+        # The finer scopes they stand for, which older integrations requested and ORCID still grants
+        # (orcid-model ScopeConstants / ScopePathType).
+        "/orcid-profile/read-limited",
+        "/orcid-profile/create",
+        "/orcid-bio/read-limited",
+        "/orcid-bio/update",
+        "/orcid-bio/external-identifiers/create",
+        "/orcid-works/read-limited",
+        "/orcid-works/create",
+        "/orcid-works/update",
+        "/affiliations/read-limited",
+        "/affiliations/create",
+        "/affiliations/update",
+        "/funding/read-limited",
+        "/funding/create",
+        "/funding/update",
+        "/orcid-patents/read-limited",
+        "/orcid-patents/create",
+        "/orcid-patents/update",
+        "/peer-review/read-limited",
+        "/peer-review/create",
+        "/peer-review/update",
+        "/group-id-record/read",
+        "/group-id-record/update",
+        "/email/read-private",
+    }
+)
+"""Every scope ORCID grants; anything else in a token row is a typo or not an ORCID token."""
 
 
 def utc_now() -> datetime:

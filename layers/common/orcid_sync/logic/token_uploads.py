@@ -380,7 +380,7 @@ class JobUploadRuns:
                 researcher_id=outcome.researcher_id,
                 level="error",
                 action="rejected row",
-                message=f"row {outcome.row}: " + "; ".join(f"{p.field}: {p.reason}" for p in outcome.problems),
+                message=f"row {outcome.row_number}: " + "; ".join(f"{p.field}: {p.reason}" for p in outcome.problems),
                 at=at,
             )
             for outcome in (TokenRowOutcome.model_validate(row) for row in record.rejected_preview or [])

@@ -22,13 +22,23 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Protocol
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    computed_field,
+    field_validator,
+)
 
 from orcid_sync.crypto import TokenCipher, token_fingerprint
 from orcid_sync.errors import InvalidInputError, Problem
-from orcid_sync.identifiers import OrcidId
+from orcid_sync.identifiers import InvalidIdentifierError, OrcidId, parse_orcid
 from orcid_sync.logic.batches import MAX_BATCH_ROWS, check_batch_size, check_body_size, json_type, problems_from
 from orcid_sync.models import (
+    ORCID_SCOPES,
     PULL_SCOPE,
     PUSH_SCOPE,
     EntityId,
@@ -52,6 +62,15 @@ JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"
 
 _SCOPE = re.compile(r"^(?:/[a-z][a-z0-9-]*)+$|^openid$")
+_DOCUMENTED_SCOPES = (
+    "/authenticate",
+    "openid",
+    "/read-limited",
+    "/activities/update",
+    "/person/update",
+    "/read-public",
+    "/webhook",
+)
 _SCRUB_MIN_LENGTH = 8
 _HIDDEN = "…"
 
@@ -72,6 +91,14 @@ def _split_scopes(value: object) -> object:
         raise ValueError("lists no scope")
     if any(not _SCOPE.match(scope) for scope in scopes) or any(not isinstance(part, str) for part in parts):
         raise ValueError("contains something that is not an ORCID scope (scopes look like /activities/update)")
+    unknown = sorted(scopes - ORCID_SCOPES)
+    if unknown:
+        # A scope-shaped word is no secret; naming it shows the typo (/activites/update).
+        names = ", ".join(unknown)
+        raise ValueError(
+            f"{names} {'is not a scope' if len(unknown) == 1 else 'are not scopes'} ORCID grants "
+            f"(ORCID's are {', '.join(sorted(_DOCUMENTED_SCOPES))} and the finer scopes they stand for)"
+        )
     return frozenset(scopes)
 
 
@@ -151,6 +178,35 @@ class TokenRow(BaseModel):
         return None
 
 
+def _known_keys() -> frozenset[str]:
+    keys: set[str] = set()
+    for name, info in TokenRow.model_fields.items():
+        keys.add(name)
+        if isinstance(info.validation_alias, AliasChoices):
+            keys.update(choice for choice in info.validation_alias.choices if isinstance(choice, str))
+    return frozenset(keys)
+
+
+KNOWN_KEYS = _known_keys() | {"name"}
+"""Every key a token row may have: ours, ORCID's token response (``name`` is ignored) and Esploro's export."""
+_KEY_HINT = (
+    "a token row has orcid, access_token, refresh_token, scope, expires_in or expires_at, token_type and "
+    "researcher_id (or Esploro's access.token, refresh.token, token.type, scopes, expiry)"
+)
+_SECRET_LOOKING = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+
+
+def unknown_key_problem(key: str, row: int | None = None) -> Problem:
+    """An unknown key or column, named unless it could be a token (a row keyed by its values)."""
+    if len(key) > 64 or _SECRET_LOOKING.search(key):
+        return Problem(row=row, field="row", reason=f"has a key that is not a column of a token row: {_KEY_HINT}")
+    return Problem(row=row, field=key, reason=f"is not a column of a token row (a typo?): {_KEY_HINT}")
+
+
+def _unknown_keys(raw: Mapping[Any, Any], index: int) -> list[Problem]:
+    return [unknown_key_problem(key, index) for key in raw if isinstance(key, str) and key not in KNOWN_KEYS]
+
+
 def _without_blanks(raw: Mapping[Any, Any]) -> dict[str, Any]:
     # A CSV's empty cells and JSON nulls mean "not given", so optional columns may be left empty.
     return {
@@ -181,14 +237,30 @@ def parse_token_row(raw: object, index: int) -> TokenRow | list[Problem]:
         return [Problem(row=index, field="row", reason=f"expected an object, got {json_type(raw)}")]
     if None in raw:
         return [Problem(row=index, field="row", reason="has more cells than the header row has columns")]
+    # A misspelt key (refresh_tokn) would otherwise drop its value without a word.
+    unknown = _unknown_keys(raw, index)
     try:
-        return TokenRow.model_validate(_without_blanks(raw))
+        parsed = TokenRow.model_validate(_without_blanks(raw))
     except ValidationError as exc:
         secrets = _row_strings(raw)
-        return [
+        return unknown + [
             problem.model_copy(update={"reason": _scrub(problem.reason, secrets)})
             for problem in problems_from(exc, row=index)
         ]
+    return unknown or parsed
+
+
+def row_orcid(raw: object) -> str | None:
+    """The row's iD when it has a valid one (for reports of rows rejected for something else)."""
+    if not isinstance(raw, Mapping):
+        return None
+    value = raw.get("orcid")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_orcid(value)
+    except InvalidIdentifierError:
+        return None  # not quoted: a misaligned row could carry a token here
 
 
 # --- request bodies ---------------------------------------------------------------------------
@@ -214,6 +286,11 @@ def csv_token_rows(lines: Iterable[str]) -> Iterator[dict[Any, Any]]:
     duplicates = sorted(name for name, count in Counter(header).items() if count > 1 and name)
     problems = [Problem(field="header", reason=f"missing column {name}") for name in missing]
     problems += [Problem(field="header", reason=f"column {name} appears twice") for name in duplicates]
+    if not missing:  # a header lacking required columns may be a data row: never quote its cells then
+        for name in dict.fromkeys(name for name in header if name and name not in KNOWN_KEYS):
+            unknown = unknown_key_problem(name)
+            reason = f"column {name} {unknown.reason}" if unknown.field != "row" else unknown.reason
+            problems.append(Problem(field="header", reason=reason))
     if problems:
         raise InvalidInputError("the CSV header row is not usable: " + "; ".join(p.reason for p in problems), problems)
     index = 0
@@ -307,7 +384,7 @@ class TokenOutcomeKind(StrEnum):
 
 
 class TokenRowOutcome(BaseModel):
-    """What happened to one row; ``row`` is its 0-based position among the data rows."""
+    """What happened to one row; ``row`` is its 0-based position among the data rows, ``row_number`` 1-based."""
 
     row: int
     outcome: TokenOutcomeKind
@@ -315,6 +392,12 @@ class TokenRowOutcome(BaseModel):
     researcher_id: str | None = None
     can_pull: bool | None = None
     problems: list[Problem] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form
+    @property
+    def row_number(self) -> int:
+        """The row's number as a person counts the data rows of the file: 1 for the first (after a CSV header)."""
+        return self.row + 1
 
 
 class TokenCounts(BaseModel):
@@ -451,7 +534,9 @@ def _screen(
     for index, raw in rows:
         parsed = parse_token_row(raw, index)
         if isinstance(parsed, list):
-            outcomes[index] = TokenRowOutcome(row=index, outcome=TokenOutcomeKind.REJECTED, problems=parsed)
+            outcomes[index] = TokenRowOutcome(
+                row=index, outcome=TokenOutcomeKind.REJECTED, orcid=row_orcid(raw), problems=parsed
+            )
             continue
         checked = _static_checks(parsed, index, now)
         if isinstance(checked, TokenRowOutcome):
