@@ -143,6 +143,7 @@ class _RejectedFile:
     """``<FILE>.rejected.jsonl``, created on the first rejected row; a stale one from an earlier run goes."""
 
     def __init__(self, path: Path) -> None:
+        self.source = path
         self.path = _rejected_path(path)
         self.path.unlink(missing_ok=True)
         self._handle: IO[str] | None = None
@@ -335,10 +336,16 @@ def _count_token_rows(path: Path) -> int:
 
 
 def _record_token_outcomes(outcomes: Sequence[dict[str, Any]], rejected: _RejectedFile) -> None:
+    file_ids: list[str | None] | None = None
     for outcome in outcomes:
         if outcome["outcome"] == "rejected":
-            # Row number and iD only: never a value from the file, any of which may be a token.
-            entry = {"row": outcome["row"], "orcid": outcome.get("orcid"), "problems": _without_row(outcome)}
+            # Row number and iD only: never another value from the file, any of which may be a token. The API
+            # leaves out an iD it refused; the file's is added back when it has an iD's shape (a token never has).
+            orcid = outcome.get("orcid")
+            if orcid is None:
+                file_ids = file_ids if file_ids is not None else token_files.row_orcids(rejected.source)
+                orcid = file_ids[outcome["row"]] if outcome["row"] < len(file_ids) else None
+            entry = {"row": outcome["row"], "orcid": orcid, "problems": _without_row(outcome)}
             rejected.write({k: v for k, v in entry.items() if v is not None})
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,10 @@ REQUIRED_COLUMNS: tuple[tuple[str, ...], ...] = (
     ("expires_in", "expires_at", "expiry"),
 )
 """Each group: one of these columns must be in a CSV's header row."""
+
+
+ORCID_SHAPE = re.compile(r"^(?:https?://(?:sandbox\.)?orcid\.org/)?\d{4}-?\d{4}-?\d{4}-?\d{3}[\dX]$")
+"""What an ORCID iD looks like, checksum aside: 16 digits (the last may be X), with or without hyphens."""
 
 
 class TokenFileError(CliError):
@@ -93,6 +98,21 @@ def count_rows(path: Path) -> int:
     if file_format(path) == "csv":
         return sum(1 for _ in _csv_rows(path))
     return len(json_rows(path))
+
+
+def row_orcids(path: Path) -> list[str | None]:
+    """Each row's ``orcid`` value when it has an iD's shape (None otherwise: it could be anything, even a token)."""
+    values: list[Any]
+    if file_format(path) == "csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = [name.strip().lower() for name in next(reader, [])]
+            column = header.index("orcid") if "orcid" in header else None
+            rows = [cells for cells in reader if any(cell.strip() for cell in cells)]
+        values = [cells[column] if column is not None and column < len(cells) else None for cells in rows]
+    else:
+        values = [row.get("orcid") if isinstance(row, dict) else None for row in json_rows(path)]
+    return [value.strip() if isinstance(value, str) and ORCID_SHAPE.match(value.strip()) else None for value in values]
 
 
 def request_body(path: Path) -> tuple[bytes, str]:

@@ -330,3 +330,21 @@ def test_a_token_file_with_a_bad_header_is_refused_before_sending(requests_seen:
     assert result.exit_code == 1
     assert "missing column scope or scopes" in result.output
     assert sum(requests_seen.values()) == 0
+
+
+def test_a_rejected_ids_row_keeps_the_id_from_the_file_but_never_another_value(
+    requests_seen: Counter[str], tmp_path: Path
+) -> None:
+    # Given a token file whose first row has a bad iD checksum and whose second has a token where the iD goes
+    stray = str(uuid.uuid4())
+    rows = [token_row("0000-0002-1825-0098"), token_row(stray)]
+    path = write_csv(tmp_path / "tokens.csv", rows)
+    # When it is imported
+    result = run_cli("tokens", "import", str(path))
+    # Then both rows are rejected; the iD-shaped value is named, the other is not repeated
+    assert result.exit_code == 0, result.output
+    first, second = rejected_lines(path)
+    assert (first["row"], first["orcid"]) == (0, "0000-0002-1825-0098")
+    assert second["row"] == 1 and "orcid" not in second
+    no_token_leaks(rows, path.with_name("tokens.csv.rejected.jsonl").read_text())
+    assert stray not in path.with_name("tokens.csv.rejected.jsonl").read_text()
