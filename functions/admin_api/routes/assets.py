@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import WithJsonSchema
 
 from orcid_sync import wiring
-from orcid_sync.logic.assets import delete_asset, get_asset, load_assets, put_asset
+from orcid_sync.logic.assets import StoredAsset, delete_asset, get_asset, load_assets, put_asset
 from orcid_sync.logic.batches import MAX_BATCH_ROWS, BatchReport
 from orcid_sync.models import Asset, AssetInput, utc_now
 from orcid_sync.observability import logger
@@ -31,10 +31,16 @@ AssetRow = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/AssetInp
     responses={200: {"description": "Replaced"}, 201: {"description": "Created"}, 400: BAD_REQUEST, 413: TOO_LARGE},
     middlewares=[body_size],
 )
-def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=False)]) -> Response[Asset]:
-    """Unknown types and malformed DOIs, iDs or dates are a 400 naming the field; the ids must agree."""
-    result = put_asset(wiring.asset_store(), asset, path_id=asset_id, now=utc_now())
-    logger.info("asset stored", asset_id=asset_id, new_asset=result.created)
+def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=False)]) -> Response[StoredAsset]:
+    """Unknown types and malformed DOIs, iDs or dates are a 400 naming the field; the ids must agree.
+
+    A researcher id nobody has is stored anyway (the researcher may be loaded later) with a warning
+    in `warnings` (field and reason).
+    """
+    result = put_asset(
+        wiring.asset_store(), asset, path_id=asset_id, now=utc_now(), researchers=wiring.researcher_store()
+    )
+    logger.info("asset stored", asset_id=asset_id, new_asset=result.created, warnings=len(result.asset.warnings))
     return Response(
         status_code=201 if result.created else 200, content_type=content_types.APPLICATION_JSON, body=result.asset
     )
@@ -50,8 +56,12 @@ def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=
 def load_assets_route(
     rows: Annotated[list[AssetRow], Body(embed=False, description="Assets as in PUT /assets/{id}")],
 ) -> BatchReport:
-    """Valid rows are stored even when others are rejected; each rejected row says which field and why."""
-    report = load_assets(wiring.asset_store(), rows, now=utc_now())
+    """Valid rows are stored even when others are rejected; each rejected row says which field and why.
+
+    A row naming a researcher id nobody has is stored with `warnings` (row, field, reason): the
+    researcher may be loaded later.
+    """
+    report = load_assets(wiring.asset_store(), rows, now=utc_now(), researchers=wiring.researcher_store())
     logger.info("asset batch loaded", counts=report.counts.model_dump())
     return report
 

@@ -163,7 +163,7 @@ class OrcidRules:
         self_keys: set[ExternalIdKey] = set()
         group_keys: set[ExternalIdKey] = set()
         for entry in entries:
-            id_type = _value_of(entry, "external-id-type").strip()
+            id_type = _value_of(entry, "external-id-type")
             value = _value_of(entry, "external-id-value")
             relationship = _value_of(entry, "external-id-relationship")
             if id_type.replace("_", "-") not in self.vocabularies.external_id_types:
@@ -217,8 +217,8 @@ class OrcidRules:
         if translated is not None and _value_of(translated, "language-code") not in vocabularies.languages:
             raise _invalid_value("translated title -> language code", vocabularies.languages)
         work_type = self._work_type(_value_of(raw, "type"))
-        language = _value_of(raw, "language-code").strip()
-        if language and language not in vocabularies.languages:
+        language = _value_of(raw, "language-code")
+        if language.strip() and language not in vocabularies.languages:
             raise _invalid_value("language code", vocabularies.languages)
         parse_fuzzy_date(raw.get("publication-date"))
         citation = raw.get("citation")
@@ -259,9 +259,9 @@ class OrcidRules:
         if organization is None:
             raise orcid_error(9046)
         address = _child(organization, "address")
-        city = _value_of(address, "city").strip()
-        country = _value_of(address, "country").strip()
-        if not city or not country:
+        city = _value_of(address, "city")
+        country = _value_of(address, "country")
+        if not city.strip() or not country.strip():
             raise orcid_error(9060)
         if country not in self.vocabularies.countries:
             raise _invalid_value("country", self.vocabularies.countries)

@@ -69,13 +69,14 @@ def default_model_dir() -> Path:
 class _MappingError(Exception):
     """JSON that Jackson could not map onto ORCID's model; `path` is filled in on the way out."""
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, tail: str = "") -> None:
         super().__init__(problem)
         self.problem = problem
+        self.tail = tail
         self.path: list[str] = []
 
     def __str__(self) -> str:
-        return self.problem.format(at="/" + "/".join(self.path))
+        return f"{self.problem} at /{'/'.join(self.path)}{self.tail}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,14 +131,14 @@ def _text(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    raise _MappingError(f"Cannot deserialize value of type `String` from {_json_kind(value)} at {{at}}")
+    raise _MappingError(f"Cannot deserialize value of type `String` from {_json_kind(value)}")
 
 
 def _iso_datetime(epoch_ms: int) -> str:
     try:
         return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
     except (OverflowError, OSError, ValueError):
-        raise _MappingError(f"Cannot deserialize {epoch_ms} as a date at {{at}}") from None
+        raise _MappingError(f"Cannot deserialize {epoch_ms} as a date") from None
 
 
 def _walk(node: _Node, value: object, texts: list[str], elements: list[Leaf] | None) -> tuple[Hashable, Any]:
@@ -146,7 +147,7 @@ def _walk(node: _Node, value: object, texts: list[str], elements: list[Leaf] | N
     if node.has_text:
         return _walk_text(node, value, texts, elements)
     if type(value) is not dict:
-        raise _MappingError(f"Cannot construct `{node.local}` from {_json_kind(value)} at {{at}}")
+        raise _MappingError(f"Cannot construct `{node.local}` from {_json_kind(value)}")
     element = None if elements is None else ET.Element(node.name)
     attributes, children = _members(node, value)
     names = _attributes(attributes, texts, element, elements)
@@ -169,15 +170,15 @@ def _walk_text(node: _Node, value: object, texts: list[str], elements: list[Leaf
     attributes: dict[str, object] = {}
     if type(value) is dict:
         if not node.wrapped:
-            raise _MappingError("Cannot deserialize value of type `String` from an object at {at}")
+            raise _MappingError("Cannot deserialize value of type `String` from an object")
         text = value.get("value")
         for key, item in value.items():
             if key != "value" and item is not None:
                 if key not in node.attributes:
-                    raise _MappingError(f'Unrecognized field "{key}" at {{at}}, not marked as ignorable')
+                    raise _MappingError(f'Unrecognized field "{key}"', ", not marked as ignorable")
                 attributes[key] = item
     elif type(value) is list:
-        raise _MappingError("Cannot deserialize a single value from an array at {at}")
+        raise _MappingError("Cannot deserialize a single value from an array")
     element = None if elements is None else ET.Element(node.name)
     names = _attributes(attributes, texts, element, elements)
     if text is None:
@@ -205,7 +206,7 @@ def _members(node: _Node, value: dict[str, object]) -> tuple[dict[str, object], 
         child = node.children.get(key)
         if child is None:
             if key not in node.attributes:
-                raise _MappingError(f'Unrecognized field "{key}" at {{at}}, not marked as ignorable')
+                raise _MappingError(f'Unrecognized field "{key}"', ", not marked as ignorable")
             attributes[key] = item
             continue
         position = node.order[key]
@@ -218,7 +219,7 @@ def _members(node: _Node, value: dict[str, object]) -> tuple[dict[str, object], 
             entries = enumerate(item)
             children.extend((position, f"{key}/{index}", child, entry) for index, entry in entries if entry is not None)
         else:
-            error = _MappingError("Cannot deserialize a single value from an array at {at}")
+            error = _MappingError("Cannot deserialize a single value from an array")
             error.path.append(key)
             raise error
     if not in_order:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from orcid_sync.errors import InvalidInputError, NotFoundError, Problem
 from orcid_sync.logic.batches import (
@@ -18,58 +19,116 @@ from orcid_sync.logic.batches import (
     problems_from,
     rejected,
 )
-from orcid_sync.models import Asset, AssetInput
+from orcid_sync.models import Asset, AssetInput, Researcher
 from orcid_sync.store.base import AssetStore
+
+
+class KnownResearchers(Protocol):
+    """The one ResearcherStore read an asset load makes: which of these researchers exist."""
+
+    def get_many(self, researcher_ids: Sequence[str]) -> dict[str, Researcher]: ...
+
+
+class StoredAsset(Asset):
+    """``PUT /assets/{id}``: the asset as stored, and what is odd about it (it was stored anyway)."""
+
+    warnings: list[Problem] = Field(default_factory=list)
 
 
 class AssetWrite(BaseModel):
     """The stored asset and whether the PUT created it."""
 
     created: bool
-    asset: Asset
+    asset: StoredAsset
 
 
 def _stamped(asset: AssetInput, now: datetime) -> Asset:
     return Asset.model_validate({**asset.model_dump(), "updated_at": now})
 
 
-def put_asset(assets: AssetStore, asset: AssetInput, *, path_id: str, now: datetime) -> AssetWrite:
-    """Create or replace one asset (its per-researcher copies follow its researcher list)."""
+def unknown_researcher_warnings(
+    asset: AssetInput, known: set[str], *, row: int | None = None, prefix: str = ""
+) -> list[Problem]:
+    """A warning per researcher id no researcher has: the asset is kept, and pushed once they are loaded."""
+    return [
+        Problem(
+            row=row,
+            field=f"{prefix}researchers.{position}",
+            reason=f"no researcher has id {rid} (yet): the asset is stored, and pushed for them once they are loaded",
+        )
+        for position, rid in enumerate(asset.researchers)
+        if rid not in known
+    ]
+
+
+def put_asset(
+    assets: AssetStore,
+    asset: AssetInput,
+    *,
+    path_id: str,
+    now: datetime,
+    researchers: KnownResearchers | None = None,
+) -> AssetWrite:
+    """Create or replace one asset (its per-researcher copies follow its researcher list).
+
+    With ``researchers``, a researcher id nobody has is a warning in the answer, not a refusal:
+    the institution's feeds may send an asset before its researcher.
+    """
     if asset.id != path_id:
         raise InvalidInputError(
             "the asset id in the body differs from the one in the path",
             [Problem(field="body.id", reason=f"is {asset.id!r} but the path says {path_id!r}")],
         )
+    warnings: list[Problem] = []
+    if researchers is not None:
+        known = set(researchers.get_many(asset.researchers))
+        warnings = unknown_researcher_warnings(asset, known, prefix="body.")
     stored = _stamped(asset, now)
     previous = assets.put(stored)
-    return AssetWrite(created=previous is None, asset=stored)
+    return AssetWrite(
+        created=previous is None, asset=StoredAsset.model_validate({**stored.model_dump(), "warnings": warnings})
+    )
 
 
-def load_assets(assets: AssetStore, rows: Sequence[object], *, now: datetime) -> BatchReport:
-    """Store a batch row by row: valid rows are stored even when others are rejected."""
+def load_assets(
+    assets: AssetStore, rows: Sequence[object], *, now: datetime, researchers: KnownResearchers | None = None
+) -> BatchReport:
+    """Store a batch row by row: valid rows are stored even when others are rejected.
+
+    With ``researchers``, each stored row naming a researcher nobody has carries a warning.
+    """
     check_batch_size(len(rows))
-    outcomes: list[RowOutcome] = []
+    outcomes: dict[int, RowOutcome] = {}
+    parsed: dict[int, AssetInput] = {}
     first_row: dict[str, int] = {}
     for index, row in enumerate(rows):
         mapping = as_mapping(row, index)
         if isinstance(mapping, Problem):
-            outcomes.append(rejected(index, [mapping]))
+            outcomes[index] = rejected(index, [mapping])
             continue
         try:
             asset = AssetInput.model_validate(mapping)
         except ValidationError as exc:
             row_id = mapping.get("id")
-            outcomes.append(rejected(index, problems_from(exc, row=index), row_id=str(row_id) if row_id else None))
+            outcomes[index] = rejected(index, problems_from(exc, row=index), row_id=str(row_id) if row_id else None)
             continue
         if asset.id in first_row:
             problem = duplicate_problem(index, first_row[asset.id], "id", f"asset {asset.id}")
-            outcomes.append(rejected(index, [problem], row_id=asset.id))
+            outcomes[index] = rejected(index, [problem], row_id=asset.id)
             continue
         first_row[asset.id] = index
+        parsed[index] = asset
+
+    known: set[str] | None = None
+    if researchers is not None:
+        named = dict.fromkeys(rid for asset in parsed.values() for rid in asset.researchers)
+        known = set(researchers.get_many(list(named))) if named else set()
+    for index, asset in parsed.items():
         previous = assets.put(_stamped(asset, now))
         kind = RowOutcomeKind.CREATED if previous is None else RowOutcomeKind.UPDATED
-        outcomes.append(RowOutcome(row=index, id=asset.id, outcome=kind))
-    return BatchReport.of(outcomes)
+        warnings = unknown_researcher_warnings(asset, known, row=index) if known is not None else []
+        outcomes[index] = RowOutcome(row=index, id=asset.id, outcome=kind, warnings=warnings)
+    return BatchReport.of([outcomes[index] for index in range(len(rows))])
 
 
 def get_asset(assets: AssetStore, asset_id: str) -> Asset:

@@ -25,12 +25,17 @@ class RowOutcomeKind(StrEnum):
 
 
 class RowOutcome(BaseModel):
-    """What happened to one row of a batch; ``row`` is its 0-based position in the request."""
+    """What happened to one row of a batch; ``row`` is its 0-based position in the request.
+
+    ``problems`` say why a row was rejected; ``warnings`` (same shape) what is odd about a row that
+    was stored anyway, e.g. an asset naming a researcher not loaded yet.
+    """
 
     row: int
     id: str | None = None
     outcome: RowOutcomeKind
     problems: list[Problem] = Field(default_factory=list)
+    warnings: list[Problem] = Field(default_factory=list)
 
 
 class BatchCounts(BaseModel):
@@ -38,6 +43,8 @@ class BatchCounts(BaseModel):
     created: int = 0
     updated: int = 0
     rejected: int = 0
+    with_warnings: int = 0
+    """Rows stored (created or updated) with a warning."""
 
 
 class BatchReport(BaseModel):
@@ -54,6 +61,7 @@ class BatchReport(BaseModel):
             created=tally[RowOutcomeKind.CREATED],
             updated=tally[RowOutcomeKind.UPDATED],
             rejected=tally[RowOutcomeKind.REJECTED],
+            with_warnings=sum(1 for row in rows if row.warnings),
         )
         return cls(counts=counts, rows=rows)
 
