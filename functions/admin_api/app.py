@@ -17,6 +17,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orcid_sync.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError, Problem
+from orcid_sync.logic.batches import readable
 from orcid_sync.observability import logger, metrics, tracer
 from orcid_sync.settings import get_settings
 from orcid_sync.store.dynamodb import InvalidCursorError
@@ -56,7 +57,8 @@ def _field_path(location: tuple[Any, ...]) -> str:
 @app.exception_handler(RequestValidationError)
 def _invalid_request(exc: RequestValidationError) -> Response[str]:
     problems = [
-        Problem(field=_field_path(tuple(err.get("loc", ()))), reason=str(err.get("msg"))) for err in exc.errors()
+        Problem(field=_field_path(tuple(err.get("loc", ()))), reason=readable(str(err.get("msg"))))
+        for err in exc.errors()
     ]
     return _error(400, "the request is invalid", problems)
 

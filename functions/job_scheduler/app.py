@@ -43,7 +43,8 @@ class ScheduleEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_type: Literal[JobType.PUSH, JobType.PULL]
+    # The values, not the enum's members: a refusal then names 'push' and 'pull', not their Python reprs.
+    job_type: Literal["push", "pull"]
 
 
 class JobControlRecord(SqsRecordModel):
@@ -113,7 +114,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
     p = ports()
     job = run_scheduled_job(
         aws_adapters.job_store(),
-        request.job_type,
+        JobType(request.job_type),
         invocation_id=context.aws_request_id,
         selectors=p.selectors,
         queues=p.queues,

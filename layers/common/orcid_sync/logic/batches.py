@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -78,9 +79,17 @@ def check_body_size(size: int, *, limit: int = MAX_BODY_BYTES) -> None:
         raise PayloadTooLargeError(f"the request body has {size:,} bytes; at most {limit:,} are accepted")
 
 
-def _readable(message: str) -> str:
-    # pydantic prefixes custom validator messages with "Value error, "; the rest is ours and reads better alone.
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+_ENUM_REPR = re.compile(r"<[A-Za-z_][\w.]*: ('[^']*'|\"[^\"]*\"|-?\d+)>")
+
+
+def readable(message: str) -> str:
+    """A validation message as a person reads it: values, never Python reprs.
+
+    pydantic prefixes our validators' messages with "Value error, ", and names the members of an
+    enum in a ``Literal`` by their repr (``<JobType.PUSH: 'push'>``): the value (``'push'``) is what
+    the caller sends.
+    """
+    return _ENUM_REPR.sub(r"\1", message.removeprefix("Value error, ").removeprefix("Assertion failed, "))
 
 
 def problems_from(error: ValidationError, *, row: int | None = None, prefix: str = "") -> list[Problem]:
@@ -88,7 +97,7 @@ def problems_from(error: ValidationError, *, row: int | None = None, prefix: str
     problems = []
     for err in error.errors(include_url=False, include_input=False, include_context=False):
         location = ".".join(str(part) for part in err["loc"]) or "row"
-        problems.append(Problem(row=row, field=f"{prefix}{location}", reason=_readable(err["msg"])))
+        problems.append(Problem(row=row, field=f"{prefix}{location}", reason=readable(err["msg"])))
     return problems
 
 
