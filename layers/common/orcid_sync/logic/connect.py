@@ -522,6 +522,11 @@ def disconnect(
     stored = tokens.get(researcher_id)
     if stored is None and researcher.orcid_status is OrcidStatus.NONE:
         raise ConflictError(f"researcher {researcher_id} has not connected an ORCID iD")
+    if stored is None and researcher.orcid_status is OrcidStatus.DISCONNECTED:
+        # Nothing left to revoke or delete: say so rather than report a disconnect that did nothing.
+        raise ConflictError(
+            f"researcher {researcher_id} is already disconnected from ORCID: there is no token to revoke"
+        )
     outcome = RevocationOutcome.NO_TOKEN
     if stored is not None:
         outcome = _revoke_stored(stored, cipher=cipher, oauth=oauth)
