@@ -29,7 +29,8 @@ from orcid_sync.logic.jobs import (
     start_requested_job,
 )
 from orcid_sync.logic.pull import PullJobFinisher, select_pull_researchers
-from orcid_sync.logic.push import select_push_researchers
+from orcid_sync.logic.push import ineligibility, select_push_researchers
+from orcid_sync.logic.researchers import ExplainingSelector, Ineligibility, pull_ineligibility
 from orcid_sync.logic.settings import CachedIntegrationSettings
 from orcid_sync.models import utc_now
 from orcid_sync.observability import logger, metrics, tracer
@@ -67,18 +68,29 @@ def ports() -> SchedulerPorts:
     integration = CachedIntegrationSettings(
         DynamoIntegrationSettingsStore(wiring.dynamodb().Table(settings.state_table))
     )
+    jobs = aws_adapters.job_store(settings)
+
+    def explained(select: ResearcherSelector, why: Ineligibility) -> ExplainingSelector:
+        # A run asked for named researchers says, as a job event, why any of them was left out.
+        return ExplainingSelector(select, researchers=researchers, tokens=tokens, events=jobs, why=why, now=utc_now)
+
     return SchedulerPorts(
         selectors={
-            JobType.PUSH: StoredResearcherSelector(
-                researchers,
-                tokens,
-                lambda people, held, only: select_push_researchers(people, held, integration.get(), only),
+            JobType.PUSH: explained(
+                StoredResearcherSelector(
+                    researchers,
+                    tokens,
+                    lambda people, held, only: select_push_researchers(people, held, integration.get(), only),
+                ),
+                lambda researcher, token: ineligibility(researcher, token, integration.get()),
             ),
-            JobType.PULL: StoredResearcherSelector(researchers, tokens, select_pull_researchers),
+            JobType.PULL: explained(
+                StoredResearcherSelector(researchers, tokens, select_pull_researchers), pull_ineligibility
+            ),
         },
         queues={job_type: aws_adapters.task_queue(job_type, settings) for job_type in (JobType.PUSH, JobType.PULL)},
         # A run can end in the scheduler (nobody eligible, or workers faster than the fan-out): pull's CSV then.
-        finishers={JobType.PULL: PullJobFinisher(aws_adapters.job_store(settings), pull_files(settings))},
+        finishers={JobType.PULL: PullJobFinisher(jobs, pull_files(settings))},
         notifier=aws_adapters.notifier(settings),
     )
 

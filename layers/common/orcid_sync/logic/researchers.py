@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from orcid_sync.errors import ConflictError, InvalidInputError, NotFoundError, Problem
+from orcid_sync.jobs import Job, JobEvent
 from orcid_sync.logic.batches import (
     BatchReport,
     RowOutcome,
@@ -19,8 +20,9 @@ from orcid_sync.logic.batches import (
     problems_from,
     rejected,
 )
-from orcid_sync.models import PULL_SCOPE, PUSH_SCOPE, OrcidStatus, Researcher, ResearcherInput
-from orcid_sync.store.base import Page, ResearcherStore
+from orcid_sync.models import PULL_SCOPE, PUSH_SCOPE, OrcidStatus, Researcher, ResearcherInput, StoredToken
+from orcid_sync.observability import logger
+from orcid_sync.store.base import Page, ResearcherStore, TokenStore
 
 
 class ResearcherLinks(Protocol):
@@ -175,3 +177,86 @@ def list_researchers(
     return Page[ResearcherView](
         items=[researcher_view(researcher, links) for researcher in page.items], next_cursor=page.next_cursor
     )
+
+
+# --- why a requested researcher is left out of a run ----------------------------------------------
+
+
+class RunEvents(Protocol):
+    """Where a run's events go (the JobStore)."""
+
+    def add_events(self, job_id: str, events: Sequence[JobEvent]) -> None: ...
+
+
+Ineligibility = Callable[[Researcher, StoredToken | None], str | None]
+"""Why a job leaves a researcher alone ("has no ORCID iD", …), or None when it would take them."""
+
+
+def pull_ineligibility(researcher: Researcher, token: StoredToken | None) -> str | None:
+    """Why the pull cannot read this researcher's works (the rules of ``select_pull_researchers``)."""
+    if not researcher.orcid:
+        return "has no ORCID iD"
+    if token is None:
+        return f"has no ORCID token (status {researcher.orcid_status.value})"
+    if not token.is_active:
+        return f"has a revoked, refused or expired ORCID token (status {researcher.orcid_status.value})"
+    if PULL_SCOPE not in token.scopes:
+        return f"has a token without the {PULL_SCOPE} scope"
+    if token.orcid != researcher.orcid:
+        return f"has a token for another ORCID iD ({token.orcid})"
+    return None
+
+
+class ExplainingSelector:
+    """A run's selection, plus a warning event for each researcher asked for by name but left out, saying why.
+
+    ``orcid-sync jobs run push --researchers r1`` for a researcher the push may not touch would
+    otherwise end at once with nothing to show: the event says what is in the way.
+    """
+
+    def __init__(
+        self,
+        select: Callable[[Job], list[str]],
+        *,
+        researchers: ResearcherStore,
+        tokens: TokenStore,
+        events: RunEvents,
+        why: Ineligibility,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._select = select
+        self._researchers = researchers
+        self._tokens = tokens
+        self._events = events
+        self._why = why
+        self._now = now
+
+    def __call__(self, job: Job) -> list[str]:
+        selected = self._select(job)
+        requested = [rid for rid in job.options.get("researcher_ids") or [] if isinstance(rid, str)]
+        chosen = set(selected)
+        left_out = list(dict.fromkeys(rid for rid in requested if rid not in chosen))
+        if left_out:
+            self._events.add_events(job.job_id, self._explain(job, left_out))
+        return selected
+
+    def _explain(self, job: Job, left_out: list[str]) -> list[JobEvent]:
+        found = self._researchers.get_many(left_out)
+        tokens = self._tokens.get_many([rid for rid in left_out if rid in found])
+        now = self._now()
+        events: list[JobEvent] = []
+        for rid in left_out:
+            researcher = found.get(rid)
+            reason = "no longer exists" if researcher is None else self._why(researcher, tokens.get(rid))
+            events.append(
+                JobEvent(
+                    researcher_id=rid,
+                    level="warning",
+                    action="skipped researcher",
+                    message=f"not included in this {job.type.value} run: the researcher "
+                    f"{reason or 'was not eligible when the run started'}",
+                    at=now,
+                )
+            )
+        logger.info("requested researchers left out of the run", job_id=job.job_id, researchers=len(events))
+        return events
