@@ -1,6 +1,12 @@
 """Run the template's Lambda functions in-process, fed by a local HTTP API, SQS pollers, S3 and schedules.
 
-Each function is loaded once from its ``CodeUri`` + ``Handler`` (its cold start) and invoked with
+Everything is read from the provisioned CloudFormation (the SAM transform's output): functions from
+``AWS::Lambda::Function`` (Code, Handler, Environment, Timeout, MemorySize), routes from the OpenAPI
+Body of ``AWS::ApiGatewayV2::Api``, SQS deliveries from ``AWS::Lambda::EventSourceMapping``, S3
+notifications from the buckets' ``NotificationConfiguration`` and schedules from ``AWS::Events::Rule``
+and ``AWS::Scheduler::Schedule``.
+
+Each function is loaded once from its code directory + ``Handler`` (its cold start) and invoked with
 the event shapes AWS sends: API Gateway HTTP API payload 2.0, SQS batches (with partial batch
 failures), S3 notifications and EventBridge scheduled events.
 
@@ -46,7 +52,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .provision import ProvisionedStack
-from .template import IMPLICIT_HTTP_API, TemplateError
+from .sam_transform import local_code_path
+from .template import TemplateError
 
 log = logging.getLogger("orcid_sync_local")
 
@@ -105,7 +112,7 @@ class LambdaContext:
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """A function as the template (with Globals applied and intrinsics resolved) describes it."""
+    """A function as its ``AWS::Lambda::Function`` (Globals merged by the SAM transform, intrinsics resolved) says."""
 
     logical_id: str
     function_name: str
@@ -115,27 +122,29 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     environment: Mapping[str, str]
-    events: Mapping[str, Mapping[str, Any]]
 
     @classmethod
     def from_stack(cls, stack: ProvisionedStack, logical_id: str) -> FunctionSpec:
         props = stack.properties[logical_id]
         physical = stack.physical(logical_id)
-        if "CodeUri" not in props or "Handler" not in props:
-            raise GlueError(f"{logical_id}: the local stack needs CodeUri and Handler (inline code is not supported)")
-        if not isinstance(props["CodeUri"], str):
-            raise GlueError(f"{logical_id}: CodeUri must be a local directory, got {props['CodeUri']!r}")
+        if props.get("PackageType", "Zip") != "Zip" or "Handler" not in props:
+            raise GlueError(f"{logical_id}: the local stack runs zip functions with a Handler (not container images)")
+        code_dir = local_code_path(stack.template.root, props.get("Code"))
+        if code_dir is None:
+            raise GlueError(
+                f"{logical_id}: CodeUri must be a local directory (inline code and S3 locations are not supported), "
+                f"got Code {props.get('Code')!r}"
+            )
         variables = (props.get("Environment") or {}).get("Variables") or {}
         return cls(
             logical_id=logical_id,
             function_name=str(physical.ref),
             function_arn=str(physical.get_att("Arn")),
-            code_dir=(stack.template.root / props["CodeUri"]).resolve(),
+            code_dir=code_dir,
             handler=str(props["Handler"]),
             timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             environment={str(name): _env_string(value) for name, value in variables.items()},
-            events=dict(props.get("Events") or {}),
         )
 
 
@@ -323,7 +332,7 @@ class ActivityTracker:
 
 @dataclass(frozen=True)
 class HttpRoute:
-    """One HttpApi event: ``GET /researchers/{id}`` (or ``$default``) routed to a function."""
+    """One route of an HTTP API: ``GET /researchers/{id}`` (or ``$default``) integrated with a function."""
 
     method: str
     path: str
@@ -629,7 +638,7 @@ class WsgiServerThread:
 
 @dataclass(frozen=True)
 class SqsEventSource:
-    """An SQS event source mapping (a SAM ``SQS`` event or an ``AWS::Lambda::EventSourceMapping``)."""
+    """An SQS ``AWS::Lambda::EventSourceMapping`` (what SAM makes of an ``SQS`` event)."""
 
     name: str
     function: LocalFunction
@@ -652,7 +661,7 @@ class SqsEventSource:
         return cls(
             name=name,
             function=function,
-            queue_arn=str(props.get("Queue") or props["EventSourceArn"]),
+            queue_arn=str(props["EventSourceArn"]),
             batch_size=int(props.get("BatchSize", 10)),
             batching_window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
             report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
@@ -847,7 +856,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 @dataclass(frozen=True)
 class S3EventSource:
-    """A SAM ``S3`` event: object created/removed notifications for a bucket, filtered by prefix/suffix."""
+    """A bucket's notifications to one function: object created/removed events, filtered by prefix/suffix."""
 
     name: str
     function: LocalFunction
@@ -857,22 +866,18 @@ class S3EventSource:
     suffix: str = ""
 
     @classmethod
-    def from_event(cls, name: str, function: LocalFunction, props: Mapping[str, Any]) -> S3EventSource:
-        events = props["Events"]
+    def from_configurations(
+        cls, name: str, function: LocalFunction, bucket: str, configurations: list[Mapping[str, Any]]
+    ) -> S3EventSource:
+        """One source for a function's LambdaConfigurations that share a filter (one per event type)."""
         prefix = suffix = ""
-        for rule in ((props.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []:
+        for rule in ((configurations[0].get("Filter") or {}).get("S3Key") or {}).get("Rules") or []:
             if str(rule["Name"]).lower() == "prefix":
                 prefix = str(rule["Value"])
             elif str(rule["Name"]).lower() == "suffix":
                 suffix = str(rule["Value"])
-        return cls(
-            name=name,
-            function=function,
-            bucket=str(props["Bucket"]),
-            events=tuple([events] if isinstance(events, str) else events),
-            prefix=prefix,
-            suffix=suffix,
-        )
+        events = tuple(str(configuration["Event"]) for configuration in configurations)
+        return cls(name=name, function=function, bucket=bucket, events=events, prefix=prefix, suffix=suffix)
 
     def wants(self, event_name: str) -> bool:
         return any(fnmatch.fnmatchcase(f"s3:{event_name}", pattern) for pattern in self.events)
@@ -1044,38 +1049,21 @@ class LambdaGlue:
     def from_stack(cls, stack: ProvisionedStack, repo_root: Path) -> LambdaGlue:
         functions = {
             logical_id: LocalFunction(FunctionSpec.from_stack(stack, logical_id), repo_root)
-            for logical_id in stack.of_type("AWS::Serverless::Function")
+            for logical_id in stack.of_type("AWS::Lambda::Function")
         }
-        routes: list[HttpRoute] = []
-        sqs_sources: list[SqsEventSource] = []
-        s3_sources: list[S3EventSource] = []
-        for function in functions.values():
-            for event_id, event in function.spec.events.items():
-                name = f"{function.logical_id}{event_id}"
-                props = event.get("Properties") or {}
-                event_type = event.get("Type")
-                if event_type == "HttpApi":
-                    routes.append(_http_route(stack, function, name, props))
-                elif event_type == "SQS" and props.get("Enabled", True) not in (False, "false"):
-                    sqs_sources.append(SqsEventSource.from_event(name, function, props))
-                elif event_type == "S3":
-                    s3_sources.append(S3EventSource.from_event(name, function, props))
-                elif event_type not in ("Schedule", "ScheduleV2", "EventBridgeRule", "CloudWatchEvent"):
-                    raise GlueError(f"{name}: event type {event_type} is not supported by the local glue")
         by_arn = {function.spec.function_arn: function for function in functions.values()}
         by_name = {function.spec.function_name: function for function in functions.values()}
-        for logical_id in stack.of_type("AWS::Lambda::EventSourceMapping"):
-            props = stack.properties[logical_id]
-            target = str(props["FunctionName"])
-            mapped = by_arn.get(target) or by_name.get(target.rsplit(":", 1)[-1])
-            if mapped is None or ":sqs:" not in str(props["EventSourceArn"]):
-                raise GlueError(f"{logical_id}: only SQS mappings to functions of this template are supported")
-            if props.get("Enabled", True) not in (False, "false"):
-                sqs_sources.append(SqsEventSource.from_event(logical_id, mapped, props))
+        sqs_sources = _sqs_sources(stack, by_arn, by_name)
         for source in sqs_sources:
             source.function.max_containers = max(source.function.max_containers, source.pollers)
-        schedules = _schedules(stack, by_arn)
-        return cls(stack, functions, routes, sqs_sources, s3_sources, schedules)
+        return cls(
+            stack,
+            functions,
+            _http_routes(stack, by_arn),
+            sqs_sources,
+            _s3_sources(stack, by_arn),
+            _schedules(stack, by_arn),
+        )
 
     def environment(self) -> dict[str, str]:
         """The union of the functions' environments; one process hosts them all, so they must agree."""
@@ -1170,29 +1158,120 @@ class LambdaGlue:
             time.sleep(0.2)
 
 
-def _http_route(stack: ProvisionedStack, function: LocalFunction, name: str, props: Mapping[str, Any]) -> HttpRoute:
-    if str(props.get("PayloadFormatVersion", "2.0")) != "2.0":
-        raise GlueError(f"{name}: only HTTP API payload format 2.0 is supported locally")
-    api_id = str(props.get("ApiId") or stack.physical(IMPLICIT_HTTP_API).ref)
-    api_logical_id = next(
-        (rid for rid, res in stack.of_type("AWS::Serverless::HttpApi").items() if res.ref == api_id), None
-    )
-    if api_logical_id is None:
-        raise GlueError(f"{name}: ApiId {api_id} is not an AWS::Serverless::HttpApi of this template")
-    api_props = stack.properties[api_logical_id]
-    default_authorizer = (api_props.get("Auth") or {}).get("DefaultAuthorizer", "NONE")
-    authorizer = (props.get("Auth") or {}).get("Authorizer", default_authorizer)
-    if authorizer not in ("NONE", "AWS_IAM"):
-        raise GlueError(f"{name}: authorizer {authorizer} is not supported locally (only AWS_IAM and NONE)")
-    has_route = "Path" in props or "Method" in props
-    return HttpRoute(
-        method=str(props.get("Method", "ANY")).upper() if has_route else "ANY",
-        path=str(props.get("Path", "/")) if has_route else "$default",
-        function=function,
-        iam=authorizer == "AWS_IAM",
-        api_id=api_id,
-        stage=str(api_props.get("StageName", "$default")),
-    )
+# OpenAPI operations of a path item (other keys, like "parameters", are not routes).
+_OPENAPI_METHODS: Final = {
+    "get": "GET",
+    "put": "PUT",
+    "post": "POST",
+    "delete": "DELETE",
+    "options": "OPTIONS",
+    "head": "HEAD",
+    "patch": "PATCH",
+    "x-amazon-apigateway-any-method": "ANY",
+}
+_LOCAL_AUTHORIZERS: Final = frozenset({"NONE", "AWS_IAM"})
+
+
+def _http_routes(stack: ProvisionedStack, functions_by_arn: Mapping[str, LocalFunction]) -> list[HttpRoute]:
+    """Every route of every HTTP API, read from its OpenAPI Body as API Gateway imports it."""
+    routes: list[HttpRoute] = []
+    for api_logical_id, api in stack.of_type("AWS::ApiGatewayV2::Api").items():
+        props = stack.properties[api_logical_id]
+        body = props.get("Body")
+        if not isinstance(body, Mapping):
+            raise GlueError(
+                f"{api_logical_id}: only HTTP APIs defined by an OpenAPI Body (as SAM's HttpApi makes them) are "
+                "supported locally"
+            )
+        api_id = str(api.ref)
+        stages = [
+            str(res.ref)
+            for stage_id, res in stack.of_type("AWS::ApiGatewayV2::Stage").items()
+            if str(stack.properties[stage_id].get("ApiId")) == api_id
+        ] or ["$default"]
+        api_security = body.get("security") or []
+        for path, path_item in (body.get("paths") or {}).items():
+            for key, operation in (path_item or {}).items():
+                method = _OPENAPI_METHODS.get(str(key).lower())
+                if method is None:
+                    continue
+                where = f"{api_logical_id} {method} {path}"
+                function = _integrated_function(where, operation, functions_by_arn)
+                security = operation.get("security", api_security) or []
+                authorizers = {str(name) for requirement in security for name in requirement}
+                unsupported = authorizers - _LOCAL_AUTHORIZERS
+                if unsupported:
+                    raise GlueError(
+                        f"{where}: authorizer {', '.join(sorted(unsupported))} is not supported locally "
+                        "(only AWS_IAM and NONE)"
+                    )
+                routes.extend(
+                    HttpRoute(
+                        method=method,
+                        path=str(path),
+                        function=function,
+                        iam="AWS_IAM" in authorizers,
+                        api_id=api_id,
+                        stage=stage,
+                    )
+                    for stage in stages
+                )
+    return routes
+
+
+def _integrated_function(
+    where: str, operation: Mapping[str, Any], functions_by_arn: Mapping[str, LocalFunction]
+) -> LocalFunction:
+    """The function behind an operation's Lambda proxy integration (payload format 2.0)."""
+    integration = operation.get("x-amazon-apigateway-integration") or {}
+    if integration.get("type") != "aws_proxy":
+        raise GlueError(f"{where}: only Lambda proxy integrations are supported locally")
+    if str(integration.get("payloadFormatVersion", "2.0")) != "2.0":
+        raise GlueError(f"{where}: only HTTP API payload format 2.0 is supported locally")
+    uri = str(integration.get("uri", ""))
+    # arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function arn>/invocations, or the function's ARN
+    found = re.search(r"/functions/(.+)/invocations$", uri)
+    function_arn = found.group(1) if found else uri
+    if function_arn not in functions_by_arn:
+        raise GlueError(f"{where}: integration {uri} is not a function of this template")
+    return functions_by_arn[function_arn]
+
+
+def _sqs_sources(
+    stack: ProvisionedStack,
+    functions_by_arn: Mapping[str, LocalFunction],
+    functions_by_name: Mapping[str, LocalFunction],
+) -> list[SqsEventSource]:
+    """The enabled SQS event source mappings (SAM's SQS events included) to functions of this template."""
+    sources: list[SqsEventSource] = []
+    for logical_id in stack.of_type("AWS::Lambda::EventSourceMapping"):
+        props = stack.properties[logical_id]
+        target = str(props["FunctionName"])
+        mapped = functions_by_arn.get(target) or functions_by_name.get(target.rsplit(":", 1)[-1])
+        if mapped is None or ":sqs:" not in str(props.get("EventSourceArn", "")):
+            raise GlueError(f"{logical_id}: only SQS mappings to functions of this template are supported")
+        if props.get("Enabled", True) not in (False, "false"):
+            sources.append(SqsEventSource.from_event(logical_id, mapped, props))
+    return sources
+
+
+def _s3_sources(stack: ProvisionedStack, functions_by_arn: Mapping[str, LocalFunction]) -> list[S3EventSource]:
+    """The buckets' notifications to functions (SAM's S3 events), one source per function and filter."""
+    sources: list[S3EventSource] = []
+    for bucket_id, bucket in stack.of_type("AWS::S3::Bucket").items():
+        notifications = stack.properties[bucket_id].get("NotificationConfiguration") or {}
+        groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        for configuration in notifications.get("LambdaConfigurations") or []:
+            function_arn = str(configuration["Function"])
+            if function_arn not in functions_by_arn:
+                raise GlueError(f"{bucket_id}: notification target {function_arn} is not a function of this template")
+            key = (function_arn, json.dumps(configuration.get("Filter"), sort_keys=True))
+            groups.setdefault(key, []).append(configuration)
+        for number, ((function_arn, _filter), configurations) in enumerate(groups.items(), start=1):
+            function = functions_by_arn[function_arn]
+            name = f"{bucket_id}To{function.logical_id}" + (f"{number}" if len(groups) > 1 else "")
+            sources.append(S3EventSource.from_configurations(name, function, str(bucket.ref), configurations))
+    return sources
 
 
 def _schedules(stack: ProvisionedStack, functions_by_arn: Mapping[str, LocalFunction]) -> list[ScheduleSource]:

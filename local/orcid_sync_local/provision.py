@@ -1,9 +1,11 @@
 """Create every resource of a template in moto, in dependency order, the way CloudFormation would.
 
-``PROVISIONERS`` maps each resource type moto holds to the function that creates it; ``GLUE_HANDLED``
-maps the types the in-process Lambda glue stands in for (functions, the HTTP API, layers, IAM) to a
-function that only names them, so that ``!Ref``/``!GetAtt`` on them resolve. A type in neither is
-refused: the local stack must not silently lack something the deployed stack has.
+A SAM template is first put through the SAM transform (:meth:`Template.transformed`), so what is
+created here is the plain CloudFormation the deployed stack has. ``PROVISIONERS`` maps each resource
+type moto holds to the function that creates it; ``GLUE_HANDLED`` maps the types the in-process Lambda
+glue stands in for (functions, layers, the HTTP API, event source mappings, IAM) to a function that
+only names them, so that ``!Ref``/``!GetAtt`` on them resolve. A type in neither is refused: the local
+stack must not silently lack something the deployed stack has.
 """
 
 from __future__ import annotations
@@ -54,7 +56,11 @@ Provisioner = Callable[[ProvisionContext, str, dict[str, Any]], PhysicalResource
 
 @dataclass(frozen=True)
 class ProvisionedStack:
-    """The template's resources as created: physical ids, resolved properties and outputs."""
+    """The template's resources as created: physical ids, resolved properties and outputs.
+
+    ``template`` is the CloudFormation that was provisioned (the SAM transform's output for a SAM
+    template), so logical ids and types are CloudFormation's (``AWS::Lambda::Function`` ...).
+    """
 
     template: Template
     identity: StackIdentity
@@ -76,23 +82,25 @@ class ProvisionedStack:
 
 
 def unsupported_resource_types(template: Template) -> set[str]:
-    """Resource types in the template that are neither provisioned in moto nor handled by the glue."""
+    """CloudFormation resource types of the template (after the SAM transform) that are neither provisioned
+    in moto nor handled by the glue."""
     return template.resource_types() - set(PROVISIONERS) - set(GLUE_HANDLED)
 
 
 def provision_stack(template: Template, context: ProvisionContext, parameters: Mapping[str, Any]) -> ProvisionedStack:
-    """Create the template's resources in moto and name the glue-handled ones; returns what was made."""
-    unsupported = unsupported_resource_types(template)
+    """Transform the template, create its resources in moto and name the glue-handled ones; returns what was made."""
+    values = template.parameter_values(parameters)
+    cloudformation = template.transformed(values, region=context.identity.region)
+    unsupported = unsupported_resource_types(cloudformation)
     if unsupported:
         raise TemplateError(
             "the local stack cannot create these resource types (add them to orcid_sync_local.provision): "
             + ", ".join(sorted(unsupported))
         )
-    values = template.parameter_values(parameters)
     physical: dict[str, PhysicalResource] = {}
     properties: dict[str, Mapping[str, Any]] = {}
-    resolver = Resolver(template, context.identity, values, physical)
-    resources = template.resources
+    resolver = Resolver(cloudformation, context.identity, values, physical)
+    resources = cloudformation.resources
     active = {rid: res for rid, res in resources.items() if resolver.is_active(res)}
     for logical_id in dependency_order(active):
         resource = active[logical_id]
@@ -104,7 +112,7 @@ def provision_stack(template: Template, context: ProvisionContext, parameters: M
         except (KeyError, ValueError, TypeError) as exc:
             raise TemplateError(f"{logical_id} ({resource_type}): {exc!r}") from exc
         properties[logical_id] = resolved
-    return ProvisionedStack(template, context.identity, values, physical, properties, resolver)
+    return ProvisionedStack(cloudformation, context.identity, values, physical, properties, resolver)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -266,6 +274,9 @@ def _s3_bucket(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) ->
         s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": cors_rules})
     if _tags(props):
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(props)})
+    notifications = _bucket_notifications(props.get("NotificationConfiguration") or {})
+    if notifications:
+        s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=notifications)
     region = ctx.identity.region
     return PhysicalResource(
         logical_id,
@@ -279,6 +290,34 @@ def _s3_bucket(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) ->
             "WebsiteURL": f"http://{name}.s3-website-{region}.amazonaws.com",
         },
     )
+
+
+def _bucket_notifications(config: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation's NotificationConfiguration in the S3 API's shape, without the Lambda configurations.
+
+    moto cannot invoke the functions (they run in the glue, which reads the LambdaConfigurations from the
+    bucket's properties); notifications to queues, topics and EventBridge are moto's to deliver.
+    """
+    converted: dict[str, Any] = {}
+    for cfn_key, api_key, target_key, api_target_key in (
+        ("QueueConfigurations", "QueueConfigurations", "Queue", "QueueArn"),
+        ("TopicConfigurations", "TopicConfigurations", "Topic", "TopicArn"),
+    ):
+        entries = [
+            {
+                api_target_key: entry[target_key],
+                "Events": [entry["Event"]],
+                **(
+                    {"Filter": {"Key": {"FilterRules": entry["Filter"]["S3Key"]["Rules"]}}} if "Filter" in entry else {}
+                ),
+            }
+            for entry in config.get(cfn_key) or []
+        ]
+        if entries:
+            converted[api_key] = entries
+    if "EventBridgeConfiguration" in config:
+        converted["EventBridgeConfiguration"] = {}
+    return converted
 
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -586,22 +625,28 @@ PROVISIONERS: Final[Mapping[str, Provisioner]] = {
 
 def _function(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
     name = _name(ctx, logical_id, props, "FunctionName", 64)
-    return PhysicalResource(logical_id, "AWS::Serverless::Function", name, {"Arn": _function_arn(ctx, name)})
+    return PhysicalResource(logical_id, "AWS::Lambda::Function", name, {"Arn": _function_arn(ctx, name)})
 
 
 def _function_arn(ctx: ProvisionContext, name: str) -> str:
     return ctx.identity.arn("lambda", f"function:{name}")
 
 
-def _http_api(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
-    api_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
-    # The local API server stands in for every HttpApi, so its URL is the ApiEndpoint functions get.
-    return PhysicalResource(logical_id, "AWS::Serverless::HttpApi", api_id, {"ApiEndpoint": ctx.api_endpoint})
-
-
 def _layer_version(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
     name = _name(ctx, logical_id, props, "LayerName", 64)
-    return PhysicalResource(logical_id, "AWS::Serverless::LayerVersion", ctx.identity.arn("lambda", f"layer:{name}:1"))
+    return PhysicalResource(logical_id, "AWS::Lambda::LayerVersion", ctx.identity.arn("lambda", f"layer:{name}:1"))
+
+
+def _http_api(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    api_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(10))
+    # The local API server stands in for every HTTP API, so its URL is the ApiEndpoint functions get.
+    return PhysicalResource(
+        logical_id, "AWS::ApiGatewayV2::Api", api_id, {"ApiEndpoint": ctx.api_endpoint, "ApiId": api_id}
+    )
+
+
+def _http_api_stage(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+    return PhysicalResource(logical_id, "AWS::ApiGatewayV2::Stage", str(props["StageName"]))
 
 
 def _iam_role(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
@@ -625,13 +670,14 @@ def _named_only(resource_type: str) -> Provisioner:
 
 
 GLUE_HANDLED: Final[Mapping[str, Provisioner]] = {
-    # Invoked in-process by orcid_sync_local.lambda_glue (handler, environment, events).
-    "AWS::Serverless::Function": _function,
-    # Served by the glue's local HTTP API server (routes come from the functions' HttpApi events).
-    "AWS::Serverless::HttpApi": _http_api,
-    # The layer's code is importable in the dev venv; the glue puts its ContentUri on sys.path.
-    "AWS::Serverless::LayerVersion": _layer_version,
-    # The glue delivers SQS messages itself (SAM's SQS events and explicit mappings alike).
+    # Invoked in-process by orcid_sync_local.lambda_glue (Code, Handler, Environment, Timeout, MemorySize).
+    "AWS::Lambda::Function": _function,
+    # The layer's code is importable in the dev venv; the glue puts its (local) Content on sys.path.
+    "AWS::Lambda::LayerVersion": _layer_version,
+    # Served by the glue's local HTTP API server: routes and authorisers come from the API's OpenAPI Body.
+    "AWS::ApiGatewayV2::Api": _http_api,
+    "AWS::ApiGatewayV2::Stage": _http_api_stage,
+    # The glue delivers SQS messages itself (SAM's SQS events become these mappings).
     "AWS::Lambda::EventSourceMapping": _named_only("AWS::Lambda::EventSourceMapping"),
     # Nothing enforces IAM locally: roles, policies and invoke permissions are only named.
     "AWS::Lambda::Permission": _named_only("AWS::Lambda::Permission"),

@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 
 from .lambda_glue import LambdaGlue, LocalCredentials, ScheduleFiring, WsgiServerThread
 from .provision import ProvisionContext, ProvisionedStack, provision_stack
+from .sam_transform import local_code_path
 from .template import DEFAULT_REGION, DEFAULT_STACK_NAME, PhysicalResource, StackIdentity, load_template
 
 log = logging.getLogger("orcid_sync_local")
@@ -235,7 +236,8 @@ class LocalStack:
         self._store_client_secret()
 
         self._glue = LambdaGlue.from_stack(self._provisioned, self._repo_root)
-        self._own_environment(self._glue.environment() | self._local_environment())
+        # The template's variables win: the local ones only fill in what the template cannot know.
+        self._own_environment(self._local_environment() | self._glue.environment())
         self._add_layers_to_sys_path()
         self._glue.load_functions()
         api_app.app = self._glue.gateway(LOCAL_CREDENTIALS)
@@ -312,13 +314,15 @@ class LocalStack:
 
     def _add_layers_to_sys_path(self) -> None:
         assert self._provisioned is not None
-        for logical_id in self._provisioned.of_type("AWS::Serverless::LayerVersion"):
-            content = self._provisioned.properties[logical_id].get("ContentUri")
-            if isinstance(content, str):
-                path = str((self._provisioned.template.root / content).resolve())
-                if path not in sys.path:
-                    sys.path.append(path)
-                    self._added_sys_path.append(path)
+        for logical_id in self._provisioned.of_type("AWS::Lambda::LayerVersion"):
+            content = self._provisioned.properties[logical_id].get("Content")
+            directory = local_code_path(self._provisioned.template.root, content)
+            if directory is None:
+                raise LocalStackError(f"{logical_id}: a layer's ContentUri must be a local directory, got {content!r}")
+            path = str(directory)
+            if path not in sys.path:
+                sys.path.append(path)
+                self._added_sys_path.append(path)
 
     def stop(self) -> None:
         """Stop everything that runs (threads joined, ports closed) and give the process environment back."""

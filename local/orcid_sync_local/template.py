@@ -1,8 +1,8 @@
 """Read a SAM/CloudFormation template and resolve its intrinsic functions against a local stack.
 
-The local stack is built from the same ``template.yaml`` that is deployed, so this module does the
-parts of CloudFormation and the SAM transform that the local stack needs: short-form tags, Globals,
-the resources SAM generates for function events, parameters, conditions and intrinsic functions.
+The local stack is built from the same ``template.yaml`` that is deployed. The SAM transform is the real
+one (:mod:`orcid_sync_local.sam_transform`); this module does the parts of CloudFormation the local stack
+needs around it: short-form tags, parameters, conditions and intrinsic functions.
 """
 
 from __future__ import annotations
@@ -21,21 +21,13 @@ from typing import Any, Final
 
 import yaml
 
+from .sam_transform import SamTransformError, is_sam_template, transform_sam
+
 DEFAULT_STACK_NAME: Final = "orcid-sync-local"
 DEFAULT_REGION: Final = "us-east-1"
 # moto's default account: every ARN moto hands out carries it, so ours must too.
 MOTO_ACCOUNT_ID: Final = "123456789012"
 
-# Resource types the SAM transform expands; Globals apply to them by section name.
-_GLOBALS_SECTIONS: Final = {
-    "AWS::Serverless::Function": "Function",
-    "AWS::Serverless::HttpApi": "HttpApi",
-    "AWS::Serverless::Api": "Api",
-    "AWS::Serverless::SimpleTable": "SimpleTable",
-    "AWS::Serverless::LayerVersion": "LayerVersion",
-    "AWS::Serverless::StateMachine": "StateMachine",
-}
-IMPLICIT_HTTP_API: Final = "ServerlessHttpApi"
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -56,11 +48,15 @@ NO_VALUE: Final = _NoValue()
 # --- YAML -------------------------------------------------------------------------------------
 
 
-class CfnYamlLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (five times faster on template.yaml), else the pure-Python one.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CfnYamlLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """A YAML loader that turns CloudFormation short-form tags (``!Ref``, ``!Sub`` ...) into long form."""
 
 
-def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _construct_intrinsic(loader: Any, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
@@ -88,13 +84,17 @@ CfnYamlLoader.yaml_implicit_resolvers = {
 
 def load_template(path: Path) -> Template:
     """Read a template file (YAML or JSON) into a :class:`Template`."""
+    resolved = path.resolve()
     try:
-        body = yaml.load(path.read_text(encoding="utf-8"), Loader=CfnYamlLoader)  # noqa: S506 - a safe loader
+        status = resolved.stat()
+        body = yaml.load(resolved.read_text(encoding="utf-8"), Loader=CfnYamlLoader)  # noqa: S506 - a safe loader
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read the template: {exc}") from None
     except yaml.YAMLError as exc:
         raise TemplateError(f"{path}: not a valid template: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
         raise TemplateError(f"{path}: a template needs a Resources mapping")
-    return Template(path=path.resolve(), body=body)
+    return Template(path=resolved, body=body, stamp=(status.st_mtime_ns, status.st_size))
 
 
 # --- identity and physical resources ----------------------------------------------------------
@@ -174,15 +174,22 @@ class PhysicalResource:
 
 @dataclass(frozen=True)
 class Template:
-    """A parsed template. ``resources`` is what the SAM transform would hand CloudFormation (roughly)."""
+    """A parsed template; for a SAM template, :meth:`transformed` is the CloudFormation that gets created."""
 
     path: Path
     body: Mapping[str, Any]
+    # (mtime_ns, size) of the file the body was read from: with the path, it keys the transform cache.
+    stamp: tuple[int, int] | None = None
 
     @property
     def root(self) -> Path:
         """Directory that CodeUri and ContentUri paths are relative to."""
         return self.path.parent
+
+    @property
+    def is_sam(self) -> bool:
+        """Whether the template needs the SAM transform (``Transform: AWS::Serverless-2016-10-31``)."""
+        return is_sam_template(self.body)
 
     @property
     def parameters(self) -> Mapping[str, Mapping[str, Any]]:
@@ -202,33 +209,47 @@ class Template:
 
     @property
     def declared_resources(self) -> Mapping[str, Mapping[str, Any]]:
-        """The resources as written in the template (before Globals and SAM expansion)."""
+        """The resources as written in the template (before any transform)."""
         return dict(self.body["Resources"])
 
     def resource_types(self) -> set[str]:
-        """Every resource type the stack has, including those SAM generates from function events."""
+        """Every resource type CloudFormation would create (after the SAM transform)."""
         return {resource["Type"] for resource in self.resources.values()}
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
-        """Resources with Globals applied plus the implicit ones SAM adds (deep copies, safe to mutate)."""
-        globals_ = self.body.get("Globals") or {}
-        expanded: dict[str, dict[str, Any]] = {}
-        for logical_id, declared in self.declared_resources.items():
-            if not isinstance(declared, Mapping) or "Type" not in declared:
-                raise TemplateError(f"resource {logical_id} has no Type")
-            resource = copy.deepcopy(dict(declared))
-            section = _GLOBALS_SECTIONS.get(resource["Type"])
-            if section and section in globals_:
-                resource["Properties"] = merge_globals(globals_[section], resource.get("Properties") or {})
-            expanded[logical_id] = resource
-        for logical_id, implicit in _sam_implicit_resources(expanded, globals_).items():
-            if logical_id not in expanded:
-                expanded[logical_id] = implicit
-        return expanded
+        """The resources CloudFormation would create (deep copies, safe to mutate).
 
-    def parameter_values(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Parameter values (defaults, then overrides), validated as CloudFormation would."""
+        For a SAM template these are the transform's, with the parameters' default values (see
+        :meth:`transformed` for a stack's own values).
+        """
+        source = self.transformed() if self.is_sam else self
+        resources = source.declared_resources
+        for logical_id, resource in resources.items():
+            if not isinstance(resource, Mapping) or "Type" not in resource:
+                raise TemplateError(f"resource {logical_id} has no Type")
+        return copy.deepcopy(dict(resources))  # type: ignore[arg-type]
+
+    def transformed(self, parameters: Mapping[str, Any] | None = None, *, region: str = DEFAULT_REGION) -> Template:
+        """The plain CloudFormation template the SAM transform makes of this one, for these parameter values.
+
+        A template without the SAM transform is returned as it is. Results are cached per file (path,
+        mtime, size), parameter values and region.
+        """
+        if not self.is_sam:
+            return self
+        source_key = None if self.stamp is None else (str(self.path), *self.stamp)
+        try:
+            body = transform_sam(self.body, parameters or {}, region=region, source_key=source_key)
+        except SamTransformError as exc:
+            raise TemplateError(f"{self.path}: {exc}") from None
+        return Template(path=self.path, body=body)
+
+    def parameter_values(self, overrides: Mapping[str, Any] | None = None, *, partial: bool = False) -> dict[str, Any]:
+        """Parameter values (defaults, then overrides), validated as CloudFormation would.
+
+        With ``partial``, a parameter with neither a value nor a default is left out rather than refused.
+        """
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.parameters))
         if unknown:
@@ -241,7 +262,8 @@ class Template:
             elif "Default" in declaration:
                 raw = declaration["Default"]
             else:
-                problems.append(f"{name}: no value and no default")
+                if not partial:
+                    problems.append(f"{name}: no value and no default")
                 continue
             problem = _parameter_problem(declaration, _cfn_string(raw))
             if problem:
@@ -255,104 +277,6 @@ class Template:
         if problems:
             raise TemplateError("invalid parameters: " + "; ".join(problems))
         return values
-
-
-def merge_globals(global_properties: Mapping[str, Any], properties: Mapping[str, Any]) -> dict[str, Any]:
-    """SAM's Globals rules: maps merge (resource wins), lists are concatenated, scalars are overridden."""
-    merged: dict[str, Any] = copy.deepcopy(dict(global_properties))
-    for key, value in properties.items():
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping) and not _is_intrinsic(value):
-            merged[key] = merge_globals(current, value)
-        elif isinstance(current, list) and isinstance(value, list):
-            merged[key] = current + copy.deepcopy(value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _sam_implicit_resources(
-    resources: Mapping[str, Mapping[str, Any]], globals_: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """The resources the SAM transform generates for functions and their events, by SAM's logical ids."""
-    implicit: dict[str, dict[str, Any]] = {}
-    for function_id, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        properties = resource.get("Properties") or {}
-        condition = {"Condition": resource["Condition"]} if "Condition" in resource else {}
-        if "Role" not in properties:
-            implicit[f"{function_id}Role"] = {"Type": "AWS::IAM::Role", "Properties": {}, **condition}
-        for event_id, event in (properties.get("Events") or {}).items():
-            event_type = event.get("Type")
-            event_properties = event.get("Properties") or {}
-            generated_id = f"{function_id}{event_id}"
-            if event_type in ("Schedule", "EventBridgeRule", "CloudWatchEvent"):
-                implicit[generated_id] = {
-                    "Type": "AWS::Events::Rule",
-                    "Properties": _rule_for_event(function_id, generated_id, event_type, event_properties),
-                    **condition,
-                }
-            elif event_type == "ScheduleV2":
-                implicit[generated_id] = {
-                    "Type": "AWS::Scheduler::Schedule",
-                    "Properties": _schedule_for_event(function_id, generated_id, event_properties),
-                    **condition,
-                }
-            elif event_type == "HttpApi" and "ApiId" not in event_properties:
-                implicit[IMPLICIT_HTTP_API] = {
-                    "Type": "AWS::Serverless::HttpApi",
-                    "Properties": merge_globals(globals_.get("HttpApi") or {}, {}),
-                }
-    return implicit
-
-
-def _rule_for_event(function_id: str, rule_id: str, event_type: str, properties: Mapping[str, Any]) -> dict[str, Any]:
-    target: dict[str, Any] = {"Id": f"{rule_id}LambdaTarget", "Arn": {"Fn::GetAtt": [function_id, "Arn"]}}
-    for key in ("Input", "InputPath", "InputTransformer", "RetryPolicy", "DeadLetterConfig"):
-        if key in properties:
-            target[key] = properties[key]
-    rule: dict[str, Any] = {"Targets": [target]}
-    if event_type == "Schedule":
-        rule["ScheduleExpression"] = properties["Schedule"]
-        # SAM: State wins; else Enabled: false means DISABLED; else the rule is enabled.
-        if "State" in properties:
-            rule["State"] = properties["State"]
-        elif "Enabled" in properties:
-            rule["State"] = "ENABLED" if _truthy(properties["Enabled"]) else "DISABLED"
-        else:
-            rule["State"] = "ENABLED"
-    else:
-        rule["EventPattern"] = properties["Pattern"]
-        rule["State"] = properties.get("State", "ENABLED")
-        if "EventBusName" in properties:
-            rule["EventBusName"] = properties["EventBusName"]
-    for key in ("Name", "Description"):
-        if key in properties:
-            rule[key] = properties[key]
-    return rule
-
-
-def _schedule_for_event(function_id: str, schedule_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
-    target: dict[str, Any] = {
-        "Arn": {"Fn::GetAtt": [function_id, "Arn"]},
-        "RoleArn": properties.get(
-            "RoleArn", {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{schedule_id}Role"}
-        ),
-    }
-    for key in ("Input", "RetryPolicy", "DeadLetterConfig"):
-        if key in properties:
-            target[key] = properties[key]
-    schedule: dict[str, Any] = {
-        "ScheduleExpression": properties["ScheduleExpression"],
-        "FlexibleTimeWindow": properties.get("FlexibleTimeWindow", {"Mode": "OFF"}),
-        "State": properties.get("State", "ENABLED"),
-        "Target": target,
-    }
-    for key in ("Name", "GroupName", "Description", "ScheduleExpressionTimezone", "StartDate", "EndDate", "KmsKeyArn"):
-        if key in properties:
-            schedule[key] = properties[key]
-    return schedule
 
 
 # --- resolution -------------------------------------------------------------------------------
@@ -565,10 +489,6 @@ def _cfn_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or _cfn_string(value).lower() == "true"
 
 
 def _parameter_problem(declaration: Mapping[str, Any], value: str) -> str | None:

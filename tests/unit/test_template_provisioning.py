@@ -1,5 +1,6 @@
-"""The local stack is provisioned from template.yaml: every resource type is covered, and what moto holds
-matches what the template says (keys, indexes, TTL, redrive, generated secrets, schedule states)."""
+"""The local stack is provisioned from template.yaml through the real SAM transform: every CloudFormation
+resource type is covered, what moto holds matches what the template says (keys, indexes, TTL, redrive,
+generated secrets, schedule states), and the glue is wired from the transform's output."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
+from orcid_sync_local import sam_transform
+from orcid_sync_local.lambda_glue import GlueError, LambdaGlue
 from orcid_sync_local.provision import (
     GLUE_HANDLED,
     PROVISIONERS,
@@ -22,6 +25,7 @@ from orcid_sync_local.provision import (
     provision_stack,
     unsupported_resource_types,
 )
+from orcid_sync_local.sam_transform import local_code_path
 from orcid_sync_local.template import (
     NO_VALUE,
     StackIdentity,
@@ -29,10 +33,10 @@ from orcid_sync_local.template import (
     TemplateError,
     dependency_order,
     load_template,
-    merge_globals,
 )
 
-REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_TEMPLATE = REPO_ROOT / "template.yaml"
 LOCAL_PARAMETERS = {"OrcidClientId": "APP-LOCAL00000000001", "PortalBaseUrl": "http://127.0.0.1:8080/portal"}
 
 # Everything the local stack has to get right, in one small template: the product's template may not
@@ -148,6 +152,17 @@ FEATURES_TEMPLATE = textwrap.dedent(
             Work:
               Type: SQS
               Properties: {Queue: !GetAtt WorkQueue.Arn, BatchSize: 10}
+            Item:
+              Type: HttpApi
+              Properties: {Path: "/items/{id}", Method: GET}
+            Arrivals:
+              Type: S3
+              Properties:
+                Bucket: !Ref Inbox
+                Events: [s3:ObjectCreated:*, s3:ObjectRemoved:*]
+                Filter: {S3Key: {Rules: [{Name: prefix, Value: in/}, {Name: suffix, Value: .csv}]}}
+      Inbox:
+        Type: AWS::S3::Bucket
       DlqAlarm:
         Type: AWS::CloudWatch::Alarm
         Properties:
@@ -228,6 +243,116 @@ def test_every_resource_type_of_template_yaml_is_provisioned_or_handled_by_the_g
 
 def test_provisioned_and_glue_handled_types_do_not_overlap() -> None:
     assert set(PROVISIONERS).isdisjoint(GLUE_HANDLED)
+
+
+def test_the_stack_is_the_cloudformation_the_sam_transform_makes() -> None:
+    # Given template.yaml, a SAM template
+    template = load_template(REPO_TEMPLATE)
+
+    # When it is read for provisioning
+    types = template.resource_types()
+
+    # Then what gets created is plain CloudFormation, SAM's implicit resources included
+    assert template.is_sam
+    assert not [name for name in types if name.startswith("AWS::Serverless::")]
+    assert {
+        "AWS::Lambda::Function",
+        "AWS::IAM::Role",
+        "AWS::Lambda::EventSourceMapping",
+        "AWS::ApiGatewayV2::Api",
+    } <= types
+    assert not [name for name in [*PROVISIONERS, *GLUE_HANDLED] if name.startswith("AWS::Serverless::")]
+
+
+def test_sam_resource_types_without_the_sam_transform_are_refused(tmp_path: Path) -> None:
+    template = _template(
+        tmp_path,
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: fn/, Handler: app.handler, Runtime: python3.13}
+        """,
+    )
+
+    assert unsupported_resource_types(template) == {"AWS::Serverless::Function"}
+
+
+def test_the_sam_transforms_own_errors_are_reported(tmp_path: Path) -> None:
+    template = _template(
+        tmp_path,
+        """
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: fn/
+              Handler: app.handler
+              Runtime: python3.13
+              Events:
+                Odd: {Type: Carrier, Properties: {}}
+        """,
+    )
+
+    with pytest.raises(TemplateError, match=r"the SAM transform refused the template: .*Fn"):
+        template.transformed()
+
+
+def test_the_transform_runs_once_per_file_version_and_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a SAM template, and the translator counted
+    path = tmp_path / "template.yaml"
+    path.write_text(FEATURES_TEMPLATE)
+    calls: list[dict[str, Any]] = []
+    translate = sam_transform._translate
+
+    def counted(body: Any, parameters: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        calls.append(parameters)
+        return translate(body, parameters, **kwargs)
+
+    monkeypatch.setattr(sam_transform, "_translate", counted)
+
+    # When it is transformed twice alike, then with other parameters, then after an edit
+    first = load_template(path).transformed({"Stage": "dev"})
+    again = load_template(path).transformed({"Stage": "dev"})
+    first.body["Resources"].clear()
+    load_template(path).transformed({"Stage": "prod"})
+    path.write_text(FEATURES_TEMPLATE.replace("VisibilityTimeout: 180", "VisibilityTimeout: 240"))
+    edited = load_template(path).transformed({"Stage": "prod"})
+
+    # Then the translator ran once per (file version, parameters), and each caller got its own copy
+    assert [call["Stage"] for call in calls] == ["dev", "prod", "prod"]
+    assert again.body["Resources"]["Worker"]["Type"] == "AWS::Lambda::Function"
+    assert edited.body["Resources"]["WorkQueue"]["Properties"]["VisibilityTimeout"] == 240
+
+
+def test_local_code_directories_survive_the_transform(tmp_path: Path) -> None:
+    # Given a function and a layer whose code sits in local directories (one relative with a space, one absolute)
+    layer_dir = tmp_path / "shared layer"
+    template = _template(
+        tmp_path,
+        f"""
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Lib:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {{ContentUri: "{layer_dir}"}}
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {{CodeUri: "my functions/fn/", Handler: app.handler, Runtime: python3.13, Layers: [!Ref Lib]}}
+        """,
+    )
+
+    # When the SAM transform has turned them into Code and Content
+    resources = template.transformed().declared_resources
+    (layer,) = [res for res in resources.values() if res["Type"] == "AWS::Lambda::LayerVersion"]
+
+    # Then the directories are read back unchanged
+    assert local_code_path(template.root, resources["Fn"]["Properties"]["Code"]) == tmp_path / "my functions" / "fn"
+    assert local_code_path(template.root, layer["Properties"]["Content"]) == layer_dir
+    assert local_code_path(template.root, {"S3Bucket": "someone-elses", "S3Key": "fn.zip"}) is None
 
 
 def test_a_resource_type_the_local_stack_cannot_create_is_refused(tmp_path: Path, context: ProvisionContext) -> None:
@@ -410,7 +535,10 @@ def test_sam_schedule_v2_events_become_scheduler_schedules(
 
 def test_globals_conditions_and_intrinsics_resolve_into_function_properties(features_stack: ProvisionedStack) -> None:
     worker = features_stack.properties["Worker"]
+    (layer_id,) = features_stack.of_type("AWS::Lambda::LayerVersion")
+    work = features_stack.properties["WorkerWork"]
 
+    assert features_stack.physical("Worker").resource_type == "AWS::Lambda::Function"
     assert worker["Environment"]["Variables"] == {
         "TABLE": features_stack.physical("Items").ref,
         "STAGE": "dev",
@@ -419,8 +547,89 @@ def test_globals_conditions_and_intrinsics_resolve_into_function_properties(feat
         "KEY_PREFIX": "b",
     }  # PROD_ONLY resolved to AWS::NoValue and is gone
     assert worker["Timeout"] == 45
-    assert worker["Layers"] == [features_stack.physical("Shared").ref]
-    assert worker["Events"]["Work"]["Properties"]["Queue"] == features_stack.physical("WorkQueue").get_att("Arn")
+    assert layer_id.startswith("Shared")  # SAM names a layer version after its content
+    assert worker["Layers"] == [features_stack.physical(layer_id).ref]
+    assert work["EventSourceArn"] == features_stack.physical("WorkQueue").get_att("Arn")
+    assert work["FunctionName"] == features_stack.physical("Worker").ref
+
+
+def test_the_glue_is_wired_from_the_transformed_template(features_stack: ProvisionedStack) -> None:
+    # When the glue reads the provisioned CloudFormation (nothing is loaded yet)
+    glue = LambdaGlue.from_stack(features_stack, REPO_ROOT)
+
+    # Then the function, its route, its queue, its bucket notifications and its schedules are all there
+    worker = glue.functions["Worker"]
+    assert (worker.spec.code_dir, worker.spec.timeout_seconds, worker.spec.memory_mb) == (
+        features_stack.template.root / "functions" / "worker",
+        45,
+        128,
+    )
+    ((route),) = glue.routes
+    assert (route.method, route.path, route.iam, route.stage) == ("GET", "/items/{id}", False, "$default")
+    assert route.api_id == features_stack.physical("ServerlessHttpApi").ref
+    assert route.function is worker
+    ((queue),) = glue.sqs_sources
+    assert (queue.name, queue.batch_size, queue.function) == ("WorkerWork", 10, worker)
+    assert queue.queue_arn == features_stack.physical("WorkQueue").get_att("Arn")
+    ((bucket),) = glue.s3_sources
+    assert (bucket.bucket, bucket.function, bucket.prefix, bucket.suffix) == (
+        features_stack.physical("Inbox").ref,
+        worker,
+        "in/",
+        ".csv",
+    )
+    assert bucket.wants("ObjectCreated:Put") and bucket.wants("ObjectRemoved:Delete")
+    assert {source.logical_id for source in glue.schedules} == {"WorkerDaily", "WorkerHourly", "WorkerWeekly"}
+    assert glue.environment() == features_stack.properties["Worker"]["Environment"]["Variables"]
+
+
+def test_routes_behind_an_authorizer_the_glue_cannot_check_are_refused(
+    tmp_path: Path, context: ProvisionContext
+) -> None:
+    template = _template(
+        tmp_path,
+        """
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          Api:
+            Type: AWS::Serverless::HttpApi
+            Properties:
+              Auth:
+                DefaultAuthorizer: Tokens
+                Authorizers:
+                  Tokens:
+                    IdentitySource: $request.header.Authorization
+                    JwtConfiguration: {issuer: "https://issuer.example.org", audience: [orcid-sync]}
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: fn/
+              Handler: app.handler
+              Runtime: python3.13
+              Events:
+                Get: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /things, Method: GET}}
+        """,
+    )
+    stack = provision_stack(template, context, {})
+
+    with pytest.raises(GlueError, match=r"GET /things: authorizer Tokens is not supported locally"):
+        LambdaGlue.from_stack(stack, REPO_ROOT)
+
+
+def test_function_roles_carry_the_expanded_policy_templates(repo_stack: ProvisionedStack) -> None:
+    # Given AdminApiFunction's `DynamoDBCrudPolicy: {TableName: !Ref ResearchersTable}`
+    table_arn = repo_stack.physical("ResearchersTable").get_att("Arn")
+    role = repo_stack.properties["AdminApiFunctionRole"]
+
+    # When SAM has expanded it into the function's role
+    statements = [statement for policy in role["Policies"] for statement in policy["PolicyDocument"]["Statement"]]
+    on_table = [statement for statement in statements if table_arn in json.dumps(statement.get("Resource"))]
+
+    # Then the role allows CRUD on that table, as it will on AWS
+    assert any({"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(statement["Action"]) for statement in on_table)
+    assert repo_stack.properties["AdminApiFunction"]["Role"] == repo_stack.physical("AdminApiFunctionRole").get_att(
+        "Arn"
+    )
 
 
 def test_resources_whose_condition_is_false_are_not_created(features_stack: ProvisionedStack) -> None:
@@ -470,15 +679,6 @@ def test_short_form_tags_become_long_form_intrinsics(tmp_path: Path) -> None:
     assert props["B"] == {"Fn::Sub": "${AWS::Region}-x"}
     assert props["C"] == {"Fn::If": ["Cond", {"Ref": "P"}, {"Ref": "AWS::NoValue"}]}
     assert props["D"] == "2012-10-17"  # CloudFormation reads it as a string, not a date
-
-
-def test_globals_merge_maps_append_lists_and_override_scalars() -> None:
-    merged = merge_globals(
-        {"Timeout": 30, "Layers": ["a"], "Environment": {"Variables": {"X": "1", "Y": "2"}}},
-        {"Timeout": 60, "Layers": ["b"], "Environment": {"Variables": {"Y": "3"}}},
-    )
-
-    assert merged == {"Timeout": 60, "Layers": ["a", "b"], "Environment": {"Variables": {"X": "1", "Y": "3"}}}
 
 
 def test_parameters_are_validated_like_cloudformation(tmp_path: Path) -> None:

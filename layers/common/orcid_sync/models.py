@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from orcid_sync.identifiers import (
     DoiStr,
@@ -80,6 +80,36 @@ EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z
 
 _HANDLE = r"^(?:https?://hdl\.handle\.net/)?\d+(?:\.\d+)*/\S+$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MULTILINE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+
+
+def control_character_problem(text: str, *, multiline: bool = False) -> str | None:
+    """Why ``text`` may not be sent on, or None: a control character (U+0000-U+001F, U+007F) anywhere.
+
+    Multi-line fields (abstracts) may hold tabs and line breaks (LF or CRLF); no other field may.
+    """
+    found = (_MULTILINE_CONTROL if multiline else _CONTROL).search(text)
+    if found is None:
+        return None
+    allowed = "only tabs and line breaks are allowed" if multiline else "no field but an abstract may hold one"
+    return f"contains the control character U+{ord(found.group()[0]):04X} at position {found.start() + 1}; {allowed}"
+
+
+class _RefusesControlCharacters(BaseModel):
+    """Input models: a control character in any text field is refused naming the field (never sent to ORCID)."""
+
+    multiline_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object, info: ValidationInfo) -> object:
+        texts = value if isinstance(value, list) else [value]
+        multiline = info.field_name in cls.multiline_fields
+        for text in texts:
+            if isinstance(text, str) and (problem := control_character_problem(text, multiline=multiline)):
+                raise ValueError(problem)
+        return value
 
 
 class OrcidStatus(StrEnum):
@@ -134,7 +164,7 @@ class _ResearcherFields(BaseModel):
         return value
 
 
-class ResearcherInput(_ResearcherFields):
+class ResearcherInput(_ResearcherFields, _RefusesControlCharacters):
     """A researcher as the institution's systems send it (PUT/POST /researchers)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
@@ -156,7 +186,7 @@ class Researcher(_ResearcherFields):
 ContributorRole = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class AssetContributor(BaseModel):
+class AssetContributor(_RefusesControlCharacters):
     """A contributor of a research asset; ``sequence`` 1 (or "first") marks the first author."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -182,10 +212,11 @@ class AssetContributor(BaseModel):
         )
 
 
-class AssetInput(BaseModel):
+class AssetInput(_RefusesControlCharacters):
     """A research asset as the institution sends it (PUT/POST /assets)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"abstract"})
 
     id: EntityId
     researchers: Annotated[list[EntityId], Field(min_length=1, max_length=100)]
@@ -230,6 +261,12 @@ class Asset(AssetInput):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     updated_at: datetime | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object, info: ValidationInfo) -> object:
+        # Stored before the rule existed: readable as it was stored (the rule guards new input).
+        return value
 
 
 class TokenGrant(BaseModel):

@@ -47,6 +47,7 @@ from orcid_sync.models import (
     StoredToken,
     TokenInvalidReason,
     TokenSource,
+    control_character_problem,
     utc_now,
 )
 from orcid_sync.observability import logger
@@ -152,6 +153,8 @@ class TokenRow(BaseModel):
             raise ValueError("is empty")
         if any(ch.isspace() for ch in value.strip()):
             raise ValueError("contains white space, which no ORCID token does")
+        if control_character_problem(value.strip()):
+            raise ValueError("contains a control character, which no ORCID token does")
         return value.strip()
 
     @field_validator("token_type")
