@@ -4,6 +4,11 @@ A running :class:`LocalStack` owns the process environment: the functions run in
 read their configuration from ``os.environ`` at cold start, so ``start()`` sets the functions'
 variables (plus the moto endpoint and dummy credentials) and ``stop()`` puts back what was there.
 Hence only one LocalStack can run in a process at a time.
+
+As in Lambda, a function's environment is in place before its handler module is imported, whatever
+the process imported before (the CLI, a test, a benchmark): once the environment is set, ``start()``
+takes the product's modules (``orcid_sync``, ``functions``) out of ``sys.modules`` so that the handlers
+import them afresh (a true cold start), and ``stop()`` gives the previous modules back.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Final
 
 import boto3
@@ -58,6 +63,8 @@ _FOREIGN_AWS_VARIABLES: Final = (
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
 )
+# The product's packages: the functions' cold start imports them afresh, with the functions' environment.
+_PRODUCT_PACKAGES: Final = ("orcid_sync", "functions")
 
 _active_lock = threading.Lock()
 _active: list[LocalStack] = []
@@ -179,6 +186,7 @@ class LocalStack:
         self._provisioned: ProvisionedStack | None = None
         self._glue: LambdaGlue | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._saved_modules: dict[str, ModuleType] | None = None
         self._added_sys_path: list[str] = []
         self._werkzeug_level: int | None = None
         self._running = False
@@ -238,6 +246,7 @@ class LocalStack:
         self._glue = LambdaGlue.from_stack(self._provisioned, self._repo_root)
         # The template's variables win: the local ones only fill in what the template cannot know.
         self._own_environment(self._local_environment() | self._glue.environment())
+        self._saved_modules = _take_product_modules()
         self._add_layers_to_sys_path()
         self._glue.load_functions()
         api_app.app = self._glue.gateway(LOCAL_CREDENTIALS)
@@ -333,7 +342,7 @@ class LocalStack:
             ("local API", self._api_server.stop if self._api_server else None),
             ("ORCID sandbox", self._orcid_server.stop if self._orcid_server else None),
             ("moto", self._stop_moto if self._moto else None),
-            ("functions", self._glue.unload_functions if self._glue else None),
+            ("functions", self._unload_functions),
             ("environment", self._restore_process),
         ]
         for what, step in steps:
@@ -351,6 +360,14 @@ class LocalStack:
         with _active_lock:
             if self in _active:
                 _active.remove(self)
+
+    def _unload_functions(self) -> None:
+        """Forget the handlers and the product modules they imported; put back the modules there were before."""
+        if self._glue is not None:
+            self._glue.unload_functions()
+        if self._saved_modules is not None:
+            _give_back_product_modules(self._saved_modules)
+            self._saved_modules = None
 
     def _stop_moto(self) -> None:
         assert self._moto is not None
@@ -490,6 +507,25 @@ class LocalStack:
         self._require_running()
         assert self._glue is not None
         self._glue.wait_until_idle(timeout)
+
+
+def _is_product_module(name: str) -> bool:
+    return any(name == package or name.startswith(f"{package}.") for package in _PRODUCT_PACKAGES)
+
+
+def _take_product_modules() -> dict[str, ModuleType]:
+    """Take the product's modules out of ``sys.modules`` (the next import loads them afresh); returns them."""
+    taken = {name: module for name, module in list(sys.modules.items()) if _is_product_module(name)}
+    for name in taken:
+        del sys.modules[name]
+    return taken
+
+
+def _give_back_product_modules(taken: Mapping[str, ModuleType]) -> None:
+    """Drop the product modules imported since :func:`_take_product_modules` and put the taken ones back."""
+    for name in [name for name in list(sys.modules) if _is_product_module(name)]:
+        del sys.modules[name]
+    sys.modules.update(taken)
 
 
 def _reset_process_caches() -> None:
