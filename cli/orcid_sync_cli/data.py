@@ -75,7 +75,17 @@ class FileRow:
     data: Any
 
 
-def _csv_value(column: str, value: str, list_columns: Sequence[str], json_columns: Sequence[str]) -> Any:
+BOOLEANS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+"""How a CSV cell says yes or no; the API takes JSON booleans, and a CSV has only text."""
+RESEARCHER_BOOLEANS = ("update_orcid_profile", "active")
+ASSET_BOOLEANS = ("visible",)
+
+
+def _csv_value(
+    column: str, value: str, list_columns: Sequence[str], json_columns: Sequence[str], bool_columns: Sequence[str]
+) -> Any:
+    if column in bool_columns:
+        return BOOLEANS.get(value.strip().lower(), value)  # anything else: the API says what is wrong with it
     if column in json_columns:
         try:
             return json.loads(value)
@@ -89,15 +99,21 @@ def _csv_value(column: str, value: str, list_columns: Sequence[str], json_column
     return value
 
 
-def read_rows(path: Path, *, list_columns: Sequence[str] = (), json_columns: Sequence[str] = ()) -> Iterator[FileRow]:
-    """Rows of a CSV (empty cells left out), JSON Lines or JSON array file, one at a time."""
+def read_rows(
+    path: Path,
+    *,
+    list_columns: Sequence[str] = (),
+    json_columns: Sequence[str] = (),
+    bool_columns: Sequence[str] = (),
+) -> Iterator[FileRow]:
+    """Rows of a CSV (empty cells left out, yes/no columns as booleans), JSON Lines or a JSON array, one at a time."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             line = 2
             for index, raw in enumerate(reader):
                 data = {
-                    key.strip(): _csv_value(key.strip(), value, list_columns, json_columns)
+                    key.strip(): _csv_value(key.strip(), value, list_columns, json_columns, bool_columns)
                     for key, value in raw.items()
                     if key is not None and isinstance(value, str) and value.strip()
                 }
@@ -258,7 +274,7 @@ def load_researchers(api: ApiClient, file: Path, fail_on_rejected: bool, output:
         file,
         "/researchers",
         "researchers",
-        lambda: read_rows(file),
+        lambda: read_rows(file, bool_columns=RESEARCHER_BOOLEANS),
         output_format=output,
         fail_on_rejected=fail_on_rejected,
     )
@@ -321,7 +337,9 @@ def load_assets(api: ApiClient, file: Path, fail_on_rejected: bool, output: str)
         file,
         "/assets",
         "assets",
-        lambda: read_rows(file, list_columns=("researchers",), json_columns=("contributors",)),
+        lambda: read_rows(
+            file, list_columns=("researchers",), json_columns=("contributors",), bool_columns=ASSET_BOOLEANS
+        ),
         output_format=output,
         fail_on_rejected=fail_on_rejected,
     )
