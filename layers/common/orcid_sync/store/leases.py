@@ -1,0 +1,134 @@
+"""Per-researcher leases: one worker at a time writes a researcher's ORCID record and ledger.
+
+StateTable item ``id = lease#<scope>#<researcher_id>`` (scope ``push``): ``holder`` (this attempt's
+unique id), ``job_id``, ``acquired_at``, ``expires_at`` (epoch seconds) and ``expiration`` (the
+table's TTL attribute, a day later, so abandoned leases clean themselves up).
+
+Taking a lease is one conditional UpdateItem: it succeeds when nobody holds the lease or the
+holder's lease has expired; otherwise DynamoDB hands back the current holder
+(``ReturnValuesOnConditionCheckFailure``), so the caller learns who is busy and until when without
+a second read. Releasing is conditional on still being the holder: a worker whose lease expired
+and was taken over can never free the new holder's lease.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+_PREFIX = "lease#"
+_TTL_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A lease on one researcher: who holds it (one attempt of one job) and until when."""
+
+    researcher_id: str
+    holder: str
+    job_id: str
+    expires_at: datetime
+
+    def seconds_left(self, now: datetime) -> float:
+        return max(0.0, (self.expires_at - now).total_seconds())
+
+
+class LeaseHeldError(Exception):
+    """Someone else holds the researcher's lease."""
+
+    def __init__(self, held: Lease) -> None:
+        super().__init__(f"researcher {held.researcher_id} is leased by job {held.job_id} until {held.expires_at}")
+        self.held = held
+
+
+class LeaseStore(Protocol):
+    def acquire(self, researcher_id: str, *, job_id: str, now: datetime, duration: timedelta) -> Lease:
+        """Take the researcher's lease for ``duration``, or raise LeaseHeldError naming the current holder."""
+        ...
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease up (a no-op if it expired and someone else took it)."""
+        ...
+
+
+def lease_key(scope: str, researcher_id: str) -> str:
+    return f"{_PREFIX}{scope}#{researcher_id}"
+
+
+def _epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+class DynamoLeaseStore:
+    """Leases in the StateTable (GetItem/UpdateItem only, which every worker already may do there)."""
+
+    def __init__(self, table: Table, *, scope: str = "push") -> None:
+        self._table = table
+        self._scope = scope
+
+    def acquire(self, researcher_id: str, *, job_id: str, now: datetime, duration: timedelta) -> Lease:
+        lease = Lease(
+            researcher_id=researcher_id,
+            holder=f"{job_id}#{uuid.uuid4().hex}",
+            job_id=job_id,
+            expires_at=now + duration,
+        )
+        try:
+            self._table.update_item(
+                Key={"id": lease_key(self._scope, researcher_id)},
+                UpdateExpression=(
+                    "SET holder = :holder, job_id = :job, researcher_id = :rid, acquired_at = :at, "
+                    "expires_at = :expires, expiration = :ttl"
+                ),
+                ConditionExpression="attribute_not_exists(holder) OR expires_at <= :now",
+                ExpressionAttributeValues={
+                    ":holder": lease.holder,
+                    ":job": job_id,
+                    ":rid": researcher_id,
+                    ":at": now.astimezone(UTC).isoformat(),
+                    ":expires": _epoch(lease.expires_at),
+                    ":ttl": _epoch(lease.expires_at + _TTL_GRACE),
+                    ":now": _epoch(now),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            raise LeaseHeldError(self._held(researcher_id, exc.response.get("Item"))) from None  # type: ignore[arg-type]
+        return lease
+
+    @staticmethod
+    def _held(researcher_id: str, item: dict[str, Any] | None) -> Lease:
+        """The holder as DynamoDB returned it (low-level attribute values)."""
+        item = item or {}
+
+        def text(name: str) -> str:
+            return str((item.get(name) or {}).get("S", ""))
+
+        expires = int((item.get("expires_at") or {}).get("N", "0"))
+        return Lease(
+            researcher_id=researcher_id,
+            holder=text("holder"),
+            job_id=text("job_id"),
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
+
+    def release(self, lease: Lease) -> None:
+        try:
+            self._table.update_item(
+                Key={"id": lease_key(self._scope, lease.researcher_id)},
+                UpdateExpression="REMOVE holder SET expires_at = :zero",
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={":holder": lease.holder, ":zero": 0},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
