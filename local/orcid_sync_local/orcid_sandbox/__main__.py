@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
@@ -19,12 +20,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redirect-uri", action="append", default=[], help="repeatable; a bare host allows any path")
     parser.add_argument("--rate", type=float, default=24.0, help="requests per second per client; 0 turns it off")
     parser.add_argument("--burst", type=int, default=40)
+    parser.add_argument(
+        "--orcid-model-dir", type=Path, help="ORCID's XSDs and enums.json (default: shared/orcid-model beside the repo)"
+    )
     args = parser.parse_args(argv)
     clients = []
     if args.client_id:
         clients.append(RegisteredClient(args.client_id, args.client_secret, args.redirect_uri, args.client_name))
     base_url = f"http://127.0.0.1:{args.port}"
-    app = create_app(SandboxConfig(clients=clients, rate=args.rate, burst=args.burst, public_base_url=base_url))
+    config = SandboxConfig(
+        clients=clients,
+        rate=args.rate,
+        burst=args.burst,
+        public_base_url=base_url,
+        orcid_model_dir=args.orcid_model_dir,
+    )
+    app = create_app(config)
     server = make_server("127.0.0.1", args.port, app, threaded=True)
     print(f"ORCID sandbox on {base_url} (inspect at {base_url}/_sandbox/stats); Ctrl-C stops it")
     try:
