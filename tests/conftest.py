@@ -1,4 +1,4 @@
-"""Fixtures shared by every test tier: the ``shared`` folder beside the repo and a Lambda context."""
+"""Fixtures shared by every test tier: the functions' Powertools settings, the ``shared`` folder, a Lambda context."""
 
 from __future__ import annotations
 
@@ -8,12 +8,24 @@ from pathlib import Path
 
 import pytest
 
-# Powertools reads these when orcid_sync.observability first builds its Metrics/Tracer objects, which
-# may happen during collection: set them before any test module imports the library.
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrcidSyncTest")
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orcid-sync")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from tests.support.template_env import powertools_environment
+
+
+def _apply_the_functions_powertools_settings() -> None:
+    """Give the process the functions' Powertools settings before anything imports the product.
+
+    orcid_sync.observability builds its Metrics/Logger/Tracer when first imported, reading POWERTOOLS_*:
+    the values are template.yaml's (its Globals), through the SAM transform, never written here. Only what
+    the template cannot know is set: no X-Ray daemon runs, and boto3 needs a region. This runs when this
+    file is loaded, not in ``pytest_configure``: the conftest files below it are loaded (and import the
+    product) before pytest configures itself.
+    """
+    os.environ.update(powertools_environment())
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+_apply_the_functions_powertools_settings()
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 """ORCID schemas, samples, enums and the Esploro tables; CI always has it beside the repository."""

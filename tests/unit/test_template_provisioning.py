@@ -1,10 +1,14 @@
 """The local stack is provisioned from template.yaml through the real SAM transform: every CloudFormation
 resource type is covered, what moto holds matches what the template says (keys, indexes, TTL, redrive,
-generated secrets, schedule states), and the glue is wired from the transform's output."""
+generated secrets, schedule states), the glue is wired from the transform's output, and the functions'
+Powertools settings come from the template's Globals."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +38,7 @@ from orcid_sync_local.template import (
     dependency_order,
     load_template,
 )
+from tests.support.template_env import function_environment, powertools_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_TEMPLATE = REPO_ROOT / "template.yaml"
@@ -729,3 +734,60 @@ def test_circular_references_are_reported() -> None:
 
 def test_no_value_is_a_single_sentinel() -> None:
     assert repr(NO_VALUE) == "AWS::NoValue"
+
+
+# --- the functions' Powertools settings come from the template -------------------------------------
+
+_FLUSH_A_METRIC = """
+from aws_lambda_powertools.metrics import MetricUnit
+from orcid_sync.observability import metrics
+metrics.add_metric(name="Probe", unit=MetricUnit.Count, value=1)
+metrics.flush_metrics()
+"""
+
+
+def _flush_a_metric_with(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A new interpreter with only ``environment`` (and PATH/HOME) imports the product and flushes a metric."""
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(
+        [sys.executable, "-c", _FLUSH_A_METRIC],
+        env=clean | environment | {"POWERTOOLS_TRACE_DISABLED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_functions_powertools_settings_are_the_globals_and_the_tests_use_them() -> None:
+    declared = load_template(REPO_TEMPLATE).body["Globals"]["Function"]["Environment"]["Variables"]
+
+    settings = powertools_environment()
+
+    assert settings == {name: str(value) for name, value in declared.items() if name.startswith("POWERTOOLS_")}
+    assert settings["POWERTOOLS_METRICS_NAMESPACE"] == "OrcidSync"
+    assert {name: os.environ.get(name) for name in settings} == settings  # applied by tests/conftest.py
+    result = _flush_a_metric_with(settings)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OrcidSync"
+
+
+def test_without_a_metrics_namespace_in_globals_a_handler_cannot_flush_its_metrics(tmp_path: Path) -> None:
+    # Given a copy of template.yaml whose Globals lack POWERTOOLS_METRICS_NAMESPACE
+    body = dict(load_template(REPO_TEMPLATE).body)
+    variables = body["Globals"]["Function"]["Environment"]["Variables"]
+    del variables["POWERTOOLS_METRICS_NAMESPACE"]
+    copy = tmp_path / "template.yaml"
+    copy.write_text(json.dumps(body))
+
+    # When the tests (and the local stack) take the functions' settings from it
+    settings = powertools_environment(copy)
+    connect = function_environment("ConnectFunction", template=copy)
+
+    # Then the namespace is missing, and the product fails to flush a metric, as the deployed function would
+    assert "POWERTOOLS_METRICS_NAMESPACE" not in settings
+    assert "POWERTOOLS_METRICS_NAMESPACE" not in connect
+    assert settings["POWERTOOLS_SERVICE_NAME"] == "orcid-sync"
+    result = _flush_a_metric_with(settings)
+    assert result.returncode != 0
+    assert "Must contain a metric namespace" in result.stderr
