@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from orcid_sync import aws_adapters, wiring
 from orcid_sync.jobs import Job, JobEvent, JobState, JobType
@@ -43,7 +43,7 @@ class ScheduleChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool
+    enabled: StrictBool
 
 
 def _caller() -> str:

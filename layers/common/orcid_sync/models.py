@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationInfo, field_validator
 
 from orcid_sync.identifiers import (
     DoiStr,
@@ -148,13 +148,13 @@ class _ResearcherFields(BaseModel):
     family_name: Annotated[str, Field(min_length=1, max_length=150)]
     email: Annotated[str | None, Field(max_length=254)] = None
     orcid: OrcidId | None = None
-    update_orcid_profile: bool = True
+    update_orcid_profile: StrictBool = True
     position: Annotated[str | None, Field(max_length=4000, validation_alias=AliasChoices("position", "role_title"))] = (
         None
     )
     department: Annotated[str | None, Field(max_length=4000)] = None
     profile_url: Annotated[str | None, Field(max_length=2000, pattern=r"^https?://\S+$")] = None
-    active: bool = True
+    active: StrictBool = True
 
     @field_validator("email")
     @classmethod
@@ -222,7 +222,7 @@ class AssetInput(_RefusesControlCharacters):
     researchers: Annotated[list[EntityId], Field(min_length=1, max_length=100)]
     type: Annotated[str, Field(min_length=1, max_length=100)]
     status: Annotated[str, Field(min_length=1, max_length=50)]
-    visible: bool
+    visible: StrictBool
     title: Annotated[str, Field(min_length=1, max_length=1000)]
     subtitle: Annotated[str | None, Field(max_length=1000)] = None
     date: PartialDateStr | None = None

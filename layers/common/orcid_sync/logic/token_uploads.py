@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from itertools import batched
 from typing import IO, Protocol, TextIO
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictBool
 
 from orcid_sync.errors import InvalidInputError, NotFoundError, Problem
 from orcid_sync.jobs import JobCounts, JobEvent
@@ -66,7 +66,7 @@ class UploadRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     format: UploadFormat = UploadFormat.CSV
-    verify: bool = False
+    verify: StrictBool = False
 
 
 class UploadTicket(BaseModel):
