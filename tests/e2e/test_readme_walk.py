@@ -100,6 +100,28 @@ def test_the_readme_commands_work_on_the_stack_a_person_starts(tmp_path: Path, p
         titles = sorted(work["work"]["title"]["title"]["value"] for work in sandbox_ada["works"])
         assert titles == ["Notes on the engine, part 1", "Notes on the engine, part 2"]
         assert "grace" in outputs["orcid-sync report tokens"].stdout
+
+        # And no token the walk handled shows anywhere a person or a log reader sees
+        tokens = set(stack.sandbox("GET", "/issued-tokens")["tokens"])
+        assert tokens, "the sandbox issued no token: the walk did not connect anyone"
+        with (REPO / "examples" / "tokens.csv").open(encoding="utf-8") as legacy:
+            tokens |= {
+                value
+                for row in csv.DictReader(legacy)
+                for value in (row["access_token"], row["refresh_token"])
+                if value
+            }
+        seen = {
+            "the stack's log": stack.log(),
+            **{f"`{result.command}`": result.stdout + result.stderr for result in stack.commands},
+            **{
+                str(path.relative_to(workdir)): path.read_text(encoding="utf-8")
+                for path in workdir.rglob("*.csv*")
+                if path.parent.name != "examples" or path.name.endswith(".jsonl")
+            },
+        }
+        leaks = [f"a token in {place}" for place, text in seen.items() for token in tokens if token in text]
+        assert leaks == []
     assert stack.process.returncode == 0, stack.log()[-3000:]
 
 
