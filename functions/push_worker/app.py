@@ -4,6 +4,11 @@ A message that fails (ORCID kept answering 5xx, DynamoDB hiccup) is reported as 
 failure and comes back; everything that succeeded before the failure is in the ledger, so the
 retry sends only the rest. On its last delivery a failing researcher is counted as failed, so the
 job still finishes; the message then goes to the dead-letter queue.
+
+One worker per researcher: a message whose researcher another worker is pushing (another job, or a
+duplicate of this one) is handed back: a copy goes to the queue with a delay and the message itself
+succeeds, so waiting costs none of its SQS receives (see ``process_push_task``). After
+``MAX_HANDBACKS`` copies it fails like any other error instead, so a stuck lease ends in the DLQ alarm.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 from orcid_sync import aws_adapters, metric_names, wiring
 from orcid_sync.jobs import JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.logic.jobs import JobFinisher, Notifier
-from orcid_sync.logic.push import PushContext, PushPorts, process_push_task
+from orcid_sync.logic.push import PushContext, PushPorts, ResearcherBusyError, process_push_task
 from orcid_sync.logic.settings import CachedIntegrationSettings
 from orcid_sync.models import StoredToken, utc_now
 from orcid_sync.observability import logger, metrics, tracer
@@ -32,10 +37,13 @@ from orcid_sync.orcid.client import NO_ANSWER, RequestStats
 from orcid_sync.settings import OrcidEnvironment, get_settings
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
 from orcid_sync.store.jobs import JobStore
+from orcid_sync.store.leases import DynamoLeaseStore, LeaseStore
 from orcid_sync.store.ledger import DynamoLedgerStore
 
 # Stop taking new researchers when less than this is left: one researcher's push fits in it.
 _MIN_REMAINING_MS = 60_000
+MAX_HANDBACKS = 30
+"""Copies of a task handed back while its researcher is busy; at 60 s apart at most, far beyond a lapsed lease."""
 
 
 class PushWorkerEnv(BaseModel):
@@ -63,6 +71,7 @@ class WorkerPorts:
     finishers: Mapping[JobType, JobFinisher]
     notifier: Notifier
     env: PushWorkerEnv
+    leases: LeaseStore
 
 
 @lru_cache(maxsize=1)
@@ -100,6 +109,7 @@ def ports() -> WorkerPorts:
         finishers={},
         notifier=aws_adapters.notifier(settings),
         env=PushWorkerEnv.model_validate(dict(os.environ)),
+        leases=DynamoLeaseStore(wiring.dynamodb().Table(settings.state_table)),
     )
 
 
@@ -164,15 +174,20 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
         raise OutOfTimeError(f"not enough time left for researcher {task.researcher_id}")
     p = ports()
     receives = int(record.attributes.ApproximateReceiveCount)
-    outcome = process_push_task(
-        task,
-        p.push,
-        p.jobs,
-        finishers=p.finishers,
-        notifier=p.notifier,
-        now=utc_now,
-        last_attempt=receives >= p.env.max_receive_count,
-    )
+    try:
+        outcome = process_push_task(
+            task,
+            p.push,
+            p.jobs,
+            finishers=p.finishers,
+            notifier=p.notifier,
+            now=utc_now,
+            last_attempt=receives >= p.env.max_receive_count,
+            leases=p.leases,
+        )
+    except ResearcherBusyError as busy:
+        _hand_back(record, busy)
+        return
     if not task.dry_run:
         _emit_metrics(outcome)
     logger.info(
@@ -182,6 +197,30 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
         dry_run=task.dry_run,
         failed=outcome.failed,
         counts=outcome.counts.nonzero(),
+    )
+
+
+def _handbacks(record: PushTaskRecord) -> int:
+    attribute = record.messageAttributes.get(aws_adapters.HANDBACKS_ATTRIBUTE)
+    value = attribute.stringValue if attribute is not None else None
+    return int(value) if value and value.isdigit() else 0
+
+
+def _hand_back(record: PushTaskRecord, busy: ResearcherBusyError) -> None:
+    """Send a delayed copy of the task and let this message succeed; past MAX_HANDBACKS, fail it instead."""
+    task = record.body
+    handbacks = _handbacks(record)
+    if handbacks >= MAX_HANDBACKS:
+        raise busy
+    delay = busy.retry_after(handbacks, utc_now())
+    aws_adapters.task_queue(JobType.PUSH).hand_back(task, delay_seconds=delay, handbacks=handbacks + 1)
+    logger.info(
+        "researcher busy; task handed back",
+        job_id=task.job_id,
+        researcher_id=task.researcher_id,
+        held_by_job=busy.held.job_id,
+        delay_seconds=delay,
+        handbacks=handbacks + 1,
     )
 
 

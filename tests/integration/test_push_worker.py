@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -476,6 +477,11 @@ def test_a_work_the_researcher_deleted_stays_deleted(stack: Stack) -> None:
     stack.sandbox.reset_stats()
     stack.run(["r1"])
     assert stack.sandbox.stats()["total"] == 0
+    # The repository edits the asset again: still not sent, but counted as withheld
+    stack.put_asset(made[0].model_copy(update={"title": "Edited again", "updated_at": utc_now()}))
+    job, _ = stack.run(["r1"])
+    assert stack.sandbox.stats()["total"] == 0
+    assert job.counts.works_withheld_deleted_by_researcher == 1
     # An administrator asks to resend: it is back
     stack.run(["r1"], resend_deleted=True)
     assert len(stack.sandbox.works(orcid)) == 3
@@ -548,7 +554,8 @@ def test_orcid_validation_errors_name_the_asset_and_the_others_go(
     [event] = [e for e in events if e.asset_id == bad_id]
     assert event.level == "error"
     assert (event.orcid_status, event.orcid_error_code) == (400, 9047)
-    assert "string-1000" in event.message
+    assert "1000" in event.message
+    assert "subtitle" in event.message
     assert stack.ledger("r1").works[bad_id].state is EntryState.REJECTED
     # And while the asset is unchanged it costs no further request
     stack.sandbox.reset_stats()
@@ -598,6 +605,54 @@ def test_a_503_storm_is_ridden_out_without_duplicates(stack: Stack, capsys: pyte
             f"{deliveries} deliveries for {len(researchers)} researchers, "
             f"{finished.counts.works_created} created + {finished.counts.works_adopted} adopted"
         )
+
+
+# --- one worker per researcher (issue 13, section 6) -----------------------------------------------------------------
+
+
+def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orcid_sync.logic.push import LEASE_DURATION
+    from orcid_sync.store.leases import DynamoLeaseStore
+
+    # Given the nightly push holds researcher r1 while an administrator's run reaches them
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 2)
+    stack.settings(IntegrationSettings(send_assets=True))
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="orcid-sync-PushQueue")["QueueUrl"]
+    monkeypatch.setenv("PUSH_QUEUE_URL", queue_url)
+    wiring.reset()
+    aws_adapters.reset()
+    app.ports.cache_clear()
+    leases = DynamoLeaseStore(stack.aws.table("STATE_TABLE"))
+    nightly = leases.acquire("r1", job_id="push-nightly", now=utc_now(), duration=LEASE_DURATION)
+    stack.sandbox.reset_stats()
+    job, response = stack.run(["r1"])
+    # Then the message succeeds without a request or a count, and a delayed copy waits in the queue
+    assert failures(response) == []
+    assert stack.sandbox.stats()["total"] == 0
+    assert job.counts.researchers_processed == 0
+    delayed = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert delayed["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    # When the nightly push is done and the copy comes back (2 s later)
+    leases.release(nightly)
+    [copy] = sqs.receive_message(
+        QueueUrl=queue_url, WaitTimeSeconds=5, MessageAttributeNames=["All"], MaxNumberOfMessages=1
+    )["Messages"]
+    assert copy["MessageAttributes"]["orcid_sync_handbacks"]["StringValue"] == "1"
+    record = {
+        **sqs_record(ResearcherTask.model_validate_json(copy["Body"])),
+        "messageAttributes": {"orcid_sync_handbacks": {"stringValue": "1", "dataType": "Number"}},
+    }
+    app.lambda_handler({"Records": [record]}, FakeLambdaContext())
+    # Then this run pushes r1, once
+    finished = aws_adapters.job_store().get(job.job_id)
+    assert finished is not None
+    assert finished.counts.researchers_processed == 1
+    assert finished.counts.works_created == 2
+    assert len(stack.sandbox.works(orcid)) == 2
 
 
 # --- dry run ---------------------------------------------------------------------------------------------------------

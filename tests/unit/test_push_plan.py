@@ -600,7 +600,7 @@ def test_two_assets_with_one_doi_make_one_work_and_a_warning() -> None:
 # --- what the researcher did on ORCID ----------------------------------------------------------------------------
 
 
-def test_a_work_the_researcher_deleted_is_not_sent_again_until_the_asset_changes() -> None:
+def test_a_work_the_researcher_deleted_is_not_sent_again_when_the_asset_changes() -> None:
     w = world(asset(1), asset(2))
     w.push()
     del w.orcid.works[w.entry("a001").put_code]  # type: ignore[arg-type]
@@ -612,11 +612,12 @@ def test_a_work_the_researcher_deleted_is_not_sent_again_until_the_asset_changes
     assert [e.action for e in outcome.events if e.asset_id == "a001"] == ["stopped sending work"]
     # Nothing changed since: no request
     assert w.push().counts.orcid_requests == 0
-    # Another field change: 'changed' means the asset changed, so it goes back
+    # Another field change: the researcher's deletion still holds (issue 13; see test_push_trust)
     w.assets.items["a001"] = asset(1, title="Changed again", updated_at=NOW + timedelta(days=1))
     outcome = w.push()
-    assert w.last_calls == ["create_works"]
-    assert w.entry("a001").state is EntryState.SYNCED
+    assert w.last_calls == []
+    assert w.entry("a001").state is EntryState.DELETED_BY_RESEARCHER
+    assert outcome.counts.works_withheld_deleted_by_researcher == 1
 
 
 def test_an_administrator_can_resend_works_the_researcher_deleted() -> None:
@@ -632,7 +633,7 @@ def test_an_administrator_can_resend_works_the_researcher_deleted() -> None:
     assert outcome.counts.works_created == 1
 
 
-def test_deleting_a_work_already_gone_just_forgets_it() -> None:
+def test_deleting_a_work_already_gone_records_the_researchers_deletion() -> None:
     w = world(asset(1))
     w.push()
     w.orcid.works.clear()
@@ -640,7 +641,12 @@ def test_deleting_a_work_already_gone_just_forgets_it() -> None:
     outcome = w.push()
     assert w.last_calls == ["delete_work"]
     assert outcome.counts.works_deleted == 0
-    assert "a001" not in w.ledger.works["r1"]
+    assert w.entry("a001").state is EntryState.DELETED_BY_RESEARCHER
+    assert w.entry("a001").put_code is None
+    # Approved again later, it is not re-created: the researcher had removed it
+    w.assets.items["a001"] = asset(1, updated_at=NOW)
+    assert w.push().counts.works_withheld_deleted_by_researcher == 1
+    assert w.orcid.works == {}
 
 
 # --- ORCID refusing ----------------------------------------------------------------------------------------------

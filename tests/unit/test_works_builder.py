@@ -213,9 +213,11 @@ def test_partial_dates_are_zero_padded(date: str, expected: dict[str, Any]) -> N
 def test_dates_outside_orcids_range_are_dropped_with_a_warning(date: str) -> None:
     result = built(asset(date=date))
     assert "publication-date" not in result.payload()
-    assert len(result.warnings) == 1
-    assert date in result.warnings[0]
-    assert "1900-2100" in result.warnings[0]
+    [warning] = result.warnings
+    assert warning.field == "publication-date"
+    assert warning.action == "sent without a field"
+    assert date in warning.message
+    assert "1900-2100" in warning.message
 
 
 @pytest.mark.parametrize(
@@ -229,7 +231,8 @@ def test_languages_use_orcids_codes(language: str, expected: str) -> None:
 def test_a_language_orcid_does_not_know_is_dropped_with_a_warning() -> None:
     result = built(asset(language="xx"))
     assert "language-code" not in result.payload()
-    assert result.warnings and "'xx'" in result.warnings[0]
+    assert result.warnings and "'xx'" in result.warnings[0].message
+    assert result.warnings[0].field == "language-code"
 
 
 def test_sandbox_contributor_ids_point_at_the_sandbox() -> None:
@@ -262,6 +265,18 @@ def test_a_long_abstract_is_cut_at_a_word_boundary() -> None:
     assert description.endswith("…")
     assert abstract.startswith(description[:-1])
     assert abstract[len(description) - 1] == " "  # the cut fell between two words
+
+
+def test_a_cut_abstract_is_a_warning_naming_the_field_and_both_lengths() -> None:
+    result = built(asset(abstract=("word " * 4000).rstrip() + "s"))  # 20,000 characters
+    [warning] = result.warnings
+    assert warning.field == "short-description"
+    assert warning.action == "cut a field"
+    assert "abstract" in warning.message
+    assert "from 20,000 to 4,995 characters" in warning.message
+    assert "5,000" in warning.message
+    # An abstract within the limit is sent as is, without a warning
+    assert built(asset(abstract="word " * 999)).warnings == ()
 
 
 def test_trim_keeps_short_text_and_cuts_a_single_long_word() -> None:

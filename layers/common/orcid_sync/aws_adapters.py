@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 SEND_ATTEMPTS = 5
 """SendMessageBatch can fail single entries (throttling, internal errors); they are resent this many times."""
+HANDBACKS_ATTRIBUTE = "orcid_sync_handbacks"
+"""Message attribute of a task handed back to its queue (its researcher was busy): how many times it was."""
+SQS_MAX_DELAY_SECONDS = 900
 
 
 class TaskSendError(RuntimeError):
@@ -42,6 +45,15 @@ class SqsTaskQueue:
     def send_tasks(self, tasks: Sequence[ResearcherTask]) -> None:
         for batch in batched(tasks, 10, strict=False):
             self._send_batch(batch)
+
+    def hand_back(self, task: ResearcherTask, *, delay_seconds: int, handbacks: int) -> None:
+        """Send the task again, visible after ``delay_seconds``, counting how often it was handed back."""
+        self._sqs.send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=task.model_dump_json(),
+            DelaySeconds=min(SQS_MAX_DELAY_SECONDS, max(0, delay_seconds)),
+            MessageAttributes={HANDBACKS_ATTRIBUTE: {"DataType": "Number", "StringValue": str(handbacks)}},
+        )
 
     def _send_batch(self, batch: Sequence[ResearcherTask]) -> None:
         pending: list[SendMessageBatchRequestEntryTypeDef] = [

@@ -91,8 +91,15 @@ class AssetSelection(BaseModel):
 
     def selects(self, asset_type: str) -> bool:
         """True when the type is included and not excluded (an exclusion always wins)."""
-        included = any(_selector_matches(selector, asset_type) for selector in self.include)
-        return included and not any(_selector_matches(selector, asset_type) for selector in self.exclude)
+        return self.refusal(asset_type) is None
+
+    def refusal(self, asset_type: str) -> str | None:
+        """Why the settings leave this type out, in the words job events and previews use; None when selected."""
+        if any(_selector_matches(selector, asset_type) for selector in self.exclude):
+            return f"asset type {asset_type} excluded by settings"
+        if not any(_selector_matches(selector, asset_type) for selector in self.include):
+            return f"asset type {asset_type} not included by settings"
+        return None
 
 
 class OrganizationSettings(BaseModel):

@@ -43,6 +43,10 @@ class JobCounts(BaseModel):
     works_unchanged: int = 0
     works_adopted: int = 0
     works_skipped: int = 0
+    # Of the skipped: works the researcher deleted on ORCID (never re-created unless they or an administrator
+    # ask), and assets whose identifier another asset of the researcher already sends. Counted on every push.
+    works_withheld_deleted_by_researcher: int = 0
+    works_duplicate: int = 0
     rows_pulled: int = 0
     orcid_requests: int = 0
 

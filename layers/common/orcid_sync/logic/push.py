@@ -10,24 +10,41 @@ Crash safety: each put-code is written to the ledger as soon as ORCID's answer a
 item. A write ORCID accepted but we never recorded (a crash, a lost response) comes back on the
 rerun as a 409/9021 duplicate naming the put-code, which we adopt; a work is never created twice.
 Employments have no duplicate check at ORCID, so ours carry a ``self`` external id that gives them one.
+
+ORCID's trust rules (issue 13):
+
+- A researcher's deletion is final. A 404 on our PUT (or on our DELETE) means the researcher removed
+  the work on ORCID: its ledger entry becomes a tombstone (``deleted_by_researcher``) that no later
+  edit, settings change or exclusion-and-inclusion turns back into a POST. Only the researcher
+  (:func:`resend_deleted`) or an administrator (``jobs run push --resend-deleted``) brings it back.
+  Every push counts the works it withholds; the event is recorded once, when we learn it.
+- Nothing happens silently: deletions are one event per researcher and reason ("asset type
+  publication.letter excluded by settings: 3 works deleted from ORCID"), a field cut to ORCID's limit
+  is a warning, and an asset that repeats another asset's identifier is held back and counted on
+  every push (and listed by a dry run) rather than left to ORCID's 409.
+- One worker per researcher: see :func:`process_push_task` and ``orcid_sync.store.leases``.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import batched
 from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr, ValidationError
 
+from orcid_sync.errors import ConflictError, NotFoundError
+from orcid_sync.identifiers import doi_key, pmid_key
 from orcid_sync.integration_settings import IntegrationSettings
 from orcid_sync.jobs import JobCounts, JobEvent, JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.logic.jobs import JobFinisher, Notifier, complete_researcher
 from orcid_sync.logic.tokens import confirm_orcid, invalidate_token
-from orcid_sync.logic.works import BuiltWork, InvalidWork, build_work, content_hash
+from orcid_sync.logic.works import BuiltWork, InvalidWork, WorkWarning, build_work, content_hash
 from orcid_sync.models import PERSON_SCOPE, Asset, OrcidStatus, Researcher, StoredToken, TokenInvalidReason
 from orcid_sync.observability import logger
 from orcid_sync.orcid import errors as orcid_errors
@@ -44,6 +61,7 @@ from orcid_sync.orcid.models import (
 )
 from orcid_sync.store.base import AssetStore, ResearcherStore, TokenStore
 from orcid_sync.store.jobs import JobStore
+from orcid_sync.store.leases import Lease, LeaseHeldError, LeaseStore
 from orcid_sync.store.ledger import (
     EmploymentEntry,
     EntryState,
@@ -112,9 +130,13 @@ class Step(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     UNCHANGED = "unchanged"
-    # Wanted but held back (deleted by the researcher, rejected by ORCID as is, or failing ORCID's rules).
+    # Wanted but held back: rejected by ORCID as is, or failing ORCID's rules.
     SKIP = "skip"
     INVALID = "invalid"
+    # Wanted but held back: the researcher deleted it on ORCID (until they ask for it back).
+    WITHHELD = "withheld"
+    # Wanted but held back: another asset of the researcher carries the same identifier and is sent.
+    DUPLICATE = "duplicate"
     # A ledger entry with nothing on ORCID to remove (its work was deleted or never accepted).
     FORGET = "forget"
 
@@ -127,6 +149,8 @@ class WorkChange:
     entry: WorkEntry | None = None
     asset_updated_at: datetime | None = None
     reason: str = ""
+    # A delete because the integration settings no longer select the asset's type.
+    by_settings: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,7 +170,7 @@ class PushPlan:
 
     works: list[WorkChange] = field(default_factory=list)
     not_sent: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, WorkWarning]] = field(default_factory=list)
     researcher_url: ItemChange[ResearcherUrl] | None = None
     employment: ItemChange[Employment] | None = None
 
@@ -159,12 +183,14 @@ class PushPlan:
         def listing(step: Step) -> list[Any]:
             return [{"asset_id": c.asset_id, "reason": c.reason} if c.reason else c.asset_id for c in self.steps(step)]
 
-        detail: dict[str, Any] = {
-            step.value: listing(step) for step in (Step.CREATE, Step.UPDATE, Step.DELETE, Step.SKIP, Step.INVALID)
-        }
+        listed = (Step.CREATE, Step.UPDATE, Step.DELETE, Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE)
+        detail: dict[str, Any] = {step.value: listing(step) for step in listed}
         detail["unchanged"] = len(self.steps(Step.UNCHANGED))
         detail["not_sent"] = [{"asset_id": asset_id, "reason": reason} for asset_id, reason in self.not_sent]
-        detail["warnings"] = [{"asset_id": asset_id, "message": message} for asset_id, message in self.warnings]
+        detail["warnings"] = [
+            {"asset_id": asset_id, "field": warning.field, "message": warning.message}
+            for asset_id, warning in self.warnings
+        ]
         for name, item in (("researcher_url", self.researcher_url), ("employment", self.employment)):
             detail[name] = (
                 "off" if item is None else {"step": item.step.value, **({"reason": item.reason} if item.reason else {})}
@@ -186,15 +212,61 @@ def _not_wanted(asset: Asset, settings: IntegrationSettings) -> str | None:
         return f"status is {asset.status}, not approved"
     if not asset.visible:
         return "not visible on the profile"
-    if not settings.asset_types.selects(asset.type):
-        return f"asset type {asset.type} is not selected for ORCID"
-    return None
+    return settings.asset_types.refusal(asset.type)
 
 
-def _asset_changed(asset: Asset, entry: WorkEntry, built: BuiltWork) -> bool:
-    if asset.updated_at is None and entry.asset_updated_at is None:
-        return built.content_hash != entry.content_hash
-    return asset.updated_at != entry.asset_updated_at
+WITHHELD_REASON = (
+    "the researcher deleted this work on ORCID; it is not sent again unless they ask for it or an administrator "
+    "resends it (jobs run push --resend-deleted)"
+)
+
+
+def _identifier_keys(asset: Asset) -> list[tuple[str, str]]:
+    """The asset's ``self`` identifiers as ORCID compares them for its duplicate check, with a label."""
+    keys: list[tuple[str, str]] = []
+    if asset.doi and doi_key(asset.doi):
+        keys.append((f"doi:{doi_key(asset.doi)}", f"DOI {asset.doi}"))
+    if asset.pmid and pmid_key(asset.pmid):
+        keys.append((f"pmid:{pmid_key(asset.pmid)}", f"PMID {asset.pmid}"))
+    if asset.pmcid:
+        keys.append((f"pmc:{asset.pmcid.upper()}", f"PMCID {asset.pmcid}"))
+    if asset.handle:
+        handle = asset.handle.removeprefix("https://hdl.handle.net/").removeprefix("http://hdl.handle.net/")
+        keys.append((f"handle:{handle.lower()}", f"handle {handle}"))
+    return keys
+
+
+def _on_orcid_or_withheld(entry: WorkEntry | None) -> bool:
+    if entry is None:
+        return False
+    return entry.state is EntryState.DELETED_BY_RESEARCHER or entry.put_code is not None
+
+
+def find_duplicates(wanted: Sequence[Asset], ledger: PushLedger) -> dict[str, str]:
+    """Assets held back because another of the researcher's assets has the same identifier: asset id → why.
+
+    Of assets sharing a DOI, PMID, PMCID or handle (normalised as ORCID does), the one whose work is on ORCID
+    already (or that the researcher deleted there) is kept, else the lowest asset id; the others would only
+    meet ORCID's 409. An asset whose own work is on ORCID is never held back here.
+    """
+
+    def preference(asset: Asset) -> tuple[bool, str]:
+        return (not _on_orcid_or_withheld(ledger.works.get(asset.id)), asset.id)
+
+    owners: dict[str, str] = {}
+    duplicates: dict[str, str] = {}
+    for asset in sorted(wanted, key=preference):
+        keys = _identifier_keys(asset)
+        clash = next(((owners[key], label) for key, label in keys if key in owners), None)
+        if clash is not None and not _on_orcid_or_withheld(ledger.works.get(asset.id)):
+            keeper, label = clash
+            duplicates[asset.id] = (
+                f"same {label} as asset {keeper}, which is sent to ORCID: the repository holds this output twice"
+            )
+            continue
+        for key, _ in keys:
+            owners.setdefault(key, asset.id)
+    return duplicates
 
 
 def _plan_work(asset: Asset, built: BuiltWork, entry: WorkEntry | None, *, resend_deleted: bool) -> WorkChange:
@@ -206,18 +278,19 @@ def _plan_work(asset: Asset, built: BuiltWork, entry: WorkEntry | None, *, resen
     if entry.state is EntryState.SYNCED:
         return change(Step.UNCHANGED if entry.content_hash == built.content_hash else Step.UPDATE)
     if entry.state is EntryState.DELETED_BY_RESEARCHER:
-        if resend_deleted or _asset_changed(asset, entry, built):
-            return change(Step.CREATE)
-        return change(Step.SKIP, "the researcher deleted this work on ORCID; sent again when the asset changes")
+        # Final: no edit of the asset and no settings change brings it back, only the researcher or an administrator.
+        return change(Step.CREATE) if resend_deleted else change(Step.WITHHELD, WITHHELD_REASON)
     # Rejected by ORCID: this exact content would be rejected again.
     if entry.content_hash == built.content_hash:
         return change(Step.SKIP, f"ORCID rejected this content: {entry.message or 'no reason given'}")
     return change(Step.UPDATE if entry.put_code is not None else Step.CREATE)
 
 
-def _leaving(entry: WorkEntry, reason: str) -> WorkChange:
-    on_orcid = entry.put_code is not None and entry.state is not EntryState.DELETED_BY_RESEARCHER
-    return WorkChange(entry.asset_id, Step.DELETE if on_orcid else Step.FORGET, entry=entry, reason=reason)
+def _leaving(entry: WorkEntry, reason: str, *, by_settings: bool = False) -> WorkChange | None:
+    if entry.state is EntryState.DELETED_BY_RESEARCHER:
+        return None  # the tombstone stays: if the asset comes back, the researcher's deletion still holds
+    step = Step.DELETE if entry.put_code is not None else Step.FORGET
+    return WorkChange(entry.asset_id, step, entry=entry, reason=reason, by_settings=by_settings)
 
 
 def researcher_url_payload(
@@ -282,14 +355,25 @@ def _plan_works(
 ) -> PushPlan:
     plan = PushPlan()
     by_id = {asset.id: asset for asset in assets}
+    wanted = [asset for asset in assets if _not_wanted(asset, settings) is None]
+    duplicates = find_duplicates(wanted, ledger)
     for asset in sorted(assets, key=lambda a: a.id):
         entry = ledger.works.get(asset.id)
         reason = _not_wanted(asset, settings)
         if reason is not None:
             if entry is not None:
-                plan.works.append(_leaving(entry, reason))
+                by_settings = settings.asset_types.refusal(asset.type) == reason
+                leaving = _leaving(entry, reason, by_settings=by_settings)
+                if leaving is not None:
+                    plan.works.append(leaving)
             else:
                 plan.not_sent.append((asset.id, reason))
+            continue
+        if asset.id in duplicates:
+            plan.works.append(WorkChange(asset.id, Step.DUPLICATE, entry=entry, reason=duplicates[asset.id]))
+            continue
+        if entry is not None and entry.state is EntryState.DELETED_BY_RESEARCHER and not resend_deleted:
+            plan.works.append(WorkChange(asset.id, Step.WITHHELD, entry=entry, reason=WITHHELD_REASON))
             continue
         built = build_work(asset, settings, sandbox=sandbox)
         plan.warnings += [(asset.id, warning) for warning in built.warnings]
@@ -300,8 +384,35 @@ def _plan_works(
         plan.works.append(_plan_work(asset, built, entry, resend_deleted=resend_deleted))
     for asset_id, entry in sorted(ledger.works.items()):
         if asset_id not in by_id:
-            plan.works.append(_leaving(entry, "the asset was deleted or is no longer this researcher's"))
+            leaving = _leaving(entry, "the asset was deleted or is no longer this researcher's")
+            if leaving is not None:
+                plan.works.append(leaving)
     return plan
+
+
+def plan_works(
+    assets: Sequence[Asset], ledger: PushLedger, settings: IntegrationSettings, *, sandbox: bool
+) -> PushPlan:
+    """What the next push would do with one researcher's works under these settings (no I/O; settings previews)."""
+    if not settings.send_assets:
+        return PushPlan()
+    return _plan_works(assets, ledger, settings, sandbox=sandbox, resend_deleted=False)
+
+
+def standing_counts(assets: Sequence[Asset], ledger: PushLedger, settings: IntegrationSettings) -> JobCounts:
+    """What every push reports even when nothing changed: works withheld (deleted by the researcher), duplicates."""
+    if not settings.send_assets:
+        return JobCounts()
+    wanted = [asset for asset in assets if _not_wanted(asset, settings) is None]
+    duplicates = find_duplicates(wanted, ledger)
+    withheld = sum(
+        1
+        for asset in wanted
+        if asset.id not in duplicates
+        and (entry := ledger.works.get(asset.id)) is not None
+        and entry.state is EntryState.DELETED_BY_RESEARCHER
+    )
+    return JobCounts(works_withheld_deleted_by_researcher=withheld, works_duplicate=len(duplicates))
 
 
 def _plan_researcher_url(
@@ -509,6 +620,8 @@ class _Executor:
         self._ledger = ledger
         self._client_id = client_id
         self._bulk = bulk
+        # Works this run deleted, by reason and whether the settings caused it (one event each at the end).
+        self.deleted: Counter[tuple[str, bool]] = Counter()
         # put-code → asset, to tell "our earlier copy of this asset" from "another asset with the same DOI".
         self._owner: dict[int, str] = {
             entry.put_code: entry.asset_id
@@ -558,8 +671,29 @@ class _Executor:
             assert entry is not None and entry.put_code is not None
             try:
                 self._api.delete_work(self._orcid, self._token, entry.put_code)
-            except orcid_errors.NotFoundError:
-                self._run.event("info", "forgot work", "already gone from ORCID", asset_id=change.asset_id)
+            except orcid_errors.NotFoundError as exc:
+                # The researcher removed it before we did: keep that as a tombstone, so that the asset coming
+                # back (its type included again, the asset approved again) does not re-create it.
+                self._ledger.put_work(
+                    self._run.researcher_id,
+                    entry.model_copy(
+                        update={
+                            "put_code": None,
+                            "state": EntryState.DELETED_BY_RESEARCHER,
+                            "last_pushed_at": self._run.now,
+                        }
+                    ),
+                )
+                self._owner.pop(entry.put_code, None)
+                self._run.event(
+                    "info",
+                    "stopped sending work",
+                    "already gone from ORCID: the researcher deleted it; if the asset comes back it is not sent again "
+                    "unless they ask for it or an administrator resends it",
+                    asset_id=change.asset_id,
+                    error=exc,
+                )
+                continue
             except orcid_errors.OrcidApiError as exc:
                 self._guard(exc)
                 self._run.clean = False
@@ -567,11 +701,21 @@ class _Executor:
                     "error", "kept work", f"ORCID refused to delete it: {_orcid_message(exc)}", asset_id=change.asset_id
                 )
                 continue
-            else:
-                self._run.counts.works_deleted += 1
-                self._run.wrote = True
+            self._run.counts.works_deleted += 1
+            self._run.wrote = True
+            self.deleted[(change.reason, change.by_settings)] += 1
             self._ledger.delete_work(self._run.researcher_id, change.asset_id)
             self._owner.pop(entry.put_code, None)
+
+    def report_deletions(self) -> None:
+        """One event per reason (e.g. a type excluded by the settings), with how many works went."""
+        for (reason, by_settings), count in sorted(self.deleted.items()):
+            works = "work" if count == 1 else "works"
+            self._run.event(
+                "warning" if by_settings else "info",
+                "deleted works",
+                f"{reason or 'no longer wanted'}: {count} {works} deleted from ORCID",
+            )
 
     def forget(self, changes: Sequence[WorkChange]) -> None:
         for change in changes:
@@ -614,14 +758,8 @@ class _Executor:
             # The researcher deleted it on ORCID: respect that until the asset changes or an admin asks.
             self._record_work(change, built, None, EntryState.DELETED_BY_RESEARCHER)
             self._run.counts.works_skipped += 1
-            self._run.event(
-                "warning",
-                "stopped sending work",
-                "the researcher deleted this work on ORCID; it is sent again only when the asset changes "
-                "or an administrator asks (resend_deleted)",
-                asset_id=change.asset_id,
-                error=exc,
-            )
+            self._run.counts.works_withheld_deleted_by_researcher += 1
+            self._run.event("warning", "stopped sending work", WITHHELD_REASON, asset_id=change.asset_id, error=exc)
             return False
         except orcid_errors.OrcidApiError as exc:
             self._guard(exc)
@@ -648,7 +786,9 @@ class _Executor:
                 if duplicate is not None:
                     owner = self._owner.get(duplicate)
                     if owner is not None and owner != change.asset_id:
+                        # An identifier the plan's check does not compare (an ISBN, ORCID's own normalisation).
                         self._run.counts.works_skipped += 1
+                        self._run.counts.works_duplicate += 1
                         self._run.event(
                             "warning",
                             "skipped duplicate",
@@ -845,6 +985,7 @@ def execute_plan(
         run=run, orcid_id=orcid_id, token=token, api=api, ledger=ledger, known=known, client_id=client_id, bulk=bulk
     )
     executor.delete(plan.steps(Step.DELETE))
+    executor.report_deletions()
     executor.forget(plan.steps(Step.FORGET))
     executor.update(plan.steps(Step.UPDATE))
     executor.create(plan.steps(Step.CREATE))
@@ -903,13 +1044,18 @@ def push_researcher(task: ResearcherTask, ports: PushPorts, *, now: datetime) ->
 def _report_plan(run: _Run, plan: PushPlan) -> None:
     """Events and counts for what the plan holds back, before any request."""
     for asset_id, warning in plan.warnings:
-        run.event("warning", "sent without a field", warning, asset_id=asset_id)
+        run.event("warning", warning.action, warning.message, asset_id=asset_id)
     for change in plan.steps(Step.INVALID):
         run.event("error", "skipped asset", f"ORCID would reject this work: {change.reason}", asset_id=change.asset_id)
     for change in plan.steps(Step.SKIP):
         run.event("info", "skipped asset", change.reason, asset_id=change.asset_id)
+    for change in plan.steps(Step.DUPLICATE):
+        run.event("warning", "skipped duplicate", change.reason, asset_id=change.asset_id)
+    # Works the researcher deleted: counted on every push, the event was recorded once, when we learned it.
+    run.counts.works_withheld_deleted_by_researcher = len(plan.steps(Step.WITHHELD))
+    run.counts.works_duplicate = len(plan.steps(Step.DUPLICATE))
     run.counts.works_unchanged = len(plan.steps(Step.UNCHANGED))
-    run.counts.works_skipped = len(plan.steps(Step.SKIP, Step.INVALID))
+    run.counts.works_skipped = len(plan.steps(Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE))
     for name, item in (("researcher-url", plan.researcher_url), ("employment", plan.employment)):
         if item is not None and item.step in (Step.SKIP, Step.INVALID):
             run.event("error" if item.step is Step.INVALID else "info", f"skipped {name}", item.reason)
@@ -943,6 +1089,7 @@ def _push(task: ResearcherTask, ports: PushPorts, run: _Run) -> ResearcherOutcom
     resend = bool(task.options.get("resend_deleted", False))
     fingerprint = push_fingerprint(researcher, stored_token, assets, settings, ports.context)
     if not task.dry_run and not resend and known.fingerprint == fingerprint:
+        run.counts = standing_counts(assets, known, settings)
         run.counts.works_unchanged = sum(1 for e in known.works.values() if e.state is EntryState.SYNCED)
         ports.researchers.mark_synced(researcher.id, run.now)
         return _outcome(task, run)
@@ -991,6 +1138,27 @@ def _push(task: ResearcherTask, ports: PushPorts, run: _Run) -> ResearcherOutcom
     return _outcome(task, run)
 
 
+LEASE_DURATION = timedelta(seconds=360)
+"""A researcher's lease: longer than the push worker's 300 s timeout (``template.yaml``), so no invocation
+outlives the lease it holds; a crashed holder's lease lapses at most six minutes later."""
+HANDBACK_FIRST_DELAY_SECONDS = 2
+HANDBACK_MAX_DELAY_SECONDS = 60
+
+
+class ResearcherBusyError(Exception):
+    """Another worker holds the researcher's lease: hand the task back, to come again after a delay."""
+
+    def __init__(self, held: Lease) -> None:
+        super().__init__(f"researcher {held.researcher_id} is being pushed by job {held.job_id}")
+        self.held = held
+
+    def retry_after(self, handbacks: int, now: datetime) -> int:
+        """Seconds until the task should come back: doubling from 2 s per hand-back, at most 60 s and never
+        (much) past the holder's lease, which lapses by itself if the holder died."""
+        backoff: int = min(HANDBACK_MAX_DELAY_SECONDS, HANDBACK_FIRST_DELAY_SECONDS * 2 ** min(handbacks, 10))
+        return max(1, min(backoff, math.ceil(self.held.seconds_left(now)) + 1))
+
+
 def process_push_task(
     task: ResearcherTask,
     ports: PushPorts,
@@ -1000,12 +1168,87 @@ def process_push_task(
     notifier: Notifier,
     now: Callable[[], datetime],
     last_attempt: bool = False,
+    leases: LeaseStore | None = None,
 ) -> ResearcherOutcome:
     """Push one researcher and count them in the job exactly once.
 
     A transient failure is re-raised so that SQS redelivers the message, except on its last
     attempt: then the researcher is recorded as failed, so the job still finishes.
+
+    **One worker per researcher.** Two workers can reach the same researcher at once: an
+    administrator's ``jobs run push`` during the nightly push, a redelivered or duplicated SQS message
+    while the first delivery still runs. Both would plan from the same ledger and write the same works.
+    So a push first takes the researcher's lease (a conditional write in DynamoDB, see
+    ``orcid_sync.store.leases``) for :data:`LEASE_DURATION`, longer than the worker's timeout, and
+    releases it when done, failed or not. A worker that cannot take it does nothing and raises
+    :class:`ResearcherBusyError`; the push worker then hands the task back to the queue with a delay
+    (a copy sent with ``DelaySeconds``, doubling from 2 s up to 60 s), so the same task runs again
+    once the holder is done — for another job this means the administrator's run really pushes the
+    researcher, after the nightly one, with its own options. The copy is a new message, so waiting
+    for a busy researcher never uses up the message's receives on the way to the dead-letter queue.
+    Should a task still find the researcher busy on its last SQS attempt, it does not wait any more:
+    a task of another job is recorded "already in progress" (counted, not failed, naming the job
+    that held the researcher); a duplicate of the holder's own task records nothing, since the
+    holder counts the researcher. A dry run writes nothing and takes no lease.
     """
+    started = now()
+    lease: Lease | None = None
+    if leases is not None and not task.dry_run:
+        try:
+            lease = leases.acquire(task.researcher_id, job_id=task.job_id, now=started, duration=LEASE_DURATION)
+        except LeaseHeldError as held:
+            if not last_attempt:
+                raise ResearcherBusyError(held.held) from None
+            return _already_in_progress(task, held.held, jobs, finishers=finishers, notifier=notifier, now=started)
+    try:
+        return _process(task, ports, jobs, finishers=finishers, notifier=notifier, now=now, last_attempt=last_attempt)
+    finally:
+        if leases is not None and lease is not None:
+            leases.release(lease)
+
+
+def _already_in_progress(
+    task: ResearcherTask,
+    held: Lease,
+    jobs: JobStore,
+    *,
+    finishers: Mapping[JobType, JobFinisher],
+    notifier: Notifier,
+    now: datetime,
+) -> ResearcherOutcome:
+    if held.job_id == task.job_id:
+        # A duplicate of the task the holder is running: the holder counts the researcher.
+        logger.info(
+            "duplicate task while its researcher is pushed", job_id=task.job_id, researcher_id=task.researcher_id
+        )
+        return ResearcherOutcome(researcher_id=task.researcher_id)
+    outcome = ResearcherOutcome(
+        researcher_id=task.researcher_id,
+        events=[
+            JobEvent(
+                researcher_id=task.researcher_id,
+                level="warning",
+                action="already in progress",
+                message=f"job {held.job_id} was pushing this researcher the whole time this run waited; this run "
+                "left them to it",
+                at=now,
+            )
+        ],
+    )
+    complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now)
+    return outcome
+
+
+def _process(
+    task: ResearcherTask,
+    ports: PushPorts,
+    jobs: JobStore,
+    *,
+    finishers: Mapping[JobType, JobFinisher],
+    notifier: Notifier,
+    now: Callable[[], datetime],
+    last_attempt: bool,
+) -> ResearcherOutcome:
     started = now()
     try:
         outcome = push_researcher(task, ports, now=started)
@@ -1028,3 +1271,35 @@ def process_push_task(
         )
     complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now())
     return outcome
+
+
+# --- the researcher asks for a deleted work back -------------------------------------------------------------
+
+RESEND_LEASE = timedelta(seconds=60)
+
+
+def resend_deleted(
+    researcher_id: str, asset_id: str, *, ledger: LedgerStore, leases: LeaseStore, now: datetime
+) -> None:
+    """A researcher asks for a work they deleted on ORCID back (the self-service page): the next push re-creates it.
+
+    The tombstone is removed and the push fingerprint forgotten, so the next push plans again and
+    posts the work. This runs under the researcher's lease: a push running at that moment could
+    otherwise store the fingerprint of the inputs it read before, and the next push would skip.
+    NotFoundError if the asset is not a work this researcher deleted; ConflictError while a push runs.
+    """
+    try:
+        lease = leases.acquire(researcher_id, job_id="resend-deleted", now=now, duration=RESEND_LEASE)
+    except LeaseHeldError as held:
+        raise ConflictError(
+            f"a push for researcher {researcher_id} is in progress (job {held.held.job_id}); try again in a few minutes"
+        ) from None
+    try:
+        entry = ledger.load(researcher_id).works.get(asset_id)
+        if entry is None or entry.state is not EntryState.DELETED_BY_RESEARCHER:
+            raise NotFoundError(f"asset {asset_id} is not a work researcher {researcher_id} deleted on ORCID")
+        ledger.delete_work(researcher_id, asset_id)
+        ledger.set_fingerprint(researcher_id, None, now)
+        logger.info("deleted work to be sent again", researcher_id=researcher_id, asset_id=asset_id)
+    finally:
+        leases.release(lease)

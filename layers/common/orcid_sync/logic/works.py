@@ -56,13 +56,30 @@ HANDLE_URL = "https://hdl.handle.net/{}"
 
 
 @dataclass(frozen=True)
+class WorkWarning:
+    """Something ORCID gets differently from the repository: a field left out or cut to ORCID's limit."""
+
+    field: str
+    message: str
+    cut: bool = False
+
+    @property
+    def action(self) -> str:
+        """What the push did, as its job event says."""
+        return "cut a field" if self.cut else "sent without a field"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
 class BuiltWork:
     """A work ready to send, with the hash of exactly what would be sent."""
 
     asset_id: str
     work: Work
     content_hash: str
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[WorkWarning, ...] = ()
 
     def payload(self) -> dict[str, Any]:
         return self.work.to_orcid_json()
@@ -74,12 +91,12 @@ class InvalidWork:
 
     asset_id: str
     reason: str
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[WorkWarning, ...] = ()
 
 
 @dataclass
 class _Notes:
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[WorkWarning] = field(default_factory=list)
 
 
 def content_hash(payload: dict[str, Any]) -> str:
@@ -111,8 +128,11 @@ def _publication_date(asset: Asset, notes: _Notes) -> FuzzyDate | None:
     date = parse_partial_date(asset.date)
     if not YEAR_RANGE[0] <= date.year <= YEAR_RANGE[1]:
         notes.warnings.append(
-            f"publication date {asset.date} is outside ORCID's {YEAR_RANGE[0]}-{YEAR_RANGE[1]} range; "
-            "sent without a date"
+            WorkWarning(
+                "publication-date",
+                f"publication date {asset.date} is outside ORCID's {YEAR_RANGE[0]}-{YEAR_RANGE[1]} range; "
+                "sent without a date",
+            )
         )
         return None
     return FuzzyDate.from_partial_date(date)
@@ -128,7 +148,9 @@ def _language(asset: Asset, notes: _Notes) -> str | None:
     if code == "zh":
         code = "zh_CN"
     if code not in ORCID_LANGUAGE_CODES:
-        notes.warnings.append(f"language {asset.language!r} is not one ORCID knows; sent without a language")
+        notes.warnings.append(
+            WorkWarning("language-code", f"language {asset.language!r} is not one ORCID knows; sent without a language")
+        )
         return None
     return code
 
@@ -181,6 +203,23 @@ def _contributor(contributor: AssetContributor, *, sandbox: bool) -> Contributor
     )
 
 
+def _abstract(asset: Asset, notes: _Notes) -> str | None:
+    abstract = _blank_to_none(asset.abstract)
+    if abstract is None:
+        return None
+    cut = trim_at_word(abstract, SHORT_DESCRIPTION_MAX_LENGTH)
+    if len(cut) < len(abstract.strip()):
+        notes.warnings.append(
+            WorkWarning(
+                "short-description",
+                f"abstract (ORCID's short-description) cut from {len(abstract.strip()):,} to {len(cut):,} "
+                f"characters, at a word boundary: ORCID takes at most {SHORT_DESCRIPTION_MAX_LENGTH:,}",
+                cut=True,
+            )
+        )
+    return cut
+
+
 def _url(asset: Asset) -> StringValue | None:
     if asset.url:
         return StringValue(value=asset.url)
@@ -193,7 +232,6 @@ def build_work(asset: Asset, settings: IntegrationSettings, *, sandbox: bool = F
     """The ORCID work for an asset, or why ORCID would refuse it. ``sandbox`` makes contributor iD URIs sandbox ones."""
     notes = _Notes()
     work_type = settings.mapping.work_type(asset.type)
-    abstract = _blank_to_none(asset.abstract)
     subtitle = _blank_to_none(asset.subtitle)
     container = _blank_to_none(asset.container_title)
     try:
@@ -202,7 +240,7 @@ def build_work(asset: Asset, settings: IntegrationSettings, *, sandbox: bool = F
                 title=StringValue(value=asset.title), subtitle=StringValue(value=subtitle) if subtitle else None
             ),
             journal_title=StringValue(value=container) if container else None,
-            short_description=trim_at_word(abstract, SHORT_DESCRIPTION_MAX_LENGTH) if abstract else None,
+            short_description=_abstract(asset, notes),
             type=work_type,
             publication_date=_publication_date(asset, notes),
             external_ids=external_ids(asset, work_type),
