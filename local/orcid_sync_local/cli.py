@@ -132,15 +132,22 @@ def up(
         sys.stdout = machine_out
 
 
-def write_state(path: Path, info: dict[str, Any]) -> Path:
-    """The connection info as JSON, readable by this user only (it holds the dummy secret key), written atomically."""
+def write_state(path: Path, info: dict[str, Any]) -> Path | None:
+    """The connection info as JSON, readable by this user only (it holds the dummy secret key), written atomically.
+
+    A file that names another running stack is left alone (that stack's ``--local`` keeps working);
+    None then, and this stack's connection info is on stdout only.
+    """
     path = path.expanduser().absolute()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     previous = _read_state(path)
-    if previous is not None and previous.get("pid") not in (None, os.getpid()) and _alive(previous["pid"]):
+    if previous is not None and previous.get("pid") != os.getpid() and _is_local_stack(previous.get("pid")):
         click.echo(
-            f"note: {path} belonged to another local stack (pid {previous['pid']}); it now names this one", err=True
+            f"note: {path} names another running local stack (pid {previous['pid']}), left as it is; "
+            "`orcid-sync --local` means that one (give this one --state-file PATH)",
+            err=True,
         )
+        return None
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -166,16 +173,21 @@ def _read_state(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
+def _is_local_stack(pid: object) -> bool:
+    """Whether ``pid`` is a running process that is a local stack (where /proc says; else any running process)."""
+    if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass  # someone else's process: running
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
         return True
-    return True
+    return b"orcid_sync_local" in command_line or b"orcid-sync" in command_line
 
 
 def _seed_demo(stack: LocalStack) -> str | None:
@@ -228,7 +240,7 @@ def next_commands(*, seeded: bool, examples: bool) -> list[str]:
 
 
 def _tell_people(
-    stack: LocalStack, mode: OrcidMode, *, state_file: Path, connect_url: str | None, seeded: bool
+    stack: LocalStack, mode: OrcidMode, *, state_file: Path | None, connect_url: str | None, seeded: bool
 ) -> None:
     lines = [
         "orcid-sync local stack is up (Ctrl-C to stop)",
@@ -236,15 +248,17 @@ def _tell_people(
         f"  ORCID ({mode.value}): {stack.orcid_url}",
         f"  AWS (moto, every service): {stack.aws_endpoint_url}",
         f"  ORCID client id: {stack.client_id}",
-        f"  connection info for `orcid-sync --local`: {state_file}",
     ]
+    if state_file is not None:
+        lines.append(f"  connection info for `orcid-sync --local`: {state_file}")
     if connect_url:
         lines.append(f"  connect page of the demo researcher Ada Lovelace: {connect_url}")
     if mode is OrcidMode.SANDBOX:
         lines.append(f"  register {stack.api_url}/orcid/callback as a redirect URI of your ORCID sandbox client")
-    examples = (Path.cwd() / "examples" / "researchers.csv").is_file()
-    lines.append("Try, in another terminal in this directory:")
-    lines += [f"  {command}" for command in next_commands(seeded=seeded, examples=examples)]
+    if state_file is not None:
+        examples = (Path.cwd() / "examples" / "researchers.csv").is_file()
+        lines.append("Try, in another terminal in this directory:")
+        lines += [f"  {command}" for command in next_commands(seeded=seeded, examples=examples)]
     click.echo("\n".join(lines), err=True)
 
 

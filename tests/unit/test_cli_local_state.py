@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,27 @@ def test_the_state_file_is_private_and_removed_only_by_its_stack(tmp_path: Path)
     local_cli.write_state(path, {**STATE, "pid": os.getpid()})
     local_cli.remove_state(path)
     assert not path.exists()
+
+
+def test_a_running_stacks_state_file_is_not_taken_over(tmp_path: Path) -> None:
+    # Given a state file naming another running local stack (a process whose command line says so)
+    path = tmp_path / "local.json"
+    stack = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "orcid_sync_local"])
+    try:
+        deadline = time.monotonic() + 10
+        while b"orcid_sync_local" not in Path(f"/proc/{stack.pid}/cmdline").read_bytes():  # until it has exec'd
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        path.write_text(json.dumps({**STATE, "pid": stack.pid}))
+        # When another stack starts with the same state file, it leaves it as it is
+        assert local_cli.write_state(path, {**STATE, "api_url": "http://127.0.0.1:1", "pid": os.getpid()}) is None
+        assert json.loads(path.read_text())["pid"] == stack.pid
+    finally:
+        stack.kill()
+        stack.wait()
+    # A stale one (its process gone) is replaced
+    assert local_cli.write_state(path, {**STATE, "pid": os.getpid()}) == path
+    assert json.loads(path.read_text())["pid"] == os.getpid()
 
 
 def test_next_commands_run_from_where_the_stack_started(monkeypatch: pytest.MonkeyPatch) -> None:
