@@ -199,6 +199,90 @@ def test_functions_cache_the_settings_for_a_minute(store: DynamoIntegrationSetti
     assert cached.get().send_assets is True
 
 
+# --- previewing a change (issue 13, section 3) ----------------------------------------------------------
+
+SENDING = {"send_assets": True}
+LETTERS_EXCLUDED = {"send_assets": True, "asset_types": {"include": ["all"], "exclude": ["publication.letter"]}}
+
+
+def seed_pushed_researcher(researcher_id: str, letters: int, articles: int) -> None:
+    """A connected researcher whose letters and articles the last push put on ORCID (ledger entries)."""
+    from datetime import timedelta
+
+    from orcid_sync import wiring
+    from orcid_sync.models import Asset, ResearcherInput, SealedSecret, StoredToken, TokenSource, utc_now
+    from orcid_sync.store.ledger import DynamoLedgerStore, WorkEntry
+
+    orcid = {"r1": "0000-0002-1825-0097", "r2": "0000-0001-5109-3700"}[researcher_id]
+    researchers = wiring.researcher_store()
+    researchers.upsert_profile(
+        ResearcherInput.model_validate({"id": researcher_id, "given_names": "Josiah", "family_name": "Carberry"})
+    )
+    scopes = ["/read-limited", "/activities/update", "/person/update"]
+    researchers.record_connection(researcher_id, orcid=orcid, scopes=scopes, connected_at=utc_now())
+    wiring.token_store().put(
+        StoredToken(
+            researcher_id=researcher_id,
+            orcid=orcid,
+            access_token=SealedSecret(data_key=b"k", nonce=b"n", ciphertext=b"c"),
+            scopes=scopes,
+            expires_at=utc_now() + timedelta(days=7300),
+            source=TokenSource.OAUTH,
+            stored_at=utc_now(),
+            fingerprint=f"f-{researcher_id}",
+        )
+    )
+    ledger = DynamoLedgerStore(wiring.dynamodb().Table(wiring.get_settings().ledger_table))
+    for number in range(letters + articles):
+        item = Asset.model_validate(
+            {
+                "id": f"{researcher_id}-a{number}",
+                "researchers": [researcher_id],
+                "type": "publication.letter" if number < letters else "publication.journalArticle",
+                "status": "approved",
+                "visible": True,
+                "title": f"Output {number}",
+            }
+        )
+        wiring.asset_store().put(item)
+        ledger.put_work(
+            researcher_id,
+            WorkEntry(asset_id=item.id, put_code=1000 + number, content_hash="h", last_pushed_at=utc_now()),
+        )
+
+
+def test_a_preview_says_what_excluding_a_type_would_delete_and_saves_nothing(
+    store: DynamoIntegrationSettingsStore,
+) -> None:
+    # Given letters on two researchers' ORCID records, pushed under settings that send everything
+    assert call("PUT", "/settings", SENDING)[0] == 200
+    seed_pushed_researcher("r1", letters=3, articles=2)
+    seed_pushed_researcher("r2", letters=1, articles=1)
+    # When an administrator previews excluding letters
+    status, preview = call("POST", "/settings/preview", {**LETTERS_EXCLUDED, "version": 1})
+    # Then the answer counts the works and records the next push would delete, and why
+    assert status == 200, preview
+    assert preview["delete"] == {
+        "works": 4,
+        "records": 2,
+        "reasons": [{"reason": "asset type publication.letter excluded by settings", "works": 4, "records": 2}],
+    }
+    assert preview["create"] == {"works": 0, "records": 0}
+    assert preview["version"] == 1
+    assert preview["records_examined"] == 2
+    assert preview["complete"] is True
+    assert "delete 4 works on 2 ORCID records" in preview["summary"]
+    # And nothing was saved
+    assert store.get().version == 1
+    assert store.get().settings.selects("publication.letter")
+
+
+def test_a_preview_of_invalid_settings_is_refused_naming_the_field(store: DynamoIntegrationSettingsStore) -> None:
+    status, body = call("POST", "/settings/preview", {"asset_types": {"include": ["publication.novel"]}})
+    assert status == 400
+    assert "body.asset_types.include" in json.dumps(body)
+
+
 # --- the CLI, over the same handler ----------------------------------------------------------------
 
 API_URL = "https://api.orcid-sync.test"

@@ -1,7 +1,8 @@
-"""``/settings``: the integration settings (what the push sends to ORCID) and the effective type mapping."""
+"""``/settings``: the integration settings (what the push sends to ORCID), a preview of a change, the type mapping."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -9,11 +10,22 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orcid_sync import wiring
 from orcid_sync.integration_settings import MappingRow, SettingsDocument
-from orcid_sync.logic.settings import get_effective_mapping, get_settings_document, update_settings
+from orcid_sync.logic.settings import (
+    PreviewPorts,
+    SettingsPreview,
+    get_effective_mapping,
+    get_settings_document,
+    preview_update,
+    update_settings,
+)
 from orcid_sync.models import utc_now
 from orcid_sync.observability import logger
-from orcid_sync.settings import get_settings
+from orcid_sync.settings import OrcidEnvironment, get_settings
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
+from orcid_sync.store.ledger import DynamoLedgerStore
+
+PREVIEW_SECONDS = 20.0
+"""The preview's time budget, inside the API's 29 s: past it, the answer says the counts are lower bounds."""
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
@@ -39,6 +51,37 @@ def replace_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -
     saved = update_settings(_store(), document, now=utc_now(), by=_caller())
     logger.info("integration settings changed", version=saved.version, send_assets=saved.send_assets)
     return saved
+
+
+@router.post("/settings/preview", summary="Preview what a settings change would do", tags=["settings"])
+def preview_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -> SettingsPreview:
+    """What the next push would do under these settings (nothing is saved, nothing is asked of ORCID).
+
+    The body is a settings document as for ``PUT /settings``. The answer counts the works the next push
+    would delete (by reason, e.g. "asset type publication.letter excluded by settings"), add and update,
+    and on how many ORCID records, from the sync ledger and the assets.
+    """
+    settings = get_settings()
+    ports = PreviewPorts(
+        researchers=wiring.researcher_store(settings),
+        tokens=wiring.token_store(settings),
+        assets=wiring.asset_store(settings),
+        ledger=DynamoLedgerStore(wiring.dynamodb().Table(settings.ledger_table)),
+    )
+    preview = preview_update(
+        _store(),
+        document,
+        ports,
+        sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
+        deadline=time.monotonic() + PREVIEW_SECONDS,
+    )
+    logger.info(
+        "settings change previewed",
+        works_deleted=preview.delete.works,
+        records=preview.delete.records,
+        complete=preview.complete,
+    )
+    return preview
 
 
 @router.get("/settings/mapping", summary="The effective asset type mapping", tags=["settings"])
