@@ -208,5 +208,27 @@ def print_table(
 
 
 def print_fields(title: str | None, fields: Sequence[tuple[str, Any]]) -> None:
-    """A single object as a two-column table of labels and values (values wrap, labels do not)."""
-    print_table(title, (Column("Field", no_wrap=True), Column("Value")), fields, show_header=False)
+    """A single object as labels and values: labels whole, values wrapped at spaces within the terminal.
+
+    A word longer than the space left (a URL, an ARN) stays whole on a line of its own, past the
+    edge if it must: a broken URL cannot be copied.
+    """
+    import textwrap
+
+    from rich.text import Text
+
+    out = console()
+    label_width = max((len(label) for label, _ in fields), default=0)
+    value_width = max(20, out.width - label_width - GAP)
+    lines: list[Text] = [Text(title, style="bold")] if title else []
+    for label, value in fields:
+        text = value if isinstance(value, Text) else Text(str(value))
+        wrapped = textwrap.wrap(text.plain, value_width, break_long_words=False, break_on_hyphens=False) or [""]
+        for number, part in enumerate(wrapped):
+            head = (label if number == 0 else "").ljust(label_width + GAP)
+            lines.append(Text(head, style="bold" if number == 0 else "") + Text(part, style=text.style))
+    with out.capture() as captured:
+        for line in lines:
+            out.print(line, soft_wrap=True)
+    sys.stdout.write("".join(line.rstrip(" ") + "\n" for line in captured.get().splitlines()))
+    sys.stdout.flush()
