@@ -7,18 +7,27 @@ fails the message, SQS brings it back), and some researchers' tasks are delivere
 may. When the jobs and their retries have settled, the checks compare ORCID (the sandbox's record
 state) with what the repository wants and with the ledger, and read the jobs' events and the DLQs.
 
+Two workers on one researcher (issue 13): while the first push runs, an administrator starts a
+second ``jobs run push`` for the same researchers (the overlapping job), and one researcher's task is
+delivered twice at the same moment (two invocations of the push worker with the same SQS record). A
+rendezvous holds the first worker to reach each of those researchers until the other one has come
+(refused by the researcher's lease, or — without leases — inside the push beside it), so the
+scenario happens on every run; the check is that no researcher is ever pushed by two workers at once.
+
 ``tests/e2e/test_chaos.py`` runs a small plan in CI; ``make chaos`` a bigger one.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib
 import io
 import json
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,6 +64,8 @@ class ChaosPlan:
     crashes: int = 2  # researchers whose push worker dies once between an ORCID write and its ledger write
     crash_after_writes: int = 1  # ... after this many of their works were recorded
     duplicate_deliveries: int = 2  # researchers whose push and pull tasks SQS delivers twice more
+    overlapping_job: bool = True  # a second push job for the same researchers while the first runs
+    concurrent_duplicates: bool = True  # one researcher's push task delivered twice at the same moment
     # Failed messages come back after VisibilityTimeout x this (at least 1 s) instead of 30 minutes.
     visibility_scale: float = 0.001
 
@@ -158,6 +169,177 @@ class DeliveryCounter:
     @property
     def redeliveries(self) -> int:
         return sum(count - 1 for count in self.deliveries.values())
+
+
+@dataclass
+class Rendezvous:
+    """Holds the first worker to reach ``researcher_id`` inside the push until a second one came for them.
+
+    ``other_job``: the second must belong to another job (the overlapping job) or the same job (a
+    duplicate delivery). It comes either refused by the lease (``refused``) or, without leases, into the
+    push beside the first (``concurrent``). ``met`` says whether it came within ``timeout`` seconds.
+    """
+
+    researcher_id: str
+    other_job: bool
+    timeout: float
+    first_job: str | None = None
+    met: str = ""
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, first_job: str, second_job: str) -> bool:
+        return (first_job != second_job) == self.other_job
+
+    def release(self, how: str) -> None:
+        if not self.met:
+            self.met = how
+        self._event.set()
+
+    def wait(self) -> None:
+        self._event.wait(self.timeout)
+
+
+class OverlapWatch:
+    """Watches the push while two workers meet on one researcher: how many push them at once (must stay 1),
+    the lease's refusals (another job's or a duplicate of the holder's own task), the tasks handed back,
+    and the rendezvous that make the meetings happen.
+
+    Wraps ``orcid_sync.logic.push.push_researcher`` (looked up on every call, so every container is
+    seen), ``DynamoLeaseStore.acquire`` and ``SqsTaskQueue.hand_back`` where they exist.
+    """
+
+    def __init__(self, rendezvous: list[Rendezvous]) -> None:
+        self.rendezvous = {r.researcher_id: r for r in rendezvous}
+        self.in_flight: Counter[str] = Counter()
+        self.jobs_inside: dict[str, list[str]] = {}
+        self.most_at_once: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()  # "same_job" / "other_job"
+        self.hand_backs = 0
+        self._lock = threading.Lock()
+
+    def _entering(self, job_id: str, rid: str) -> Rendezvous | None:
+        with self._lock:
+            inside = self.jobs_inside.setdefault(rid, [])
+            inside.append(job_id)
+            self.in_flight[rid] += 1
+            self.most_at_once[rid] = max(self.most_at_once[rid], self.in_flight[rid])
+            meeting = self.rendezvous.get(rid)
+            if meeting is None:
+                return None
+            if meeting.first_job is None:
+                meeting.first_job = job_id
+                return meeting  # the first worker waits for the second
+            if len(inside) > 1 and meeting.matches(meeting.first_job, job_id):
+                meeting.release("concurrent")
+            return None
+
+    def _leaving(self, job_id: str, rid: str) -> None:
+        with self._lock:
+            self.in_flight[rid] -= 1
+            self.jobs_inside[rid].remove(job_id)
+
+    def _refused(self, job_id: str, rid: str, held_by: str) -> None:
+        with self._lock:
+            self.refusals["same_job" if held_by == job_id else "other_job"] += 1
+            meeting = self.rendezvous.get(rid)
+            if meeting is not None and meeting.first_job == held_by and meeting.matches(held_by, job_id):
+                meeting.release("refused")
+
+    @contextmanager
+    def installed(self) -> Iterator[OverlapWatch]:
+        push = importlib.import_module("orcid_sync.logic.push")
+        original_push = push.push_researcher
+        watch = self
+
+        def watched_push(task: Any, *args: Any, **kwargs: Any) -> Any:
+            meeting = watch._entering(task.job_id, task.researcher_id)
+            try:
+                if meeting is not None:
+                    meeting.wait()
+                return original_push(task, *args, **kwargs)
+            finally:
+                watch._leaving(task.job_id, task.researcher_id)
+
+        patches: list[tuple[Any, str, Any]] = [(push, "push_researcher", watched_push)]
+        try:  # the lease and the hand-back exist from issue 13 on; without them there is nothing to count
+            from orcid_sync.aws_adapters import SqsTaskQueue
+            from orcid_sync.store.leases import DynamoLeaseStore, LeaseHeldError
+
+            original_acquire = DynamoLeaseStore.acquire
+            original_hand_back = SqsTaskQueue.hand_back
+
+            def watched_acquire(store: Any, researcher_id: str, **kwargs: Any) -> Any:
+                try:
+                    return original_acquire(store, researcher_id, **kwargs)
+                except LeaseHeldError as held:
+                    watch._refused(str(kwargs["job_id"]), researcher_id, held.held.job_id)
+                    raise
+
+            def watched_hand_back(queue: Any, *args: Any, **kwargs: Any) -> None:
+                with watch._lock:
+                    watch.hand_backs += 1
+                original_hand_back(queue, *args, **kwargs)
+
+            patches += [(DynamoLeaseStore, "acquire", watched_acquire), (SqsTaskQueue, "hand_back", watched_hand_back)]
+        except (ImportError, AttributeError):
+            pass
+        originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+        for owner, name, replacement in patches:
+            setattr(owner, name, replacement)
+        try:
+            yield self
+        finally:
+            for owner, name, original in originals:
+                setattr(owner, name, original)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "most_workers_on_one_researcher": max(self.most_at_once.values(), default=0),
+            "lease_refusals_other_job": self.refusals["other_job"],
+            "lease_refusals_same_job": self.refusals["same_job"],
+            "tasks_handed_back": self.hand_backs,
+            "meetings": {
+                ("overlapping job" if r.other_job else "concurrent duplicate"): {
+                    "researcher": r.researcher_id,
+                    "met": r.met or "never",
+                }
+                for r in self.rendezvous.values()
+            },
+        }
+
+
+def _deliver_at_once(stack: LocalStack, task_json: str, copies: int = 2) -> list[threading.Thread]:
+    """Invoke the push worker ``copies`` times at the same moment with the same SQS record (one message, as
+    SQS may hand to two pollers), in threads; join them when done."""
+    now_ms = str(int(time.time() * 1000))
+    arn = str(stack.resource("PushQueue").get_att("Arn"))
+    message_id = str(uuid.uuid4())
+    start = threading.Barrier(copies)
+
+    def deliver(copy: int) -> None:
+        record = {
+            "messageId": message_id,
+            "receiptHandle": f"chaos-{message_id}-{copy}",
+            "body": task_json,
+            "attributes": {
+                "ApproximateReceiveCount": str(copy + 1),
+                "SentTimestamp": now_ms,
+                "SenderId": "chaos",
+                "ApproximateFirstReceiveTimestamp": now_ms,
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(task_json.encode(), usedforsecurity=False).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": arn.split(":")[3],
+        }
+        start.wait()
+        stack.invoke("PushWorkerFunction", {"Records": [record]})
+
+    threads = [threading.Thread(target=deliver, args=(copy,), name=f"chaos-duplicate-{copy}") for copy in range(copies)]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def desired_assets(rid: str, count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -287,6 +469,27 @@ def check_job(report: ChaosReport, work: Workload, job: dict[str, Any], expected
     )
 
 
+def check_overlap(report: ChaosReport, overlap: OverlapWatch, job: dict[str, Any] | None) -> None:
+    """No researcher was pushed by two workers at once, and the meetings really happened."""
+    figures = overlap.figures()
+    if job is not None:
+        counts = job["counts"]
+        figures["overlapping_job"] = {
+            "state": job["state"],
+            "researchers_processed": counts["researchers_processed"],
+            "works_created": counts["works_created"],
+            "works_updated": counts["works_updated"],
+            "works_adopted": counts["works_adopted"],
+            "orcid_requests": counts["orcid_requests"],
+        }
+    report.figures["overlap"] = figures
+    for rid, most in sorted(overlap.most_at_once.items()):
+        report.check(most <= 1, f"{rid} was pushed by {most} workers at the same time")
+    for meeting in overlap.rendezvous.values():
+        kind = "the overlapping job" if meeting.other_job else "the concurrent duplicate delivery"
+        report.check(bool(meeting.met), f"{kind} never met the first worker on {meeting.researcher_id}")
+
+
 def check_pull(
     report: ChaosReport, work: Workload, job: dict[str, Any], seeded: dict[int, str], ours: set[int]
 ) -> None:
@@ -360,12 +563,36 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
     twice = fleet.ids[-plan.duplicate_deliveries :] if plan.duplicate_deliveries else []
     push_crash = CrashInjector("push", set(fleet.ids[: plan.crashes]), plan.crash_after_writes)
     push_deliveries = DeliveryCounter("orcid_sync.logic.push", "push_researcher")
+    # Two researchers neither crashed nor duplicated by SQS: one meets the overlapping job, one the duplicate.
+    calm = [rid for rid in fleet.ids if rid not in push_crash.researchers and rid not in twice]
+    meetings: list[Rendezvous] = []
+    if plan.concurrent_duplicates and calm:
+        meetings.append(Rendezvous(calm[0], other_job=False, timeout=10.0))
+    if plan.overlapping_job and len(calm) > 1:
+        meetings.append(Rendezvous(calm[1], other_job=True, timeout=30.0))
+    overlap = OverlapWatch(meetings)
+    overlap_job: dict[str, Any] | None = None
     started = time.monotonic()
-    with push_crash.installed(), push_deliveries.installed():
+    with push_crash.installed(), push_deliveries.installed(), overlap.installed():
         log("[chaos] push under faults")
         push_id = work.start_job("push")
+        at_once: list[threading.Thread] = []
+        if plan.concurrent_duplicates and calm:
+            from orcid_sync.jobs import JobType, ResearcherTask  # after the stack set the functions' environment
+
+            task = ResearcherTask(job_id=push_id, job_type=JobType.PUSH, researcher_id=calm[0])
+            at_once = _deliver_at_once(stack, task.model_dump_json())
         push_duplicates = _send_duplicates(stack, "PushQueue", push_id, "push", twice)
+        overlap_id = None
+        if plan.overlapping_job:
+            log("[chaos] a second push job for the same researchers while the first runs")
+            overlap_id = work.start_job("push", researchers=list(reversed(fleet.ids)))
         push_job = work.wait_job(push_id)
+        if overlap_id is not None:
+            overlap_job = work.wait_job(overlap_id)
+        for thread in at_once:
+            thread.join()
+        stack.wait_for_queues_idle()
     push_seconds = time.monotonic() - started
     push_stats = work.sandbox.stats()
 
@@ -388,6 +615,9 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
 
     log("[chaos] checking ORCID, the ledger, the jobs and the DLQs")
     check_job(report, work, push_job, plan.researchers, "push")
+    if overlap_job is not None:
+        check_job(report, work, overlap_job, plan.researchers, "overlapping_push")
+    check_overlap(report, overlap, overlap_job)
     check_push(report, stack, work, fleet, wanted)
     dead = {name: _queue_depth(stack, name) for name in ("PushDeadLetterQueue", "PullDeadLetterQueue")}
     report.check(not any(dead.values()), f"messages in the dead-letter queues: {dead}")
@@ -455,8 +685,17 @@ def print_report(report: ChaosReport, console: Console | None = None) -> None:
     table.add_column("figure")
     table.add_row("plan", ", ".join(f"{k}={v}" for k, v in asdict(report.plan).items()))
     for key, value in report.figures.items():
-        table.add_row(key.replace("_", " "), str(value))
+        if key != "overlap":
+            table.add_row(key.replace("_", " "), str(value))
     console.print(table)
+    overlap = report.figures.get("overlap")
+    if overlap:
+        section = Table(title="chaos: two workers on one researcher (overlapping job, concurrent duplicate)")
+        section.add_column("what")
+        section.add_column("figure")
+        for key, value in overlap.items():
+            section.add_row(key.replace("_", " "), str(value))
+        console.print(section)
     if report.violations:
         console.print(f"[red]{len(report.violations)} check(s) failed:[/red]")
         for violation in report.violations:
@@ -473,6 +712,18 @@ def print_report(report: ChaosReport, console: Console | None = None) -> None:
 @click.option("--pull-works", type=int, default=20, show_default=True)
 @click.option("--crashes", type=int, default=8, show_default=True, help="researchers whose workers crash once")
 @click.option("--duplicates", type=int, default=5, show_default=True, help="researchers whose tasks come twice")
+@click.option(
+    "--overlapping-job/--no-overlapping-job",
+    default=True,
+    show_default=True,
+    help="a second push job for the same researchers while the first runs",
+)
+@click.option(
+    "--concurrent-duplicates/--no-concurrent-duplicates",
+    default=True,
+    show_default=True,
+    help="one researcher's push task delivered twice at the same moment",
+)
 @click.option("--error-rate", type=float, default=ChaosPlan.error_rate, show_default=True, help="500/503 answers")
 @click.option("--latency-ms", type=float, default=ChaosPlan.latency_ms, show_default=True)
 @click.option("--drop-rate", type=float, default=ChaosPlan.drop_rate, show_default=True, help="connections dropped")
@@ -485,6 +736,8 @@ def main(
     pull_works: int,
     crashes: int,
     duplicates: int,
+    overlapping_job: bool,
+    concurrent_duplicates: bool,
     error_rate: float,
     latency_ms: float,
     drop_rate: float,
@@ -492,13 +745,16 @@ def main(
     seed: int,
     json_output: Path | None,
 ) -> None:
-    """Push and pull under faults (10% 500/503, latency, drops, lost responses, crashes, redeliveries)."""
+    """Push and pull under faults (10% 500/503, latency, drops, lost responses, crashes, redeliveries, two
+    workers on one researcher)."""
     plan = ChaosPlan(
         researchers=researchers,
         assets_per_researcher=assets_per_researcher,
         pull_works=pull_works,
         crashes=min(crashes, researchers),
         duplicate_deliveries=min(duplicates, researchers),
+        overlapping_job=overlapping_job,
+        concurrent_duplicates=concurrent_duplicates,
         error_rate=error_rate,
         latency_ms=latency_ms,
         drop_rate=drop_rate,

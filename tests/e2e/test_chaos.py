@@ -1,4 +1,4 @@
-"""Push and pull survive ORCID faults, worker crashes and SQS redeliveries: nothing lost, nothing twice.
+"""Push and pull survive ORCID faults, worker crashes, SQS redeliveries and two workers on one researcher.
 
 The run itself is ``bench.chaos`` (``make chaos`` runs a bigger plan): it starts a local stack of its
 own, so it runs in a child process, beside the e2e session's shared stack (one per process). The
@@ -80,6 +80,25 @@ def test_every_kind_of_fault_was_injected_into_the_push(chaos: dict[str, Any]) -
     assert faults["worker_crashes"] == 2
     # Each crash and each duplicate brought a task back to the push logic.
     assert faults["task_redeliveries"] >= faults["worker_crashes"] + faults["duplicate_deliveries_sent"]
+
+
+def test_two_workers_never_pushed_one_researcher_at_once(chaos: dict[str, Any]) -> None:
+    # Given a second push job for the same researchers while the first ran, and one task delivered
+    # twice at the same moment (issue 13, section 6)
+    overlap = chaos["figures"]["overlap"]
+    # Then both meetings happened, and each time the researcher's lease turned the second worker away
+    assert {kind: meeting["met"] for kind, meeting in overlap["meetings"].items()} == {
+        "concurrent duplicate": "refused",
+        "overlapping job": "refused",
+    }
+    assert overlap["lease_refusals_other_job"] >= 1
+    assert overlap["lease_refusals_same_job"] >= 1
+    assert overlap["tasks_handed_back"] == overlap["lease_refusals_other_job"] + overlap["lease_refusals_same_job"]
+    # And no researcher was ever pushed by two workers at once
+    assert overlap["most_workers_on_one_researcher"] == 1
+    # And the overlapping job still pushed everyone, once each (the invariants above hold for both jobs)
+    assert overlap["overlapping_job"]["researchers_processed"] == 6
+    assert chaos["figures"]["overlapping_push_job"]["researchers_failed"] == 0
 
 
 def test_pull_lost_nothing_and_wrote_nothing_twice(chaos: dict[str, Any]) -> None:
