@@ -303,6 +303,7 @@ def cli_api(store: DynamoIntegrationSettingsStore, monkeypatch: pytest.MonkeyPat
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add_callback(responses.GET, re.compile(f"{API_URL}/.*"), callback=handle)
         mock.add_callback(responses.PUT, re.compile(f"{API_URL}/.*"), callback=handle)
+        mock.add_callback(responses.POST, re.compile(f"{API_URL}/.*"), callback=handle)
         yield
 
 
@@ -361,3 +362,67 @@ def test_the_sample_events_work(store: DynamoIntegrationSettingsStore, name: str
     event = json.loads((Path(__file__).resolve().parents[2] / "events" / f"{name}.json").read_text())
     response = lambda_handler(event, FakeLambdaContext())
     assert response["statusCode"] == 200, response.get("body")
+
+
+# --- the CLI shows what a change would delete before saving it (issue 13, section 3) ----------------------
+
+
+def test_cli_set_shows_what_would_be_deleted_and_refuses_without_a_terminal(
+    cli_api: None, store: DynamoIntegrationSettingsStore
+) -> None:
+    assert call("PUT", "/settings", SENDING)[0] == 200
+    seed_pushed_researcher("r1", letters=2, articles=1)
+    # When a script excludes letters without --yes
+    result = CliRunner().invoke(cli, ["settings", "set", "asset_types.exclude", "publication.letter", "--api", API_URL])
+    # Then the CLI says what the next push would delete, and refuses (usage error) without saving
+    assert result.exit_code == 2, result.output
+    assert "delete 2 works on 1 ORCID record" in result.output
+    assert "asset type publication.letter excluded by settings" in result.output
+    assert "--yes" in result.output
+    assert store.get().version == 1
+
+
+def test_cli_set_with_yes_saves_a_change_that_deletes_works(
+    cli_api: None, store: DynamoIntegrationSettingsStore
+) -> None:
+    assert call("PUT", "/settings", SENDING)[0] == 200
+    seed_pushed_researcher("r1", letters=2, articles=1)
+    result = CliRunner().invoke(
+        cli, ["settings", "set", "asset_types.exclude", "publication.letter", "--yes", "--api", API_URL]
+    )
+    assert result.exit_code == 0, result.output
+    assert "delete 2 works on 1 ORCID record" in result.output
+    assert store.get().version == 2
+    assert not store.get().settings.selects("publication.letter")
+
+
+def test_cli_set_asks_a_person_before_the_next_push_deletes_works(
+    cli_api: None, store: DynamoIntegrationSettingsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orcid_sync_cli import settings_cmd
+
+    assert call("PUT", "/settings", SENDING)[0] == 200
+    seed_pushed_researcher("r1", letters=2, articles=1)
+    monkeypatch.setattr(settings_cmd, "_can_ask", lambda: True)
+    args = ["settings", "set", "asset_types.exclude", "publication.letter", "--api", API_URL]
+    # Answering no saves nothing
+    declined = CliRunner().invoke(cli, args, input="n\n")
+    assert declined.exit_code == 2, declined.output
+    assert "delete 2 works from ORCID?" in declined.output
+    assert "nothing was saved" in declined.output
+    assert store.get().version == 1
+    # Answering yes saves
+    accepted = CliRunner().invoke(cli, args, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert store.get().version == 2
+
+
+def test_cli_set_saves_without_asking_when_nothing_would_be_deleted(
+    cli_api: None, store: DynamoIntegrationSettingsStore
+) -> None:
+    assert call("PUT", "/settings", SENDING)[0] == 200
+    seed_pushed_researcher("r1", letters=2, articles=1)
+    result = run_cli("settings", "set", "institution_name", "Example University", "--api", API_URL)
+    assert result.exit_code == 0, result.output
+    assert "delete 0 works on 0 ORCID records" in result.output
+    assert store.get().version == 2
