@@ -214,6 +214,23 @@ def test_a_duplicate_asset_is_counted_on_every_push_and_listed_in_the_dry_run() 
 # --- §6 one worker per researcher ---------------------------------------------------------------------------------
 
 
+def test_an_asset_repeating_a_work_the_researcher_deleted_is_not_sent_in_its_place() -> None:
+    # Given a work the researcher deleted, and later a second asset with the same DOI
+    w = world(asset(1), asset(2))
+    w.push()
+    delete_on_orcid(w, "a001")
+    w.assets.items["a001"] = asset(1, title="Edited", updated_at=NOW)
+    w.push()
+    w.assets.items["a003"] = asset(3, doi="10.1234/output.1")
+    outcome = w.push()
+    # Then the output does not come back through the other asset either
+    assert w.last_calls == []
+    assert ours_for(w, "a003") == []
+    assert (outcome.counts.works_withheld_deleted_by_researcher, outcome.counts.works_duplicate) == (1, 1)
+    [event] = [e for e in outcome.events if e.asset_id == "a003"]
+    assert "a001, whose work the researcher deleted on ORCID" in event.message
+
+
 class FakeLeases:
     """The LeaseStore contract in memory (thread-safe, like DynamoDB's conditional write)."""
 

@@ -260,9 +260,10 @@ def find_duplicates(wanted: Sequence[Asset], ledger: PushLedger) -> dict[str, st
         clash = next(((owners[key], label) for key, label in keys if key in owners), None)
         if clash is not None and not _on_orcid_or_withheld(ledger.works.get(asset.id)):
             keeper, label = clash
-            duplicates[asset.id] = (
-                f"same {label} as asset {keeper}, which is sent to ORCID: the repository holds this output twice"
-            )
+            kept = ledger.works.get(keeper)
+            withheld = kept is not None and kept.state is EntryState.DELETED_BY_RESEARCHER
+            fate = "whose work the researcher deleted on ORCID" if withheld else "which is sent to ORCID"
+            duplicates[asset.id] = f"same {label} as asset {keeper}, {fate}: the repository holds this output twice"
             continue
         for key, _ in keys:
             owners.setdefault(key, asset.id)
