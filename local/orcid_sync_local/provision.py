@@ -39,9 +39,13 @@ class ProvisionContext:
     endpoint_url: str
     identity: StackIdentity
     api_endpoint: str
+    # The caller's own (cached) clients, if it has them: one client per service for the whole stack.
+    client_factory: Callable[[str], Any] | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
+        if self.client_factory is not None:
+            return self.client_factory(service)
         if service not in self._clients:
             self._clients[service] = self.session.client(
                 service,  # type: ignore[call-overload]
@@ -225,7 +229,7 @@ def _sqs_queue(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) ->
     if _tags(props):
         request["tags"] = {tag["Key"]: tag["Value"] for tag in _tags(props)}
     url = sqs.create_queue(**request)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    arn = ctx.identity.arn("sqs", name)  # what SQS reports (one request fewer per queue)
     return PhysicalResource(logical_id, "AWS::SQS::Queue", url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
 
 
@@ -566,8 +570,8 @@ def _cloudwatch_alarm(ctx: ProvisionContext, logical_id: str, props: dict[str, A
     if _tags(props):
         request["Tags"] = _tags(props)
     cloudwatch.put_metric_alarm(**request)
-    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    return PhysicalResource(logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": alarm["AlarmArn"]})
+    arn = ctx.identity.arn("cloudwatch", f"alarm:{name}")  # what CloudWatch reports (one request fewer per alarm)
+    return PhysicalResource(logical_id, "AWS::CloudWatch::Alarm", name, {"Arn": arn})
 
 
 def _cloudwatch_dashboard(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:

@@ -239,7 +239,9 @@ class LocalStack:
             self._start_orcid_sandbox()
 
         template = load_template(self._template_path)
-        context = ProvisionContext(self.session, self._aws_endpoint_url, self._identity, self.api_url)
+        context = ProvisionContext(
+            self.session, self._aws_endpoint_url, self._identity, self.api_url, client_factory=self.client
+        )
         self._provisioned = provision_stack(template, context, self._parameters(template.parameters))
         self._store_client_secret()
 

@@ -480,6 +480,18 @@ def test_a_queue_redrive_policy_points_at_its_dead_letter_queue(
     assert features_stack.physical("WorkDlq").get_att("QueueName") == "orcid-sync-local-work-dlq"
 
 
+def test_queue_and_alarm_arns_are_those_the_services_report(
+    features_stack: ProvisionedStack, context: ProvisionContext
+) -> None:
+    for logical_id in features_stack.of_type("AWS::SQS::Queue"):
+        queue = features_stack.physical(logical_id)
+        attributes = context.client("sqs").get_queue_attributes(QueueUrl=queue.ref, AttributeNames=["QueueArn"])
+        assert attributes["Attributes"]["QueueArn"] == queue.get_att("Arn"), logical_id
+    alarm = features_stack.physical("DlqAlarm")
+    (described,) = context.client("cloudwatch").describe_alarms(AlarmNames=[alarm.ref])["MetricAlarms"]
+    assert described["AlarmArn"] == alarm.get_att("Arn")
+
+
 def test_generated_names_follow_cloudformation(features_stack: ProvisionedStack) -> None:
     assert features_stack.physical("Items").ref.startswith("orcid-sync-local-Items-")
     assert "/orcid-sync-local-WorkQueue-" in features_stack.physical("WorkQueue").ref
