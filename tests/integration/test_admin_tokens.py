@@ -76,14 +76,6 @@ def assert_no_secrets(texts: list[str], secrets: list[str]) -> None:
             assert secret not in text
 
 
-@pytest.fixture(autouse=True)
-def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Powertools reads the namespace when the shared Metrics is created, maybe before the env is set."""
-    from orcid_sync.observability import metrics
-
-    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
-
-
 @pytest.fixture
 def kms_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Counts GenerateDataKey calls (one per sealed chunk)."""

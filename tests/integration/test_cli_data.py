@@ -40,14 +40,6 @@ def orcid_for(n: int) -> str:
     return "-".join(digits[i : i + 4] for i in range(0, 16, 4))
 
 
-@pytest.fixture(autouse=True)
-def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Powertools reads the namespace when the shared Metrics is created, maybe before the env is set."""
-    from orcid_sync.observability import metrics
-
-    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
-
-
 def _body_bytes(request: Any) -> bytes:
     body = request.body
     if body is None:
@@ -225,6 +217,65 @@ def test_assets_load_json_lines_and_csv(requests_seen: Counter[str], tmp_path: P
     assert stored is not None and stored.researchers == ["r1", "r2"] and stored.contributors[0].sequence == 1
 
 
+def warning_lines(path: Path) -> list[dict[str, Any]]:
+    target = path.with_name(path.name + ".warnings.jsonl")
+    return [json.loads(line) for line in target.read_text().splitlines()] if target.exists() else []
+
+
+def test_assets_naming_researchers_not_loaded_are_stored_with_warnings(
+    requests_seen: Counter[str], tmp_path: Path
+) -> None:
+    # Given assets naming researchers nobody loaded yet, and a stale warnings file from an earlier run
+    researcher("r1")
+    base = {"type": "publication.journalArticle", "status": "approved", "visible": "true", "title": "Pots"}
+    path = write_csv(
+        tmp_path / "assets.csv",
+        [
+            {"id": "a1", "researchers": "r1", **base},
+            {"id": "a2", "researchers": "r1; ghost", **base},
+            {"id": "a3", "researchers": "ghost; phantom", **base},
+        ],
+    )
+    path.with_name("assets.csv.warnings.jsonl").write_text('{"stale": true}\n')
+    # When they are loaded, even with --fail-on-rejected
+    result = run_cli("assets", "load", str(path), "--fail-on-rejected")
+    # Then every asset is stored, the command succeeds, and says which rows have warnings and why
+    assert result.exit_code == 0, result.output
+    assert "assets.csv: 3 rows: created 3, updated 0, rejected 0" in result.stdout
+    assert "2 rows stored with warnings:" in result.stdout
+    reason = "no researcher has id ghost (yet): the asset is stored, and pushed for them once they are loaded"
+    assert f"  line 3, a2: researchers.1: {reason}" in result.stdout
+    assert f"All warnings, with their rows, are in {path.with_name('assets.csv.warnings.jsonl')}" in result.stdout
+    assert wiring.asset_store().get("a3") is not None
+    assert warning_lines(path) == [
+        {"row": 1, "line": 3, "id": "a2", "field": "researchers.1", "reason": reason},
+        {"row": 2, "line": 4, "id": "a3", "field": "researchers.0", "reason": reason},
+        {"row": 2, "line": 4, "id": "a3", "field": "researchers.1", "reason": reason.replace("ghost", "phantom")},
+    ]
+    assert not rejected_lines(path)
+    # As JSON: the counts and the file; the warnings for people go to stderr, so stdout stays the document
+    result = run_cli("assets", "load", str(path), "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert printed_json(result) == {
+        "file": str(path),
+        "received": 3,
+        "created": 0,
+        "updated": 3,
+        "rejected": 0,
+        "with_warnings": 2,
+        "rejected_file": None,
+        "warnings_file": str(path.with_name("assets.csv.warnings.jsonl")),
+    }
+    assert "2 rows stored with warnings:" in result.stderr
+    # Once the researchers are loaded, the same file has no warnings, and the old warnings file goes
+    researcher("ghost")
+    researcher("phantom")
+    result = run_cli("assets", "load", str(path), "--output", "json")
+    assert (printed_json(result)["with_warnings"], printed_json(result)["warnings_file"]) == (0, None)
+    assert "warnings" not in result.stderr
+    assert not path.with_name("assets.csv.warnings.jsonl").exists()
+
+
 # --- tokens ----------------------------------------------------------------------------------
 
 
@@ -256,7 +307,8 @@ def test_a_small_token_file_goes_in_one_request(requests_seen: Counter[str], tmp
     assert requests_seen["POST /tokens"] == 1 and requests_seen["POST /tokens/uploads"] == 0
     [rejected] = rejected_lines(path)
     assert rejected == {
-        "row": 2,
+        "row_number": 3,  # the third data row, as a person counts (the API's row_number, not its 0-based row)
+        "line": 4,
         "orcid": orcid_for(3),
         "problems": [
             {
@@ -295,7 +347,15 @@ def test_a_large_token_file_goes_through_an_upload(requests_seen: Counter[str], 
     assert requests_seen["GET s3"] == 1  # the report: too many rejected rows to show inline
     rejected = rejected_lines(path)
     assert len(rejected) == 1180
-    assert rejected[0]["row"] == 20
+    # From the upload's report: 1-based numbers, the file's line, and the iD the API sends for every valid one
+    assert rejected[0] == {
+        "row_number": 21,
+        "line": 21,
+        "orcid": orcid_for(1000),
+        "problems": [{"field": "researcher_id", "reason": "no researcher has the id given in researcher_id"}],
+    }
+    assert [r["row_number"] for r in rejected] == list(range(21, 1201))
+    assert all(r["orcid"] == orcid_for(1000 + n) for n, r in enumerate(rejected))
     assert wiring.token_store().get("r19") is not None
     no_token_leaks(rows, result.output, path.with_name("tokens.jsonl.rejected.jsonl").read_text())
 
@@ -320,7 +380,9 @@ def test_verify_sends_more_than_100_rows_through_an_upload(
     assert "150 rows: stored 149, replaced 0, unchanged 0, rejected 1" in result.output
     assert requests_seen["POST /tokens/uploads"] == 1
     [rejected] = rejected_lines(path)
-    assert rejected["row"] == 7 and "invalid_token" in rejected["problems"][0]["reason"]
+    # Rejected rows few enough to come inline in the upload's answer; a JSON array has no lines
+    assert (rejected["row_number"], rejected["orcid"]) == (8, orcid_for(7)) and "line" not in rejected
+    assert "invalid_token" in rejected["problems"][0]["reason"]
 
 
 def test_a_token_file_with_a_bad_header_is_refused_before_sending(requests_seen: Counter[str], tmp_path: Path) -> None:
@@ -344,7 +406,27 @@ def test_a_rejected_ids_row_keeps_the_id_from_the_file_but_never_another_value(
     # Then both rows are rejected; the iD-shaped value is named, the other is not repeated
     assert result.exit_code == 0, result.output
     first, second = rejected_lines(path)
-    assert (first["row"], first["orcid"]) == (0, "0000-0002-1825-0098")
-    assert second["row"] == 1 and "orcid" not in second
+    assert (first["row_number"], first["line"], first["orcid"]) == (1, 2, "0000-0002-1825-0098")
+    assert (second["row_number"], second["line"]) == (2, 3) and "orcid" not in second
     no_token_leaks(rows, path.with_name("tokens.csv.rejected.jsonl").read_text())
     assert stray not in path.with_name("tokens.csv.rejected.jsonl").read_text()
+
+
+def test_rejected_token_rows_carry_the_apis_id_and_the_files_line(requests_seen: Counter[str], tmp_path: Path) -> None:
+    # Given a CSV with a blank line, an iD written as a URL (valid, nobody has it) and a second row for one iD
+    researcher("r1", orcid_for(1))
+    rows = [token_row(orcid_for(1)), token_row(f"https://orcid.org/{orcid_for(2)}"), token_row(orcid_for(1))]
+    path = write_csv(tmp_path / "tokens.csv", rows)
+    header, *data = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([header, data[0], "\n", *data[1:]]))
+    # When it is imported
+    result = run_cli("tokens", "import", str(path))
+    # Then each rejected row has its 1-based number, its line in the file, and the iD as the API sends it
+    assert result.exit_code == 0, result.output
+    assert "3 rows: stored 1, replaced 0, unchanged 0, rejected 2" in result.output
+    second, third = rejected_lines(path)
+    assert (second["row_number"], second["line"], second["orcid"]) == (2, 4, orcid_for(2))
+    assert (third["row_number"], third["line"], third["orcid"]) == (3, 5, orcid_for(1))
+    assert set(second) == {"row_number", "line", "orcid", "problems"}
+    assert all(set(problem) == {"field", "reason"} for problem in second["problems"] + third["problems"])
+    no_token_leaks(rows, path.with_name("tokens.csv.rejected.jsonl").read_text())

@@ -20,7 +20,6 @@ from functions.connect import app as connect_app
 from orcid_sync import wiring
 from orcid_sync.logic.signing import Signer, new_nonce
 from orcid_sync.models import ResearcherInput
-from orcid_sync.observability import metrics
 from orcid_sync.store.oauth_state import DynamoOAuthStateStore
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context, response_json
@@ -96,12 +95,6 @@ def _token_body(scope: str = "/activities/update /read-limited /person/update", 
         "name": "Josiah Carberry",
         "orcid": orcid,
     }
-
-
-@pytest.fixture(autouse=True)
-def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The shared Metrics read its namespace at import, maybe before the ``aws`` fixture set it."""
-    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
 
 
 @pytest.fixture

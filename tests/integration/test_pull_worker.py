@@ -33,7 +33,6 @@ from orcid_sync.models import (
     TokenSource,
     utc_now,
 )
-from orcid_sync.observability import metrics
 from orcid_sync.orcid.client import OrcidClient, RetryPolicy
 from orcid_sync.store import pull_files as pull_files_module
 from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
@@ -122,8 +121,6 @@ def sandbox(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         return real_from_settings(*args, **{**kwargs, "retry": RetryPolicy(sleep=lambda _seconds: None)})
 
     monkeypatch.setattr(OrcidClient, "from_settings", without_waiting)
-    # Powertools reads the namespace when the shared Metrics is created, maybe before the env was set.
-    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
     wiring.reset()
     pull_files_module.reset()
     from functions.pull_worker import app

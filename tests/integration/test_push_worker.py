@@ -29,7 +29,6 @@ from orcid_sync.logic import push as push_logic
 from orcid_sync.logic.jobs import open_job
 from orcid_sync.logic.works import BuiltWork, content_hash
 from orcid_sync.models import Asset, ResearcherInput, StoredToken, TokenSource, utc_now
-from orcid_sync.observability import metrics
 from orcid_sync.orcid.models import StringValue, WorkTitle
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
 from orcid_sync.store.ledger import (
@@ -42,6 +41,7 @@ from orcid_sync.store.ledger import (
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv
+from tests.support.template_env import function_environment
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ORG = {
@@ -266,9 +266,8 @@ def sqs_record(task: ResearcherTask, receive_count: int = 1) -> dict[str, Any]:
 def stack(aws: AwsEnv, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     monkeypatch.setenv("ORCID_API_URL", sandbox.url)
     monkeypatch.setenv("ORCID_SITE_URL", sandbox.url)
-    monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", "5")
-    # Powertools reads the namespace when the shared Metrics is created, maybe before the env was set.
-    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
+    # The worker's own variable (not in Globals), as the template gives it.
+    monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", function_environment("PushWorkerFunction")["PUSH_MAX_RECEIVE_COUNT"])
     wiring.reset()
     aws_adapters.reset()
     app.ports.cache_clear()

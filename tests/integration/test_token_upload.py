@@ -73,14 +73,6 @@ def run_import(event: dict[str, Any], context: FakeLambdaContext | None = None) 
 
 
 @pytest.fixture(autouse=True)
-def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Powertools reads the namespace when the shared Metrics is created, maybe before the env is set."""
-    from orcid_sync.observability import metrics
-
-    monkeypatch.setattr(metrics, "namespace", metrics.namespace or "OrcidSyncTest")
-
-
-@pytest.fixture(autouse=True)
 def fresh_adapters() -> Iterator[None]:
     """The job store and notifier are cached per container; each test has its own moto."""
     aws_adapters.reset()

@@ -22,7 +22,6 @@ from orcid_sync.models import ResearcherInput, StoredToken, TokenSource
 from tests.integration.test_admin_tokens import (
     ORCIDS,
     call,
-    metrics_namespace,
     post_json,
     researcher,
     token_row,
@@ -31,7 +30,7 @@ from tests.integration.test_job_scheduler import _connected, _control_event, inv
 from tests.integration.test_pull_worker import Sandbox, deliver, sandbox, start_run
 from tests.support.aws import AwsEnv
 
-__all__ = ["metrics_namespace", "sandbox", "scheduler"]  # fixtures used here by name
+__all__ = ["sandbox", "scheduler"]  # fixtures used here by name
 
 ASSET: dict[str, Any] = {
     "type": "publication.journalArticle",
