@@ -36,9 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orcid_sync_local.function_env import powertools_environment
+
 # What the python3.13 Lambda runtime provides besides the standard library.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
-# A plausible environment, as the template's Globals give every function (no value is ever used to call AWS).
+# What Lambda sets and placeholders for the resources the template's variables name (no value is ever used
+# to call AWS); the template's own Powertools settings are read from it (``_function_environment``).
 FUNCTION_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -46,10 +49,7 @@ FUNCTION_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "import-time-only",
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_LAMBDA_FUNCTION_NAME": "orcid-sync-bench",
-    "POWERTOOLS_SERVICE_NAME": "orcid-sync",
-    "POWERTOOLS_METRICS_NAMESPACE": "OrcidSync",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon here
     "ORCID_ENVIRONMENT": "sandbox",
     "ORCID_CLIENT_ID": "APP-0000000000000000",
     "ORCID_SECRET_ID": "orcid-sync-secret",
@@ -164,7 +164,11 @@ def runtime_standin(destination: Path) -> None:
 
 
 def _time_import(module: str, paths: Iterable[Path], cwd: Path, *, bytecode: bool) -> Sample:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_"))}, **FUNCTION_ENVIRONMENT}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS_"))},
+        **FUNCTION_ENVIRONMENT,
+        **powertools_environment(),
+    }
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
     if not bytecode:
         env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -1,85 +1,9 @@
-"""The functions' environment as template.yaml defines it, read through the SAM transform the local stack uses.
+"""The functions' environment as template.yaml defines it (see ``orcid_sync_local.function_env``).
 
-Tests never write a variable the template defines: they take it from here. ``powertools_environment()``
-is what every function gets from the Globals (service name, metrics namespace, log level ...), applied by
-``tests/conftest.py`` before any test module imports the product; ``function_environment()`` resolves a
-function's whole environment against resources a fixture created itself.
+Tests never write a variable the template defines: they take it from here. ``tests/conftest.py`` applies
+``powertools_environment()`` before any test module imports the product.
 """
 
-from __future__ import annotations
+from orcid_sync_local.function_env import POWERTOOLS_PREFIX, TEMPLATE, function_environment, powertools_environment
 
-from collections.abc import Mapping
-from pathlib import Path
-
-from orcid_sync_local.template import (
-    NO_VALUE,
-    PhysicalResource,
-    Resolver,
-    StackIdentity,
-    TemplateError,
-    load_template,
-)
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-POWERTOOLS_PREFIX = "POWERTOOLS_"
-
-
-def function_environment(
-    function_id: str,
-    *,
-    template: Path = TEMPLATE,
-    parameters: Mapping[str, str] | None = None,
-    resources: Mapping[str, PhysicalResource] | None = None,
-    identity: StackIdentity | None = None,
-) -> dict[str, str]:
-    """A function's variables (Globals merged by the SAM transform), resolved as CloudFormation would.
-
-    ``parameters`` are the stack's parameter values (the template's defaults fill the rest); ``resources``
-    the physical resources a fixture made, by logical id. A variable that refers to a resource (or a
-    parameter) that is not given is left out.
-    """
-    source = load_template(template)
-    values = source.parameter_values(parameters, partial=True)
-    cloudformation = source.transformed(values)
-    declared = cloudformation.declared_resources.get(function_id)
-    if declared is None or declared.get("Type") != "AWS::Lambda::Function":
-        raise KeyError(f"{template.name} has no function {function_id}")
-    variables = ((declared.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
-    resolver = Resolver(cloudformation, identity or StackIdentity(), values, dict(resources or {}))
-    environment: dict[str, str] = {}
-    for name, value in variables.items():
-        try:
-            resolved = resolver.resolve(value)
-        except TemplateError:
-            continue
-        if resolved is not NO_VALUE:
-            environment[str(name)] = _env_string(resolved)
-    return environment
-
-
-def powertools_environment(template: Path = TEMPLATE) -> dict[str, str]:
-    """The ``POWERTOOLS_*`` variables of the template's functions, which must agree (tests share one process)."""
-    cloudformation = load_template(template).transformed()
-    found: dict[str, str] = {}
-    owners: dict[str, str] = {}
-    for function_id, resource in cloudformation.declared_resources.items():
-        if resource.get("Type") != "AWS::Lambda::Function":
-            continue
-        declared = ((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
-        resolved = function_environment(function_id, template=template)
-        for name in declared:
-            if not str(name).startswith(POWERTOOLS_PREFIX):
-                continue
-            if name not in resolved:
-                raise ValueError(f"{function_id}: {name} must not depend on a resource (tests apply it up front)")
-            if name in found and found[name] != resolved[name]:
-                raise ValueError(f"{owners[name]} and {function_id} set {name} differently")
-            found[name] = resolved[name]
-            owners.setdefault(name, function_id)
-    return found
-
-
-def _env_string(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+__all__ = ["POWERTOOLS_PREFIX", "TEMPLATE", "function_environment", "powertools_environment"]
