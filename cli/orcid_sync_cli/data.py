@@ -2,7 +2,9 @@
 
 Files are CSV (with a header row), JSON Lines, or a JSON array. Rows the API rejects go to
 ``<FILE>.rejected.jsonl`` with their row number, line and reasons, so they can be fixed and sent
-again. Token values are never echoed: the rejected-tokens file names rows by number and iD only.
+again; rows it stored with a warning (an asset naming a researcher not loaded yet) go to
+``<FILE>.warnings.jsonl``. Token values are never echoed: the rejected-tokens file names rows by
+number, line, iD and researcher only.
 """
 
 from __future__ import annotations
@@ -151,16 +153,19 @@ def _count(rows: Iterator[Any]) -> int:
     return sum(1 for _ in rows)
 
 
-def _rejected_path(path: Path) -> Path:
-    return path.with_name(path.name + ".rejected.jsonl")
+REJECTED_SUFFIX = ".rejected.jsonl"
+WARNINGS_SUFFIX = ".warnings.jsonl"
+SHOWN_WARNINGS = 3
+"""Warnings printed after a load's summary; the file has them all."""
 
 
-class _RejectedFile:
-    """``<FILE>.rejected.jsonl``, created on the first rejected row; a stale one from an earlier run goes."""
+class _RowsFile:
+    """``<FILE>.rejected.jsonl`` or ``<FILE>.warnings.jsonl``, created on the first line; a stale one from an earlier
+    run goes. ``count`` is the lines written."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, suffix: str) -> None:
         self.source = path
-        self.path = _rejected_path(path)
+        self.path = path.with_name(path.name + suffix)
         self.path.unlink(missing_ok=True)
         self._handle: IO[str] | None = None
         self.count = 0
@@ -177,21 +182,74 @@ class _RejectedFile:
 
 
 def _summary(
-    path: Path, counts: Counter[str], order: Sequence[str], rejected: _RejectedFile, output_format: str
+    path: Path,
+    counts: Counter[str],
+    order: Sequence[str],
+    rejected: _RowsFile,
+    output_format: str,
+    *,
+    warnings: _Warnings | None = None,
 ) -> None:
     if output_format == "table":
         parts = ", ".join(f"{name.replace('_', ' ')} {counts[name]:,}" for name in order)
         click.echo(f"{path.name}: {counts['received']:,} rows: {parts}")
         if rejected.count:
             click.echo(f"{rejected.count:,} rejected rows, with the reasons, are in {rejected.path}")
+        if warnings is not None:
+            warnings.tell(err=False)
         return
     summary: dict[str, Any] = {"file": str(path), "received": counts["received"]}
     summary |= {name: counts[name] for name in order}
     summary["rejected_file"] = str(rejected.path) if rejected.count else None
+    if warnings is not None:
+        summary["with_warnings"] = warnings.rows
+        summary["warnings_file"] = str(warnings.file.path) if warnings.file.count else None
     if output_format == "json":
         output_module.emit_json(summary)
     else:
         output_module.emit_fields_csv(summary)
+    if warnings is not None:
+        warnings.tell(err=True)  # for people; stdout stays the document
+
+
+class _Warnings:
+    """Rows the API stored with warnings: every warning to ``<FILE>.warnings.jsonl``, the first few for people."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = _RowsFile(path, WARNINGS_SUFFIX)
+        self.rows = 0
+        self.shown: list[str] = []
+
+    def add(self, row: FileRow, outcome: dict[str, Any]) -> None:
+        self.rows += 1
+        for warning in outcome["warnings"]:
+            entry = {
+                "row": row.index,
+                "line": row.line or None,  # a JSON array's rows have no line of their own
+                "id": outcome.get("id"),
+                "field": warning["field"],
+                "reason": warning["reason"],
+            }
+            self.file.write({k: v for k, v in entry.items() if v is not None})
+            if len(self.shown) < SHOWN_WARNINGS:
+                where = ", ".join(
+                    part for part in (f"line {row.line}" if row.line else "", outcome.get("id") or "") if part
+                )
+                self.shown.append(f"  {where or f'row {row.index + 1}'}: {warning['field']}: {warning['reason']}")
+
+    def close(self) -> None:
+        self.file.close()
+
+    def tell(self, *, err: bool) -> None:
+        """``N rows stored with warnings``, the first few, and where the rest are (nothing when there are none)."""
+        if not self.rows:
+            return
+        click.echo(f"{self.rows:,} row{'' if self.rows == 1 else 's'} stored with warnings:", err=err)
+        for line in self.shown:
+            click.echo(line, err=err)
+        if self.file.count > len(self.shown):
+            click.echo(f"  … and {self.file.count - len(self.shown):,} more", err=err)
+        click.echo(f"All warnings, with their rows, are in {self.file.path}", err=err)
 
 
 # --- researchers and assets -------------------------------------------------------------------
@@ -222,7 +280,8 @@ def _load(
     console = _console()
     total = _count(rows())
     counts: Counter[str] = Counter()
-    rejected = _RejectedFile(path)
+    rejected = _RowsFile(path, REJECTED_SUFFIX)
+    warnings = _Warnings(path)
     try:
         with _progress(console) as progress:
             task = progress.add_task(f"Loading {noun}", total=total)
@@ -234,10 +293,13 @@ def _load(
                         rejected.write(
                             {"row": row.index, "line": row.line, "problems": _without_row(outcome), "data": row.data}
                         )
+                    elif outcome.get("warnings"):  # stored, with something to look at
+                        warnings.add(row, outcome)
                 progress.advance(task, len(batch))
     finally:
         rejected.close()
-    _summary(path, counts, ("created", "updated", "rejected"), rejected, output_format)
+        warnings.close()
+    _summary(path, counts, ("created", "updated", "rejected"), rejected, output_format, warnings=warnings)
     if counts["rejected"] and fail_on_rejected:
         sys.exit(API_ERROR)
 
@@ -267,7 +329,8 @@ def load_researchers(api: ApiClient, file: Path, fail_on_rejected: bool, output:
 
     Columns/keys as in PUT /researchers/{id}: id, given_names, family_name, email, orcid,
     update_orcid_profile, position (or role_title), department, profile_url, active. Rejected rows
-    go to FILE.rejected.jsonl (with --fail-on-rejected the exit status is then 1).
+    go to FILE.rejected.jsonl (with --fail-on-rejected the exit status is then 1); rows stored with a
+    warning are counted, the first shown, all in FILE.warnings.jsonl (the exit status stays 0).
     """
     _load(
         api,
@@ -278,6 +341,13 @@ def load_researchers(api: ApiClient, file: Path, fail_on_rejected: bool, output:
         output_format=output,
         fail_on_rejected=fail_on_rejected,
     )
+
+
+REFUSED_STATUSES = {
+    "revoked": "ORCID refused the token (invalid_token): revoked, expired or never valid",
+    "token_invalid": "ORCID says the token belongs to another ORCID record (9017)",
+}
+"""Statuses only the researcher can mend, by connecting again through a new link; what each means."""
 
 
 @researchers.command("show")
@@ -293,14 +363,17 @@ def show_researcher(api: ApiClient, researcher_id: str, output: str) -> None:
         output_module.emit_fields_csv(researcher)
     else:
         output_module.print_fields(f"Researcher {researcher['id']}", _researcher_fields(researcher))
+    if output == "table" and researcher.get("orcid_status") in REFUSED_STATUSES:
+        output_module.hint(f"Send a new connect link: orcid-sync connect-link {researcher['id']}")
 
 
 def _researcher_fields(researcher: dict[str, Any]) -> list[tuple[str, Any]]:
     name = " ".join(part for part in (researcher.get("given_names"), researcher.get("family_name")) if part)
+    status = researcher.get("orcid_status") or "-"
     fields: list[tuple[str, Any]] = [
         ("Name", name or "-"),
         ("ORCID iD", researcher.get("orcid") or "-"),
-        ("Status", researcher.get("orcid_status") or "-"),
+        ("Status", f"{status}: {REFUSED_STATUSES[status]}" if status in REFUSED_STATUSES else status),
         ("Authenticated", "yes" if researcher.get("orcid_authenticated") else "no"),
         ("Scopes", " ".join(researcher.get("orcid_scopes") or []) or "-"),
         ("Connected", output_module.when(researcher.get("connected_at"))),
@@ -331,6 +404,8 @@ def load_assets(api: ApiClient, file: Path, fail_on_rejected: bool, output: str)
 
     Keys as in PUT /assets/{id}. In a CSV, `researchers` lists ids separated by ";" or "|", and
     `contributors` is a JSON array. Rejected rows go to FILE.rejected.jsonl (exit status 1 with --fail-on-rejected).
+    An asset naming a researcher not loaded yet is stored with a warning: counted, the first shown,
+    all in FILE.warnings.jsonl (the exit status stays 0).
     """
     _load(
         api,
@@ -353,21 +428,32 @@ def _count_token_rows(path: Path) -> int:
     return token_files.count_rows(path)
 
 
-def _record_token_outcomes(outcomes: Sequence[dict[str, Any]], rejected: _RejectedFile) -> None:
-    file_ids: list[str | None] | None = None
+def _record_token_outcomes(outcomes: Sequence[dict[str, Any]], rejected: _RowsFile) -> None:
+    """Each rejected row as ``{row_number, line?, orcid?, researcher_id?, problems}``.
+
+    Never another value from the file, any of which may be a token: the ``orcid`` is the API's (it
+    sends every valid iD); only for an iD it could not accept is the file's value written instead,
+    and only when it has an iD's shape (a token never has).
+    """
+    places: list[token_files.RowPlace] | None = None
     for outcome in outcomes:
-        if outcome["outcome"] == "rejected":
-            # Row number and iD only: never another value from the file, any of which may be a token. The API
-            # leaves out an iD it refused; the file's is added back when it has an iD's shape (a token never has).
-            orcid = outcome.get("orcid")
-            if orcid is None:
-                file_ids = file_ids if file_ids is not None else token_files.row_orcids(rejected.source)
-                orcid = file_ids[outcome["row"]] if outcome["row"] < len(file_ids) else None
-            entry = {"row": outcome["row"], "orcid": orcid, "problems": _without_row(outcome)}
-            rejected.write({k: v for k, v in entry.items() if v is not None})
+        if outcome["outcome"] != "rejected":
+            continue
+        if places is None:
+            places = token_files.row_places(rejected.source)
+        index = outcome["row"]
+        place = places[index] if 0 <= index < len(places) else None
+        entry = {
+            "row_number": outcome.get("row_number", index + 1),  # 1-based; a stack before issue 13 sends only row
+            "line": place.line if place else None,
+            "orcid": outcome.get("orcid") or (place.orcid if place else None),
+            "researcher_id": outcome.get("researcher_id"),
+            "problems": _without_row(outcome),
+        }
+        rejected.write({k: v for k, v in entry.items() if v is not None})
 
 
-def _import_directly(api: ApiClient, path: Path, *, verify: bool, rejected: _RejectedFile) -> Counter[str]:
+def _import_directly(api: ApiClient, path: Path, *, verify: bool, rejected: _RowsFile) -> Counter[str]:
     body, content_type = token_files.request_body(path)
     report = api.call(
         "POST", "/tokens", params={"verify": "true" if verify else None}, data=body, content_type=content_type
@@ -382,7 +468,7 @@ def _import_by_upload(
     path: Path,
     *,
     verify: bool,
-    rejected: _RejectedFile,
+    rejected: _RowsFile,
     total: int,
     poll_interval: float,
     wait: float,
@@ -445,11 +531,11 @@ def import_tokens(
     Each row has orcid, access_token (or access.token), optional refresh_token, scope (space-separated),
     expires_in or expires_at (or expiry) and optional researcher_id. Up to 1,000 rows (100 with
     --verify) go in one request; bigger files are uploaded and imported in the stack, and this
-    command waits for the result. Rejected rows (number, iD and reasons, never a token) go to
-    FILE.rejected.jsonl (with --fail-on-rejected the exit status is then 1).
+    command waits for the result. Rejected rows (row_number from 1, line, iD, researcher and
+    reasons, never a token) go to FILE.rejected.jsonl (with --fail-on-rejected the exit status is then 1).
     """
     total = _count_token_rows(file)
-    rejected = _RejectedFile(file)
+    rejected = _RowsFile(file, REJECTED_SUFFIX)
     try:
         if total <= (VERIFIED_BATCH_ROWS if verify else BATCH_ROWS):
             counts = _import_directly(api, file, verify=verify, rejected=rejected)

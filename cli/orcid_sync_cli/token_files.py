@@ -8,10 +8,12 @@ for the header are the layer's (``orcid_sync.logic.tokens``): a test keeps the t
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,15 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
 
 def json_rows(path: Path) -> list[Any]:
     """The rows of a JSON array or JSON Lines file."""
+    return [row for _, row in _numbered_json_rows(path)]
+
+
+def _numbered_json_rows(path: Path) -> list[tuple[int | None, Any]]:
+    """The rows of a JSON array (line None) or JSON Lines file (each row's line; blank lines are not rows).
+
+    Lines end at \\n only, as the stack reads them: ``splitlines()`` would also end one at a U+2028
+    inside a JSON string, which JSON allows.
+    """
     with path.open(encoding="utf-8-sig") as handle:
         text = handle.read()
     if text.lstrip().startswith("["):
@@ -81,16 +92,16 @@ def json_rows(path: Path) -> list[Any]:
             raise TokenFileError(path, f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
         if not isinstance(rows, list):
             raise TokenFileError(path, "holds a JSON value that is not an array")
-        return rows
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+        return [(None, row) for row in rows]
+    numbered: list[tuple[int | None, Any]] = []
+    for number, line in enumerate(io.StringIO(text, newline="\n"), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            numbered.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise TokenFileError(path, f"line {number} is not valid JSON: {exc.msg} at column {exc.colno}") from None
-    return rows
+    return numbered
 
 
 def count_rows(path: Path) -> int:
@@ -100,19 +111,38 @@ def count_rows(path: Path) -> int:
     return len(json_rows(path))
 
 
-def row_orcids(path: Path) -> list[str | None]:
-    """Each row's ``orcid`` value when it has an iD's shape (None otherwise: it could be anything, even a token)."""
-    values: list[Any]
-    if file_format(path) == "csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header = [name.strip().lower() for name in next(reader, [])]
-            column = header.index("orcid") if "orcid" in header else None
-            rows = [cells for cells in reader if any(cell.strip() for cell in cells)]
-        values = [cells[column] if column is not None and column < len(cells) else None for cells in rows]
-    else:
-        values = [row.get("orcid") if isinstance(row, dict) else None for row in json_rows(path)]
-    return [value.strip() if isinstance(value, str) and ORCID_SHAPE.match(value.strip()) else None for value in values]
+@dataclass(frozen=True)
+class RowPlace:
+    """Where a data row is in the file (``line``: None in a JSON array) and its iD, when the value has an iD's shape."""
+
+    line: int | None
+    orcid: str | None
+
+
+def _id_shaped(value: Any) -> str | None:
+    # Anything else could be anything, even a token in the wrong column: it is never repeated.
+    return value.strip() if isinstance(value, str) and ORCID_SHAPE.match(value.strip()) else None
+
+
+def row_places(path: Path) -> list[RowPlace]:
+    """Each data row's line and iD-shaped ``orcid``, counted as the stack counts rows (blank ones are not rows)."""
+    if file_format(path) == "json":
+        return [
+            RowPlace(line, _id_shaped(row.get("orcid") if isinstance(row, dict) else None))
+            for line, row in _numbered_json_rows(path)
+        ]
+    places = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip().lower() for name in next(reader, [])]
+        column = header.index("orcid") if "orcid" in header else None
+        start = reader.line_num + 1
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                value = cells[column] if column is not None and column < len(cells) else None
+                places.append(RowPlace(start, _id_shaped(value)))
+            start = reader.line_num + 1
+    return places
 
 
 def request_body(path: Path) -> tuple[bytes, str]:

@@ -236,3 +236,33 @@ def test_report_tokens_as_table_and_csv(cli_api: dict[str, str]) -> None:
     assert "r1" in table.output and "revoked" in table.output
     as_csv = run_cli("report", "tokens", "--csv")
     assert [r["researcher_id"] for r in csv.DictReader(io.StringIO(as_csv.output))] == ["r1"]
+
+
+def test_report_tokens_gives_orcids_reason_and_suggests_a_new_link(cli_api: dict[str, str]) -> None:
+    # Given one researcher whose token ORCID said belongs to another record, one whose token it refused, one healthy
+    _researchers("r1", "r2", "r3")
+    wiring.researcher_store().set_status("r1", OrcidStatus.TOKEN_INVALID)
+    wiring.researcher_store().set_status("r2", OrcidStatus.REVOKED)
+    # When the report is printed as a table
+    table = run_cli("report", "tokens")
+    # Then each row says the problem and ORCID's reason, and stderr says how to mend both
+    assert table.exit_code == 0, table.output
+    words = " ".join(table.stdout.split())
+    assert "Reason" in table.stdout.splitlines()[1]
+    assert "token invalid" in words and "different ORCID record" in words and "(error 9017)" in words
+    assert "(invalid_token)" in words
+    assert "orcid-sync connect-link r1" in table.stderr and "orcid-sync connect-link r2" in table.stderr
+    assert "connect-link" not in table.stdout and "r3" not in table.stderr
+    # And the CSV has the reason after the problems
+    rows = list(csv.DictReader(io.StringIO(run_cli("report", "tokens", "--output", "csv").stdout)))
+    assert list(rows[0])[6:8] == ["problems", "reason"]
+    assert {r["researcher_id"]: (r["problems"], "9017" in r["reason"]) for r in rows} == {
+        "r1": ("token_invalid", True),
+        "r2": ("revoked", False),
+    }
+    # And the JSON is the API's, reason included
+    shown = json.loads(run_cli("report", "tokens", "--output", "json").stdout)
+    assert [(r["researcher_id"], r["problems"], bool(r["reason"])) for r in shown["rows"]] == [
+        ("r1", ["token_invalid"], True),
+        ("r2", ["revoked"], True),
+    ]

@@ -82,6 +82,7 @@ SCHEDULES = [
         "warning": None,
     },
 ]
+WRONG_RECORD = "ORCID says the token belongs to a different ORCID record than the researcher's iD (error 9017)"
 TOKENS = {
     "researchers_checked": 3,
     "rows": [
@@ -91,11 +92,24 @@ TOKENS = {
             "family_name": "Carberry",
             "orcid": "0000-0002-1825-0097",
             "orcid_status": "active",
-            "problems": ["missing_scopes", "expires_soon"],
+            "problems": ["expiring", "missing_scope"],
+            "reason": None,
             "missing_scopes": ["/read-limited"],
             "scopes": ["/activities/update"],
             "expires_at": "2027-01-01T00:00:00+00:00",
-        }
+        },
+        {
+            "researcher_id": "r-0002",
+            "given_names": "Grace",
+            "family_name": "Hopper",
+            "orcid": "0000-0002-1825-0097",
+            "orcid_status": "token_invalid",
+            "problems": ["token_invalid"],
+            "reason": WRONG_RECORD,
+            "missing_scopes": [],
+            "scopes": ["/activities/update", "/person/update", "/read-limited"],
+            "expires_at": "2045-01-01T00:00:00+00:00",
+        },
     ],
 }
 RESEARCHER = {
@@ -282,3 +296,41 @@ def test_mapping_without_a_stack_is_the_default_table_in_every_format() -> None:
     table = run("mapping", "--output", "table", env={"COLUMNS": "80"}).stdout
     assert "etdexternal.doctoral_external" in table and "dissertation-thesis" in table
     assert_fits(table)
+
+
+def test_report_tokens_at_80_columns_keeps_orcids_reason_and_hints_a_new_link(api: responses.RequestsMock) -> None:
+    result = run("report", "tokens")
+    header = result.stdout.splitlines()[1].split()
+    assert {"Researcher", "ORCID", "Problems", "Reason"} <= set(header)  # what matters stays; Status goes first
+    assert "Status" not in header
+    lines = result.stdout.splitlines()
+    reason, row = lines[1].index("Reason"), next(n for n, line in enumerate(lines) if line.startswith("r-0002 "))
+    assert " ".join(line[reason:].strip() for line in lines[row:]) == WRONG_RECORD  # the Reason column, whole
+    assert_fits(result.stdout)
+    # Only the refused token gets the hint, on stderr
+    assert "orcid-sync connect-link r-0002" in result.stderr and "r-0001" not in result.stderr
+    assert "connect-link" not in result.stdout
+    # A wide terminal has every column
+    wide = run("report", "tokens", env={"COLUMNS": "160"}).stdout.splitlines()[1].split()
+    assert wide == ["Researcher", "Name", "ORCID", "iD", "Status", "Problems", "Reason", "Expires"]
+
+
+def test_report_tokens_without_a_reason_has_no_reason_column(api: responses.RequestsMock) -> None:
+    api.replace(responses.GET, f"{API}/reports/tokens", json={"researchers_checked": 3, "rows": TOKENS["rows"][:1]})
+    result = run("report", "tokens")
+    header = result.stdout.splitlines()[1].split()
+    assert "Reason" not in header and {"Researcher", "Name", "ORCID", "Problems"} <= set(header)
+    assert "connect-link" not in result.stderr
+    assert_fits(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("status", "meaning"),
+    [("token_invalid", "belongs to another ORCID record"), ("revoked", "revoked, expired or never valid")],
+)
+def test_researchers_show_explains_a_refused_token(api: responses.RequestsMock, status: str, meaning: str) -> None:
+    api.replace(responses.GET, f"{API}/researchers/ada", json=RESEARCHER | {"orcid_status": status})
+    result = run("researchers", "show", "ada")
+    assert f"{status}: " in result.stdout and meaning in " ".join(result.stdout.split())
+    assert "Send a new connect link: orcid-sync connect-link ada" in result.stderr
+    assert "connect-link" not in run("researchers", "show", "ada", "-o", "json").stderr
