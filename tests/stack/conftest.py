@@ -49,22 +49,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """Stop the shared stack once the stack-tier tests are done, rather than at the very end of the session."""
-    if _session_stack and _in_stack_tier(item) and (nextitem is None or not _in_stack_tier(nextitem)):
-        _session_stack.pop().stop()
+    """Stop the shared stack whenever the run leaves the stack tier (xdist may bring it back later)."""
+    if _in_stack_tier(item) and (nextitem is None or not _in_stack_tier(nextitem)):
+        for stack in _session_stack:
+            stack.stop()
 
 
-@pytest.fixture(scope="session")
-def local_stack() -> Iterator[LocalStack]:
-    """The whole stack from template.yaml with the local ORCID sandbox, shared by the stack-tier tests."""
-    stack = LocalStack().start()
-    _session_stack.append(stack)
-    try:
-        yield stack
-    finally:
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for stack in _session_stack:
         stack.stop()
-        if stack in _session_stack:
-            _session_stack.remove(stack)
+
+
+@pytest.fixture(scope="module")
+def local_stack() -> LocalStack:
+    """The whole stack from template.yaml with the local ORCID sandbox, shared by the stack-tier tests.
+
+    One per process, started on first use and again for a module after the run left the tier (a
+    restart has new ports and empty tables, so modules never depend on each other's data).
+    """
+    if not _session_stack:
+        _session_stack.append(LocalStack())
+    stack = _session_stack[0]
+    if not stack.running:
+        stack.start()
+    return stack
 
 
 @contextmanager
