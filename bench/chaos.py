@@ -11,8 +11,10 @@ Two workers on one researcher (issue 13): while the first push runs, an administ
 second ``jobs run push`` for the same researchers (the overlapping job), and one researcher's task is
 delivered twice at the same moment (two invocations of the push worker with the same SQS record). A
 rendezvous holds the first worker to reach each of those researchers until the other one has come
-(refused by the researcher's lease, or — without leases — inside the push beside it), so the
-scenario happens on every run; the check is that no researcher is ever pushed by two workers at once.
+(refused by the researcher's lease, or — without leases — inside the push beside it); for the
+overlapping job, the other job's task for that researcher is delivered as the first worker starts
+(as SQS would, had it been at the head of the queue), so the meetings happen on every run, whatever
+its size. The check is that no researcher is ever pushed by two workers at once.
 
 ``tests/e2e/test_chaos.py`` runs a small plan in CI; ``make chaos`` a bigger one.
 """
@@ -178,11 +180,15 @@ class Rendezvous:
     ``other_job``: the second must belong to another job (the overlapping job) or the same job (a
     duplicate delivery). It comes either refused by the lease (``refused``) or, without leases, into the
     push beside the first (``concurrent``). ``met`` says whether it came within ``timeout`` seconds.
+    ``bring_second``, if given, is called (in a thread) with the first worker's job when it arrives: it
+    delivers the other job's task for the researcher then, instead of waiting for the queue to reach it
+    (in a big run the other job's task for one researcher can be minutes behind).
     """
 
     researcher_id: str
     other_job: bool
     timeout: float
+    bring_second: Callable[[str], None] | None = None
     first_job: str | None = None
     met: str = ""
     _event: threading.Event = field(default_factory=threading.Event)
@@ -228,6 +234,8 @@ class OverlapWatch:
                 return None
             if meeting.first_job is None:
                 meeting.first_job = job_id
+                if meeting.bring_second is not None:
+                    threading.Thread(target=meeting.bring_second, args=(job_id,), daemon=True).start()
                 return meeting  # the first worker waits for the second
             if len(inside) > 1 and meeting.matches(meeting.first_job, job_id):
                 meeting.release("concurrent")
@@ -308,7 +316,7 @@ class OverlapWatch:
         }
 
 
-def _deliver_at_once(stack: LocalStack, task_json: str, copies: int = 2) -> list[threading.Thread]:
+def _deliver_at_once(stack: LocalStack, task_json: str, copies: int) -> list[threading.Thread]:
     """Invoke the push worker ``copies`` times at the same moment with the same SQS record (one message, as
     SQS may hand to two pollers), in threads; join them when done."""
     now_ms = str(int(time.time() * 1000))
@@ -568,25 +576,42 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
     meetings: list[Rendezvous] = []
     if plan.concurrent_duplicates and calm:
         meetings.append(Rendezvous(calm[0], other_job=False, timeout=10.0))
+    started_jobs: dict[str, str] = {}
+
+    def bring_other_job(first_job: str) -> None:
+        """The other push job's task for the researcher, delivered as the first job's worker starts on them."""
+        from orcid_sync.jobs import JobType, ResearcherTask  # after the stack set the functions' environment
+
+        deadline = time.monotonic() + 10
+        while len(started_jobs) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        others = [job_id for job_id in started_jobs.values() if job_id != first_job]
+        if others:
+            task = ResearcherTask(job_id=others[0], job_type=JobType.PUSH, researcher_id=calm[1])
+            for thread in _deliver_at_once(stack, task.model_dump_json(), copies=1):
+                thread.join()
+
     if plan.overlapping_job and len(calm) > 1:
-        meetings.append(Rendezvous(calm[1], other_job=True, timeout=30.0))
+        meetings.append(Rendezvous(calm[1], other_job=True, timeout=30.0, bring_second=bring_other_job))
     overlap = OverlapWatch(meetings)
     overlap_job: dict[str, Any] | None = None
     started = time.monotonic()
     with push_crash.installed(), push_deliveries.installed(), overlap.installed():
         log("[chaos] push under faults")
         push_id = work.start_job("push")
+        started_jobs["first"] = push_id
         at_once: list[threading.Thread] = []
         if plan.concurrent_duplicates and calm:
             from orcid_sync.jobs import JobType, ResearcherTask  # after the stack set the functions' environment
 
             task = ResearcherTask(job_id=push_id, job_type=JobType.PUSH, researcher_id=calm[0])
-            at_once = _deliver_at_once(stack, task.model_dump_json())
+            at_once = _deliver_at_once(stack, task.model_dump_json(), copies=2)
         push_duplicates = _send_duplicates(stack, "PushQueue", push_id, "push", twice)
         overlap_id = None
         if plan.overlapping_job:
             log("[chaos] a second push job for the same researchers while the first runs")
-            overlap_id = work.start_job("push", researchers=list(reversed(fleet.ids)))
+            overlap_id = work.start_job("push", researchers=fleet.ids)
+            started_jobs["overlap"] = overlap_id
         push_job = work.wait_job(push_id)
         if overlap_id is not None:
             overlap_job = work.wait_job(overlap_id)
