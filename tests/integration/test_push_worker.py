@@ -39,6 +39,7 @@ from orcid_sync.store.ledger import (
     WorkEntry,
 )
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
+from orcid_sync_local.template import PhysicalResource
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv
 from tests.support.template_env import function_environment
@@ -621,7 +622,10 @@ def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     stack.settings(IntegrationSettings(send_assets=True))
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="orcid-sync-PushQueue")["QueueUrl"]
-    monkeypatch.setenv("PUSH_QUEUE_URL", queue_url)
+    queue = PhysicalResource("PushQueue", "AWS::SQS::Queue", queue_url, {"QueueName": "orcid-sync-PushQueue"})
+    # The worker's queue variable as the template gives it, now that the queue exists.
+    environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
+    monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
     wiring.reset()
     aws_adapters.reset()
     app.ports.cache_clear()
