@@ -135,6 +135,8 @@ def test_other_identifier_types_are_kept_as_given(id_type: str) -> None:
     [
         ({"identifier_type": "ISNI"}, "identifier_type"),
         ({"country": "USA"}, "country"),
+        ({"country": "UK"}, "country"),  # two capitals, but not ISO 3166-1: ORCID refuses it with 9037
+        ({"country": "ZZ"}, "country"),
         ({"city": ""}, "city"),
         ({"name": ""}, "name"),
         ({"identifier": ""}, "identifier"),

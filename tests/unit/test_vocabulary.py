@@ -92,3 +92,13 @@ def test_project_copy_of_the_table_matches_the_shared_one(shared_dir: Path) -> N
     assert set(ours) == set(shared)
     assert ours == shared
     assert len(shared) == 86
+
+
+def test_our_countries_are_the_ones_the_orcid_sandbox_enforces() -> None:
+    # Both copy ORCID's Iso3166Country (enums.json has no countries); the sandbox keeps its own so
+    # that a slip in ours would not pass it. An employment with a code outside the list is a 400/9037.
+    from orcid_sync_local.orcid_sandbox.vocabularies import ISO_3166_COUNTRIES
+
+    assert vocabulary.COUNTRIES == ISO_3166_COUNTRIES
+    assert {"GB", "US", "XK"} <= vocabulary.COUNTRIES
+    assert "UK" not in vocabulary.COUNTRIES

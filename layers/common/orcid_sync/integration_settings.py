@@ -30,6 +30,7 @@ from orcid_sync.orcid.models import (
     Organization,
     OrganizationAddress,
 )
+from orcid_sync.orcid.vocabulary import COUNTRIES
 
 ALL_TYPES = "all"
 
@@ -113,6 +114,16 @@ class OrganizationSettings(BaseModel):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. US")]
     identifier_type: OrganizationIdType
     identifier: Annotated[str, Field(min_length=1, max_length=500)]
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        # ORCID checks the code against its ISO 3166-1 list and refuses every employment with an unknown one
+        # (400/9037): a slip like "UK" for "GB" must be caught here, not each night at ORCID.
+        if value not in COUNTRIES:
+            hint = " (the United Kingdom is GB)" if value == "UK" else ""
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code{hint}")
+        return value
 
     @field_validator("country", mode="before")
     @classmethod

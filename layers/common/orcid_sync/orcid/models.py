@@ -36,6 +36,7 @@ from orcid_sync.orcid.vocabulary import (
     CITATION_TYPES,
     CONTRIBUTOR_ROLES,
     CONTRIBUTOR_SEQUENCES,
+    COUNTRIES,
     CREDIT_ROLE_PREFIX,
     DISAMBIGUATION_SOURCES,
     EXTERNAL_ID_TYPES,
@@ -108,7 +109,7 @@ def _check_text(text: str, limit: int, what: str) -> str:
 
 
 def _check_country(code: str, what: str) -> str:
-    if not _COUNTRY.fullmatch(code):
+    if not _COUNTRY.fullmatch(code) or code not in COUNTRIES:
         raise ValueError(f"{what} {code!r} is not an ISO 3166-1 alpha-2 code like 'US' (ORCID error 9037)")
     return code
 
