@@ -299,7 +299,7 @@ def _load(
     finally:
         rejected.close()
         warnings.close()
-    _summary(path, counts, ("created", "updated", "rejected"), rejected, output_format, warnings=warnings)
+    _summary(path, counts, ("created", "updated", "unchanged", "rejected"), rejected, output_format, warnings=warnings)
     if counts["rejected"] and fail_on_rejected:
         sys.exit(API_ERROR)
 

@@ -104,7 +104,14 @@ def test_batch_stores_valid_rows_and_reports_the_others(aws: AwsEnv) -> None:
     status, body = call("POST", "/assets", body=rows)
     assert status == 200
     # The researchers these assets name are not loaded: stored anyway, with a warning each
-    assert body["counts"] == {"received": 7, "created": 1, "updated": 1, "rejected": 5, "with_warnings": 2}
+    assert body["counts"] == {
+        "received": 7,
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "rejected": 5,
+        "with_warnings": 2,
+    }
     rows_out = body["rows"]
     assert [r["outcome"] for r in rows_out] == [
         "updated",

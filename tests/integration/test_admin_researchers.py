@@ -126,7 +126,14 @@ def test_batch_stores_valid_rows_and_reports_rejected_ones(aws: AwsEnv) -> None:
     status, body = call("POST", "/researchers", body=rows)
     # Then
     assert status == 200
-    assert body["counts"] == {"received": 8, "created": 1, "updated": 0, "rejected": 7, "with_warnings": 0}
+    assert body["counts"] == {
+        "received": 8,
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 7,
+        "with_warnings": 0,
+    }
     outcomes = {row["row"]: row for row in body["rows"]}
     assert [outcomes[i]["outcome"] for i in range(8)] == ["created"] + ["rejected"] * 7
     assert outcomes[1]["problems"] == [{"row": 1, "field": "email", "reason": "is not an email address"}]

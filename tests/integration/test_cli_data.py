@@ -157,7 +157,7 @@ def test_researchers_load_csv_reports_rejected_rows(requests_seen: Counter[str],
     result = run_cli("researchers", "load", str(path))
     # Then the valid row is stored and the command succeeds, saying what was rejected and where the reasons are
     assert result.exit_code == 0, result.output
-    assert "people.csv: 3 rows: created 1, updated 0, rejected 2" in result.output
+    assert "people.csv: 3 rows: created 1, updated 0, unchanged 0, rejected 2" in result.output
     stored = wiring.researcher_store().get("r1")
     assert stored is not None and stored.position == "Professor" and stored.update_orcid_profile is False
     rejected = rejected_lines(path)
@@ -173,9 +173,34 @@ def test_researchers_load_batches_in_thousands(requests_seen: Counter[str], tmp_
     path = write_jsonl(tmp_path / "people.jsonl", rows)
     result = run_cli("researchers", "load", str(path))
     assert result.exit_code == 0, result.output
-    assert "1,001 rows: created 1,000, updated 1, rejected 0" in result.output
+    assert "1,001 rows: created 1,000, updated 1, unchanged 0, rejected 0" in result.output
     assert requests_seen["POST /researchers"] == 2
     assert not path.with_name("people.jsonl.rejected.jsonl").exists()
+
+
+def test_loading_the_same_files_again_says_unchanged(requests_seen: Counter[str], tmp_path: Path) -> None:
+    # Given researchers and assets loaded from files
+    people = write_jsonl(
+        tmp_path / "people.jsonl", [{"id": f"r{n}", "given_names": "J", "family_name": "C"} for n in range(3)]
+    )
+    base = {"type": "publication.journalArticle", "status": "approved", "visible": True}
+    rows = [{"id": f"a{n}", "researchers": ["r0"], "title": f"Pots {n}", **base} for n in range(4)]
+    assets = write_jsonl(tmp_path / "assets.jsonl", rows)
+    assert run_cli("researchers", "load", str(people)).exit_code == 0
+    assert run_cli("assets", "load", str(assets)).exit_code == 0
+    # When the same files are loaded again, one asset corrected
+    rows[1]["title"] = "Pots, corrected"
+    write_jsonl(assets, rows)
+    result = run_cli("researchers", "load", str(people))
+    # Then the summary counts them unchanged (nothing was written), and the changed one updated
+    assert "people.jsonl: 3 rows: created 0, updated 0, unchanged 3, rejected 0" in result.stdout
+    result = run_cli("assets", "load", str(assets), "--output", "json")
+    assert {k: printed_json(result)[k] for k in ("created", "updated", "unchanged", "rejected")} == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 3,
+        "rejected": 0,
+    }
 
 
 def test_researchers_show(requests_seen: Counter[str]) -> None:
@@ -202,7 +227,7 @@ def test_assets_load_json_lines_and_csv(requests_seen: Counter[str], tmp_path: P
     )
     result = run_cli("assets", "load", str(path), "--fail-on-rejected")
     assert result.exit_code == 1
-    assert "created 1, updated 0, rejected 1" in result.output
+    assert "created 1, updated 0, unchanged 0, rejected 1" in result.output
     assert rejected_lines(path)[0]["problems"] == [
         {"field": "doi", "reason": "'nope' is not a DOI: expected 10.<registrant>/<suffix>, e.g. 10.1234/abc"}
     ]
@@ -241,7 +266,7 @@ def test_assets_naming_researchers_not_loaded_are_stored_with_warnings(
     result = run_cli("assets", "load", str(path), "--fail-on-rejected")
     # Then every asset is stored, the command succeeds, and says which rows have warnings and why
     assert result.exit_code == 0, result.output
-    assert "assets.csv: 3 rows: created 3, updated 0, rejected 0" in result.stdout
+    assert "assets.csv: 3 rows: created 3, updated 0, unchanged 0, rejected 0" in result.stdout
     assert "2 rows stored with warnings:" in result.stdout
     reason = "no researcher has id ghost (yet): the asset is stored, and pushed for them once they are loaded"
     assert f"  line 3, a2: researchers.1: {reason}" in result.stdout
@@ -260,7 +285,8 @@ def test_assets_naming_researchers_not_loaded_are_stored_with_warnings(
         "file": str(path),
         "received": 3,
         "created": 0,
-        "updated": 3,
+        "updated": 0,
+        "unchanged": 3,
         "rejected": 0,
         "with_warnings": 2,
         "rejected_file": None,

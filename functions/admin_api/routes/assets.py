@@ -28,19 +28,26 @@ AssetRow = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/AssetInp
     "/assets/<asset_id>",
     summary="Create or replace an asset",
     tags=["assets"],
-    responses={200: {"description": "Replaced"}, 201: {"description": "Created"}, 400: BAD_REQUEST, 413: TOO_LARGE},
+    responses={
+        200: {"description": "Replaced, or unchanged (`outcome`)"},
+        201: {"description": "Created"},
+        400: BAD_REQUEST,
+        413: TOO_LARGE,
+    },
     middlewares=[body_size],
 )
 def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=False)]) -> Response[StoredAsset]:
     """Unknown types and malformed DOIs, iDs or dates are a 400 naming the field; the ids must agree.
 
-    A researcher id nobody has is stored anyway (the researcher may be loaded later) with a warning
-    in `warnings` (field and reason).
+    `outcome` says what was done: `created`, `updated`, or `unchanged` when the asset was stored with
+    this content already (nothing is written, `updated_at` stays, and the next push has nothing to
+    send for it). A researcher id nobody has is stored anyway (the researcher may be loaded later)
+    with a warning in `warnings` (field and reason).
     """
     result = put_asset(
         wiring.asset_store(), asset, path_id=asset_id, now=utc_now(), researchers=wiring.researcher_store()
     )
-    logger.info("asset stored", asset_id=asset_id, new_asset=result.created, warnings=len(result.asset.warnings))
+    logger.info("asset stored", asset_id=asset_id, outcome=result.asset.outcome, warnings=len(result.asset.warnings))
     return Response(
         status_code=201 if result.created else 200, content_type=content_types.APPLICATION_JSON, body=result.asset
     )
@@ -58,8 +65,10 @@ def load_assets_route(
 ) -> BatchReport:
     """Valid rows are stored even when others are rejected; each rejected row says which field and why.
 
-    A row naming a researcher id nobody has is stored with `warnings` (row, field, reason): the
-    researcher may be loaded later.
+    Each row is `created`, `updated`, `unchanged` (stored with this content already: nothing is
+    written, so re-sending a whole export costs no writes and the next push skips it) or `rejected`;
+    `counts` adds them up. A row naming a researcher id nobody has is stored with `warnings` (row,
+    field, reason): the researcher may be loaded later.
     """
     report = load_assets(wiring.asset_store(), rows, now=utc_now(), researchers=wiring.researcher_store())
     logger.info("asset batch loaded", counts=report.counts.model_dump())

@@ -13,6 +13,7 @@ from orcid_sync import wiring
 from orcid_sync.logic.batches import MAX_BATCH_ROWS, BatchReport
 from orcid_sync.logic.researchers import (
     ResearcherView,
+    StoredResearcher,
     get_researcher,
     list_researchers,
     load_researchers,
@@ -37,7 +38,7 @@ ResearcherRow = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/Res
     summary="Create or update a researcher",
     tags=["researchers"],
     responses={
-        200: {"description": "Updated"},
+        200: {"description": "Updated, or unchanged (`outcome`)"},
         201: {"description": "Created"},
         400: BAD_REQUEST,
         409: CONFLICT,
@@ -47,10 +48,14 @@ ResearcherRow = Annotated[Any, WithJsonSchema({"$ref": "#/components/schemas/Res
 )
 def put_researcher_route(
     researcher_id: IdInPath, profile: Annotated[ResearcherInput, Body(embed=False)]
-) -> Response[ResearcherView]:
-    """Upsert the institution's fields; an iD the researcher authenticated at ORCID cannot be replaced (409)."""
+) -> Response[StoredResearcher]:
+    """Upsert the institution's fields; an iD the researcher authenticated at ORCID cannot be replaced (409).
+
+    `outcome` is `created`, `updated`, or `unchanged` when the profile was stored as sent already
+    (nothing is written).
+    """
     result = put_researcher(wiring.researcher_store(), profile, path_id=researcher_id, links=get_settings())
-    logger.info("researcher stored", researcher_id=researcher_id, new_researcher=result.created)
+    logger.info("researcher stored", researcher_id=researcher_id, outcome=result.researcher.outcome)
     return Response(
         status_code=201 if result.created else 200,
         content_type=content_types.APPLICATION_JSON,
@@ -68,7 +73,11 @@ def put_researcher_route(
 def load_researchers_route(
     rows: Annotated[list[ResearcherRow], Body(embed=False, description="Researchers as in PUT /researchers/{id}")],
 ) -> BatchReport:
-    """Valid rows are stored even when others are rejected; each rejected row says which field and why."""
+    """Valid rows are stored even when others are rejected; each rejected row says which field and why.
+
+    Each row is `created`, `updated`, `unchanged` (the profile is stored as sent already: nothing is
+    written) or `rejected`; `counts` adds them up.
+    """
     report = load_researchers(wiring.researcher_store(), rows)
     logger.info("researcher batch loaded", counts=report.counts.model_dump())
     return report

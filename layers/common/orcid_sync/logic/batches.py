@@ -22,6 +22,8 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 class RowOutcomeKind(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    """The row's content is what is stored already: nothing was written (not even ``updated_at``)."""
     REJECTED = "rejected"
 
 
@@ -29,7 +31,8 @@ class RowOutcome(BaseModel):
     """What happened to one row of a batch; ``row`` is its 0-based position in the request.
 
     ``problems`` say why a row was rejected; ``warnings`` (same shape) what is odd about a row that
-    was stored anyway, e.g. an asset naming a researcher not loaded yet.
+    was stored anyway, e.g. an asset naming a researcher not loaded yet. A row whose content equals
+    what is stored is ``unchanged``: nothing is written, so nothing downstream (the push) sees a change.
     """
 
     row: int
@@ -43,9 +46,10 @@ class BatchCounts(BaseModel):
     received: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0
     rejected: int = 0
     with_warnings: int = 0
-    """Rows stored (created or updated) with a warning."""
+    """Rows accepted (created, updated or unchanged) with a warning."""
 
 
 class BatchReport(BaseModel):
@@ -61,6 +65,7 @@ class BatchReport(BaseModel):
             received=len(rows),
             created=tally[RowOutcomeKind.CREATED],
             updated=tally[RowOutcomeKind.UPDATED],
+            unchanged=tally[RowOutcomeKind.UNCHANGED],
             rejected=tally[RowOutcomeKind.REJECTED],
             with_warnings=sum(1 for row in rows if row.warnings),
         )

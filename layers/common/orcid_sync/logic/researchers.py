@@ -1,12 +1,15 @@
-"""Researchers as the institution's systems feed them, and as administrators see them."""
+"""Researchers as the institution's systems feed them, and as administrators see them.
+
+A researcher sent again with the profile they have is ``unchanged``: nothing is written.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from orcid_sync.errors import ConflictError, InvalidInputError, NotFoundError, Problem
 from orcid_sync.jobs import Job, JobEvent
@@ -57,11 +60,25 @@ class ResearcherView(BaseModel):
     updated_at: datetime | None
 
 
-class ResearcherWrite(BaseModel):
-    """The stored researcher and whether the PUT created it."""
+WriteOutcome = Literal["created", "updated", "unchanged"]
 
-    created: bool
-    researcher: ResearcherView
+
+class StoredResearcher(ResearcherView):
+    """``PUT /researchers/{id}``: the researcher as stored, and what the PUT did."""
+
+    outcome: WriteOutcome = Field(
+        description="created, updated, or unchanged: the profile was stored already and nothing was written"
+    )
+
+
+class ResearcherWrite(BaseModel):
+    """The stored researcher and what the PUT did to it."""
+
+    researcher: StoredResearcher
+
+    @property
+    def created(self) -> bool:
+        return self.researcher.outcome == "created"
 
 
 def researcher_view(researcher: Researcher, links: ResearcherLinks) -> ResearcherView:
@@ -106,6 +123,22 @@ def _keep_authenticated_orcid(existing: Researcher | None, profile: ResearcherIn
     return profile
 
 
+_PROFILE_FIELDS = frozenset(ResearcherInput.model_fields)
+
+
+def _profile(researcher: Researcher | ResearcherInput) -> dict[str, Any]:
+    return researcher.model_dump(mode="json", include=set(_PROFILE_FIELDS))
+
+
+def _is_unchanged(existing: Researcher | None, profile: ResearcherInput) -> bool:
+    """The profile (after ``_keep_authenticated_orcid``) is what is stored: the upsert would write nothing new.
+
+    Compared with the stored item's own fields, which the load has read anyway (for the iD rules):
+    exact even when the integration changed one of them (an imported token recording an iD).
+    """
+    return existing is not None and _profile(existing) == _profile(profile)
+
+
 def put_researcher(
     researchers: ResearcherStore, profile: ResearcherInput, *, path_id: str, links: ResearcherLinks
 ) -> ResearcherWrite:
@@ -118,12 +151,23 @@ def put_researcher(
     existing = researchers.get(profile.id)
     if existing is not None and (conflict := _orcid_conflict(existing, profile)):
         raise ConflictError(conflict)
-    stored = researchers.upsert_profile(_keep_authenticated_orcid(existing, profile))
-    return ResearcherWrite(created=existing is None, researcher=researcher_view(stored, links))
+    effective = _keep_authenticated_orcid(existing, profile)
+    outcome: WriteOutcome
+    if existing is not None and _is_unchanged(existing, effective):
+        stored, outcome = existing, "unchanged"
+    else:
+        stored = researchers.upsert_profile(effective)
+        outcome = "created" if existing is None else "updated"
+    view = researcher_view(stored, links)
+    return ResearcherWrite(researcher=StoredResearcher(**view.model_dump(), outcome=outcome))
 
 
 def load_researchers(researchers: ResearcherStore, rows: Sequence[object]) -> BatchReport:
-    """Upsert a batch row by row: valid rows are stored even when others are rejected."""
+    """Upsert a batch row by row: valid rows are stored even when others are rejected.
+
+    The batch's researchers are read first (one read per 100, for the iD rules); a row with the
+    stored profile is ``unchanged`` and not written.
+    """
     check_batch_size(len(rows))
     parsed: dict[int, ResearcherInput] = {}
     outcomes: dict[int, RowOutcome] = {}
@@ -152,7 +196,11 @@ def load_researchers(researchers: ResearcherStore, rows: Sequence[object]) -> Ba
         if current is not None and (conflict := _orcid_conflict(current, profile)):
             outcomes[index] = rejected(index, [Problem(row=index, field="orcid", reason=conflict)], row_id=profile.id)
             continue
-        researchers.upsert_profile(_keep_authenticated_orcid(current, profile))
+        effective = _keep_authenticated_orcid(current, profile)
+        if _is_unchanged(current, effective):
+            outcomes[index] = RowOutcome(row=index, id=profile.id, outcome=RowOutcomeKind.UNCHANGED)
+            continue
+        researchers.upsert_profile(effective)
         kind = RowOutcomeKind.CREATED if current is None else RowOutcomeKind.UPDATED
         outcomes[index] = RowOutcome(row=index, id=profile.id, outcome=kind)
     return BatchReport.of([outcomes[index] for index in range(len(rows))])

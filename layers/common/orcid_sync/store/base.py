@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from orcid_sync.models import Asset, OrcidStatus, Researcher, ResearcherInput, StoredToken, TokenInvalidReason
+from orcid_sync.models import (
+    Asset,
+    AssetInput,
+    OrcidStatus,
+    Researcher,
+    ResearcherInput,
+    StoredToken,
+    TokenInvalidReason,
+)
 
 
 class Page[ItemT](BaseModel):
@@ -76,8 +86,44 @@ class TokenStore(Protocol):
     def delete(self, researcher_id: str) -> None: ...
 
 
+_ASSET_CONTENT_FIELDS = frozenset(AssetInput.model_fields)
+
+
+def asset_content_hash(asset: AssetInput) -> str:
+    """sha256 of the canonical JSON (sorted keys, no whitespace) of what the institution sent for an asset.
+
+    An :class:`Asset` hashes as the input it was stored from: ``updated_at`` is not content. Fields
+    at their default (absent, ``null``, ``[]``) are left out, so an optional field added to the model
+    later does not make every stored asset look changed.
+    """
+    content = asset.model_dump(mode="json", include=set(_ASSET_CONTENT_FIELDS), exclude_defaults=True)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class AssetState(BaseModel):
+    """What an upsert compares an incoming asset with: the stored one's content hash, and whose copies it has."""
+
+    model_config = ConfigDict(frozen=True)
+
+    content_hash: str
+    researchers: list[str]
+
+    @classmethod
+    def of(cls, asset: Asset) -> AssetState:
+        return cls(content_hash=asset_content_hash(asset), researchers=list(asset.researchers))
+
+
 class AssetStore(Protocol):
     def get(self, asset_id: str) -> Asset | None: ...
+
+    def states(self, asset_ids: Sequence[str]) -> dict[str, AssetState]:
+        """The stored assets among these, by id: their content hashes and researchers, never their documents."""
+        ...
+
+    def write(self, asset: Asset, *, previous: AssetState | None) -> None:
+        """Store the asset, its content hash and per-researcher copies; drop the copies ``previous`` had beyond them."""
+        ...
 
     def put(self, asset: Asset) -> Asset | None:
         """Store the asset and its per-researcher copies; return the previous version."""
