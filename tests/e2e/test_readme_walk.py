@@ -70,7 +70,8 @@ def test_the_readme_commands_work_on_the_stack_a_person_starts(tmp_path: Path, p
     assert len(commands) >= 20, commands
     workdir = tmp_path / "project"
     shutil.copytree(REPO / "examples", workdir / "examples")
-    with running_stack(workdir) as stack:
+    # As `make run` starts it (--seed-demo), on free ports: the tests run in parallel
+    with running_stack(workdir, ["--seed-demo"]) as stack:
         job_id: str | None = None
         # When each command is typed in turn
         for typed in commands:
