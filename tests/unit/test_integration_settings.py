@@ -195,3 +195,26 @@ def test_the_api_document_round_trips() -> None:
     document = SettingsDocument.of(stored)
     assert document.version == 4
     assert document.settings_only() == stored.settings
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"send_assets": "yes"}, "send_assets"),
+        ({"send_affiliation": 1}, "send_affiliation"),
+        ({"researcher_url": {"send": "true"}}, "researcher_url.send"),
+        ({"institution_name": "Example\x00University"}, "institution_name"),
+        ({"researcher_url": {"send": True, "name": "Profile\x1b[31m"}}, "researcher_url.name"),
+    ],
+)
+def test_settings_refuse_coerced_booleans_and_control_characters(document: dict[str, Any], field: str) -> None:
+    # A boolean is a JSON boolean and text holds no control character, as everywhere else in the API
+    with pytest.raises(ValidationError) as caught:
+        IntegrationSettings.model_validate(document)
+    assert field in error_fields(caught.value)
+
+
+def test_an_organisation_city_with_a_control_character_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        OrganizationSettings.model_validate({**ORG, "city": "Bos\x07ton"})
+    assert "city" in error_fields(caught.value)

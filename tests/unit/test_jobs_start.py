@@ -304,3 +304,11 @@ def test_export_reads_every_page_and_404s_for_an_unknown_run() -> None:
     assert len(export_job_events(store, job.job_id)) == 25
     with pytest.raises(NotFoundError):
         export_job_events(store, "missing")
+
+
+@pytest.mark.parametrize("field", ["dry_run", "resend_deleted"])
+def test_run_options_are_json_booleans_not_text(field: str) -> None:
+    # "dry_run": "no" would have been read as a real run; a boolean must be a JSON boolean
+    with pytest.raises(ValidationError) as caught:
+        StartJobRequest.model_validate({"type": "push", field: "no"})
+    assert [error["loc"] for error in caught.value.errors()] == [(field,)]

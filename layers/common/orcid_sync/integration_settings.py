@@ -19,10 +19,10 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from orcid_sync.mapping import WorkTypeMapping, default_mapping, to_api3_work_type
-from orcid_sync.models import Researcher
+from orcid_sync.models import Researcher, RefusesControlCharacters
 from orcid_sync.orcid.models import (
     LONG_TEXT_MAX_LENGTH,
     URL_NAME_MAX_LENGTH,
@@ -103,7 +103,7 @@ class AssetSelection(BaseModel):
         return None
 
 
-class OrganizationSettings(BaseModel):
+class OrganizationSettings(RefusesControlCharacters):
     """The institution as ORCID's affiliation needs it: name, city, country and a disambiguated identifier."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -154,27 +154,27 @@ class OrganizationSettings(BaseModel):
         )
 
 
-class ResearcherUrlSettings(BaseModel):
+class ResearcherUrlSettings(RefusesControlCharacters):
     """The link to each researcher's repository profile on their ORCID record."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    send: bool = False
+    send: StrictBool = False
     # The link text; empty means "<institution_name> research profile".
     name: Annotated[str | None, Field(min_length=1, max_length=URL_NAME_MAX_LENGTH)] = None
 
 
-class IntegrationSettings(BaseModel):
+class IntegrationSettings(RefusesControlCharacters):
     """What the push job sends to ORCID. The defaults send nothing, as Esploro's do."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     institution_name: Annotated[str, Field(max_length=300)] = ""
     # Esploro's "Send assets": out of the box No; works already on ORCID stay when it is turned off.
-    send_assets: bool = False
+    send_assets: StrictBool = False
     asset_types: AssetSelection = Field(default_factory=AssetSelection)
     update_researchers: UpdateResearchers = UpdateResearchers.ALL
-    send_affiliation: bool = False
+    send_affiliation: StrictBool = False
     organization: OrganizationSettings | None = Field(default=None, validate_default=True)
     researcher_url: ResearcherUrlSettings = Field(default_factory=ResearcherUrlSettings)
     # Esploro asset type → ORCID work type, on top of the built-in table.

@@ -96,7 +96,7 @@ def control_character_problem(text: str, *, multiline: bool = False) -> str | No
     return f"contains the control character U+{ord(found.group()[0]):04X} at position {found.start() + 1}; {allowed}"
 
 
-class _RefusesControlCharacters(BaseModel):
+class RefusesControlCharacters(BaseModel):
     """Input models: a control character in any text field is refused naming the field (never sent to ORCID)."""
 
     multiline_fields: ClassVar[frozenset[str]] = frozenset()
@@ -164,7 +164,7 @@ class _ResearcherFields(BaseModel):
         return value
 
 
-class ResearcherInput(_ResearcherFields, _RefusesControlCharacters):
+class ResearcherInput(_ResearcherFields, RefusesControlCharacters):
     """A researcher as the institution's systems send it (PUT/POST /researchers)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
@@ -186,7 +186,7 @@ class Researcher(_ResearcherFields):
 ContributorRole = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class AssetContributor(_RefusesControlCharacters):
+class AssetContributor(RefusesControlCharacters):
     """A contributor of a research asset; ``sequence`` 1 (or "first") marks the first author."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -212,7 +212,7 @@ class AssetContributor(_RefusesControlCharacters):
         )
 
 
-class AssetInput(_RefusesControlCharacters):
+class AssetInput(RefusesControlCharacters):
     """A research asset as the institution sends it (PUT/POST /assets)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

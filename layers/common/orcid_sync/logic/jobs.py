@@ -16,7 +16,7 @@ from itertools import batched
 from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from orcid_sync import metric_names
 from orcid_sync.errors import InvalidInputError, NotFoundError, OrcidSyncError, Problem
@@ -394,8 +394,8 @@ class StartJobRequest(BaseModel):
 
     type: Literal[JobType.PUSH, JobType.PULL]
     researchers: Annotated[list[EntityId] | None, Field(min_length=1, max_length=MAX_REQUESTED_RESEARCHERS)] = None
-    dry_run: bool = Field(default=False, description="Plan and report without writing to ORCID")
-    resend_deleted: bool = Field(
+    dry_run: StrictBool = Field(default=False, description="Plan and report without writing to ORCID")
+    resend_deleted: StrictBool = Field(
         default=False, description="Push: send again works the researcher deleted on ORCID (404 on update)"
     )
 
