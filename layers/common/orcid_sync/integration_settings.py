@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from orcid_sync.mapping import WorkTypeMapping, default_mapping, to_api3_work_type
-from orcid_sync.models import Researcher, RefusesControlCharacters
+from orcid_sync.models import RefusesControlCharacters, Researcher
 from orcid_sync.orcid.models import (
     LONG_TEXT_MAX_LENGTH,
     URL_NAME_MAX_LENGTH,
