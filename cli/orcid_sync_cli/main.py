@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("orcid_sync_cli.jobs", "jobs"),
     "report": ("orcid_sync_cli.jobs", "report"),
     "pull": ("orcid_sync_cli.pull_cmd", "pull"),
+    "secret": ("orcid_sync_cli.secret_cmd", "secret"),
 }
 
 EXIT_STATUSES = """\b
