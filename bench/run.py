@@ -7,6 +7,7 @@ A group whose functions have not landed in template.yaml is listed as not measur
     python -m bench.run                       # everything, full size (about 25 minutes on 2 cores)
     python -m bench.run --scale 0.1           # a tenth of the researchers and token rows
     python -m bench.run --only tokens,cold-start
+    python -m bench.run --only resend --scale 0.1   # the unchanged re-send alone, small
     python -m bench.run --write-markdown      # also refresh the tables in BENCHMARKS.md
     python -m bench.run --report-only --write-markdown   # re-render from bench/results.json
 """
@@ -154,6 +155,7 @@ def merge(previous: dict[str, Any], fresh: dict[str, Any], groups: list[str]) ->
 @click.option("--pull-works", type=int, help="Pull: works per researcher on ORCID (default 50)")
 @click.option("--token-rows", type=int, help="Token import: rows (default 10,000, scaled)")
 @click.option("--mode-researchers", type=int, help="Bulk vs one-by-one: researchers per variant (default 10)")
+@click.option("--resend-researchers", type=int, help="Unchanged re-send: researchers (default 50, scaled)")
 @click.option("--cold-start-repeats", type=int, default=5, show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=RESULTS, show_default=True)
 @click.option("--write-markdown", is_flag=True, help="Refresh the generated tables in BENCHMARKS.md")
@@ -170,6 +172,7 @@ def main(
     pull_works: int | None,
     token_rows: int | None,
     mode_researchers: int | None,
+    resend_researchers: int | None,
     cold_start_repeats: int,
     output: Path,
     write_markdown: bool,
@@ -206,6 +209,7 @@ def main(
         "pull_works": pull_works,
         "token_rows": token_rows,
         "mode_researchers": mode_researchers,
+        "resend_researchers": resend_researchers,
     }
     sizes = replace(Sizes().scaled(scale), **{k: v for k, v in overrides.items() if v is not None})
     log(f"sizes: {', '.join(f'{f.name}={getattr(sizes, f.name)}' for f in fields(sizes))}")

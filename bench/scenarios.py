@@ -43,6 +43,7 @@ class Sizes:
     pull_works: int = 50
     token_rows: int = 10_000
     mode_researchers: int = 10  # the bulk-vs-one-by-one comparison runs on this many researchers per variant
+    resend_researchers: int = 50  # the unchanged re-send: this many researchers x assets_per_researcher
 
     def scaled(self, scale: float) -> Sizes:
         def n(value: int) -> int:
@@ -56,6 +57,7 @@ class Sizes:
             pull_works=self.pull_works,
             token_rows=n(self.token_rows),
             mode_researchers=max(1, min(self.mode_researchers, n(self.researchers))),
+            resend_researchers=n(self.resend_researchers),
         )
 
 
@@ -213,6 +215,91 @@ def push_modes_group(run: GroupRun, sizes: Sizes) -> None:
             )
 
 
+def resend_group(run: GroupRun, sizes: Sizes) -> None:
+    """Load R researchers x A assets and push; the institution re-sends everything unchanged; push again.
+
+    An export or feed sends every row every night. The re-send must write nothing (its rows are
+    ``unchanged``) and leave every researcher's push fingerprint as it was, so the next push makes no
+    ORCID request and plans nobody again. A re-plan rewrites the researcher's ``push-state`` ledger
+    item, so comparing those items' ``at`` before and after (read outside the measured windows) counts them.
+    """
+    work = run.work
+    n = sizes.resend_researchers
+    run.log(f"[resend] setting up {n} researchers x {sizes.assets_per_researcher} assets, and their first push")
+    work.configure_push()
+    fleet = work.connected_researchers("u", n)
+    people = Workload.researcher_rows(fleet.ids, fleet.orcids)
+    assets = [a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)]
+    work.load_assets(assets, seed=True)
+    first = work.wait_job(work.start_job("push"))
+    if first["state"] != "succeeded":
+        raise RuntimeError(f"the first push did not succeed: {_job_summary(first)}")
+    planned = _push_states()
+    size = {"researchers": n, "assets_per_researcher": sizes.assets_per_researcher}
+
+    title = "Re-send everything unchanged"
+    with run.scenario("resend_unchanged", title, size=size, works=len(assets)) as extra:
+        counts = {"researchers": _resend(work, "/researchers", people), "assets": _resend(work, "/assets", assets)}
+        extra["job"] = {"counts": counts}
+    resend = run.scenarios[-1]
+    dynamodb = resend.aws.get("dynamodb", {})
+    writes = sum(dynamodb.get(op, 0) for op in _DYNAMODB_WRITES)
+    per_25 = sum(dynamodb.values()) / (len(assets) / 25)
+    resend.notes.append(
+        f"{len(people):,} researchers and {len(assets):,} assets sent again as loaded, in POSTs of 1,000: "
+        f"{counts['researchers'].get('unchanged', 0):,} + {counts['assets'].get('unchanged', 0):,} unchanged, "
+        f"{writes:,} DynamoDB writes, {per_25:.2f} DynamoDB calls per 25 assets (researchers' reads included)"
+    )
+
+    with run.scenario("resend_push", "Push after the unchanged re-send", size=size, works=0) as extra:
+        job = work.wait_job(work.start_job("push"))
+        extra["job"] = _job_summary(job)
+        extra["works"] = _written(job)
+    after = _push_states()
+    replanned = sum(1 for rid, at in planned.items() if after.get(rid) != at)
+    push = run.scenarios[-1]
+    push.notes.append(
+        f"{replanned:,} of {len(planned):,} researchers planned again (their push fingerprint changed); "
+        f"{job['counts'].get('works_unchanged', 0):,} works unchanged"
+    )
+    run.log(
+        f"[resend] re-send: {writes:,} DynamoDB writes, {per_25:.2f} DynamoDB calls per 25 assets (goal <= 1); "
+        f"next push: {push.orcid.get('total', 0):,} ORCID requests (goal 0), {replanned:,} re-planned (goal 0)"
+    )
+
+
+_DYNAMODB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+def _resend(work: Workload, path: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """POST the rows again in batches of 1,000, as a nightly export would; the summed counts."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(rows), 1000):
+        report = work.api.call("POST", path, json_body=rows[start : start + 1000])
+        for key, value in report["counts"].items():
+            counts[key] = counts.get(key, 0) + int(value)
+    return counts
+
+
+def _push_states() -> dict[str, str]:
+    """When each researcher's push fingerprint was last written (the ledger's ``push-state`` items)."""
+    # Imported only now: the stack has set the functions' environment (see Workload.start_job_with_options).
+    from boto3.dynamodb.conditions import Attr
+
+    from orcid_sync import wiring
+    from orcid_sync.store.ledger import PUSH_STATE_ITEM
+
+    table = wiring.dynamodb().Table(get_settings().ledger_table)
+    states: dict[str, str] = {}
+    kwargs: dict[str, Any] = {"FilterExpression": Attr("item").eq(PUSH_STATE_ITEM)}
+    while True:
+        response = table.scan(**kwargs)
+        states |= {str(item["researcher_id"]): str(item.get("at")) for item in response["Items"]}
+        if "LastEvaluatedKey" not in response:
+            return states
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def pull_group(run: GroupRun, sizes: Sizes) -> None:
     """Pull of R researchers x W works that are on ORCID but not ours (DOI or PMID, never pulled before)."""
     work = run.work
@@ -277,6 +364,7 @@ def _upload(work: Workload, body: bytes) -> dict[str, Any]:
 GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
     "push": push_group,
     "push-modes": push_modes_group,
+    "resend": resend_group,
     "pull": pull_group,
     "tokens": tokens_group,
 }
@@ -284,6 +372,7 @@ GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
 GROUP_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "push": ("JobSchedulerFunction", "PushWorkerFunction"),
     "push-modes": ("JobSchedulerFunction", "PushWorkerFunction"),
+    "resend": ("AdminApiFunction", "JobSchedulerFunction", "PushWorkerFunction"),
     "pull": ("JobSchedulerFunction", "PullWorkerFunction"),
     "tokens": ("AdminApiFunction", "TokenImportFunction"),
 }
