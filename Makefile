@@ -13,29 +13,51 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Keep pytest, the local stack and sam build from ever reaching real AWS.
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: help venv chromium demo run test test-fast lint build check-build bench chaos security clean
+.PHONY: help venv lock chromium demo run test test-fast lint build check-build bench chaos security clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# The development install: pinned dependencies, then the layer + local stack (`orcid-sync-local`) and the
-# admin CLI (`orcid-sync`, a package of its own in cli/) as editable installs, one after the other.
-$(BIN)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml cli/pyproject.toml
+# Every venv installs a lock only: hashed, fully pinned requirements written by `make lock` (the one step
+# that resolves versions). PIP_LOCKED installs one with pip's hash checking, which also refuses any
+# dependency the lock does not pin; the grep drops the notices about find-links folders a pip.conf may name.
+PIP_LOCKED = pip install $(PIP_QUIET) --require-hashes -r
+QUIET_PIP = 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+
+# The development install: requirements-dev.lock (pip, setuptools and uv included), then the layer + local
+# stack (`orcid-sync-local`) and the admin CLI (`orcid-sync`, a package of its own in cli/) as editable
+# installs, built with the venv's locked setuptools (no build isolation: nothing fetched beside the lock).
+$(BIN)/.installed: requirements-dev.lock pyproject.toml cli/pyproject.toml
 	@test -n "$(PY313)" || { echo "Python 3.13 not found (looked in ~/.pyenv/versions/3.13* and PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PY313) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/pip install $(PIP_QUIET) -r requirements-dev.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
-	@# -qq: setuptools notes (as a warning) that a project with two source roots is found through an import hook.
-	$(BIN)/pip install $(PIP_QUIET) -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
-	$(BIN)/pip install $(PIP_QUIET) --no-deps -e ./cli 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/python -m $(PIP_LOCKED) requirements-dev.lock $(QUIET_PIP)
+	@# -q twice: setuptools notes (as a warning) that a project with two source roots is found through an import hook.
+	$(BIN)/python -m pip install $(PIP_QUIET) -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	$(BIN)/python -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e ./cli $(QUIET_PIP)
 	@touch $@
 
-$(SAMVENV)/bin/.installed: requirements-sam.txt
+$(SAMVENV)/bin/.installed: requirements-sam.lock
 	@test -x $(SAMVENV)/bin/python || $(PY313) -m venv $(SAMVENV)
-	$(SAMVENV)/bin/pip install $(PIP_QUIET) -r requirements-sam.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	$(SAMVENV)/bin/python -m $(PIP_LOCKED) requirements-sam.lock $(QUIET_PIP)
 	@touch $@
 
-venv: $(BIN)/.installed  ## create .venv (Python 3.13) with pinned dependencies
+venv: $(BIN)/.installed  ## create .venv (Python 3.13) from requirements-dev.lock
+
+# The only step that resolves versions: the inputs (requirements*.txt, cli/pyproject.toml,
+# layers/common/requirements.txt) into hashed locks. Pins already in a lock are kept while the inputs allow
+# them; LOCK_ARGS=--upgrade (or "--upgrade-package NAME") moves them. The dev lock is universal (any OS);
+# the layer's is for the python3.13 runtime on arm64, takes the dev lock's versions (what the tests ran)
+# and leaves out what the runtime provides (LAMBDA_RUNTIME_PACKAGES; scripts/check_build.py has the same list).
+LOCK_ARGS ?=
+LAMBDA_RUNTIME_PACKAGES := boto3 botocore s3transfer jmespath python-dateutil urllib3 six
+UV_COMPILE = $(BIN)/uv pip compile --quiet --python-version 3.13 --generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+lock: $(BIN)/.installed  ## resolve requirements*.txt into the hashed *.lock files every install uses (LOCK_ARGS=--upgrade)
+	$(UV_COMPILE) --universal requirements-dev.txt cli/pyproject.toml -o requirements-dev.lock
+	$(UV_COMPILE) --python-platform aarch64-manylinux_2_34 -c requirements-dev.lock \
+		$(addprefix --no-emit-package ,$(LAMBDA_RUNTIME_PACKAGES)) layers/common/requirements.txt -o layers/common/requirements.lock
+	$(UV_COMPILE) --universal requirements-sam.txt -o requirements-sam.lock
+	$(UV_COMPILE) --universal requirements-checkov.txt -o requirements-checkov.lock
+	$(BIN)/python scripts/check_build.py --locks
 
 API_PORT ?= 8080
 ORCID_PORT ?= 8081
@@ -68,8 +90,12 @@ lint: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## ruff, mypy, cfn-lint, sam 
 	$(SAMVENV)/bin/cfn-lint template.yaml
 	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam validate --lint --region $(AWS_DEFAULT_REGION)
 
-build: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## sam build (python3.13, arm64) and check the layer's binaries
-	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam build --region $(AWS_DEFAULT_REGION)
+# The layer builds itself (layers/common/Makefile: the lock, then bytecode); the functions' code is compiled
+# here, after sam build, by the venv's Python 3.13 (unchecked-hash .pyc: /var/task is read-only on Lambda).
+# MAKEFLAGS is not handed down to the layer's make through sam.
+build: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## sam build (python3.13, arm64), bytecode, and check the result against the lock
+	env -u MAKEFLAGS -u MFLAGS PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam build --region $(AWS_DEFAULT_REGION)
+	$(BIN)/python -m compileall -q -f -j 0 --invalidation-mode unchecked-hash -x '/CommonLayer[^/]*/' .aws-sam/build
 	$(BIN)/python scripts/check_build.py .aws-sam/build
 
 BENCH_ARGS ?=
@@ -82,9 +108,9 @@ chaos: $(BIN)/.installed  ## push and pull under ORCID faults, crashes and redel
 
 # checkov pins a boto3/pydantic of its own, so it lives in a venv of its own.
 CHECKOVVENV := .venv-checkov
-$(CHECKOVVENV)/bin/.installed: requirements-checkov.txt
+$(CHECKOVVENV)/bin/.installed: requirements-checkov.lock
 	@test -x $(CHECKOVVENV)/bin/python || $(PY313) -m venv $(CHECKOVVENV)
-	$(CHECKOVVENV)/bin/pip install $(PIP_QUIET) -r requirements-checkov.txt 2>&1 | grep -v "^WARNING: Location" ; test $${PIPESTATUS[0]} -eq 0
+	$(CHECKOVVENV)/bin/python -m $(PIP_LOCKED) requirements-checkov.lock $(QUIET_PIP)
 	@touch $@
 
 security: $(BIN)/.installed $(CHECKOVVENV)/bin/.installed  ## checkov on template.yaml, bandit on the code (skips justified in .checkov.yaml, bandit*.yaml)
