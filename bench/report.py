@@ -68,7 +68,7 @@ SCENARIO_COLUMNS = [
     "KMS calls",
     "peak RSS MB",
 ]
-COLD_START_COLUMNS = [
+LEGACY_COLD_START_COLUMNS = [
     "function",
     "import, no bytecode (ms)",
     "x import boto3",
@@ -76,12 +76,58 @@ COLD_START_COLUMNS = [
     "x import boto3",
     "RSS after import (MB)",
 ]
+COLD_START_COLUMNS = [
+    "function",
+    "import (ms)",
+    "x import boto3",
+    "deferred imports, at most (ms)",
+    "import + deferred, x import boto3",
+    "RSS after import (MB)",
+    "previous run (ms, x import boto3)",
+]
+
+
+def _as_deployed(cold: dict[str, Any]) -> bool:
+    """Results of the as-deployed measurement (bytecode, tracing as the template sets it), not the older pair."""
+    return any("as_deployed" in figures for figures in cold.get("functions", {}).values())
+
+
+def cold_start_columns(results: dict[str, Any]) -> list[str]:
+    return COLD_START_COLUMNS if _as_deployed(results.get("cold_start") or {}) else LEGACY_COLD_START_COLUMNS
+
+
+def _previous_cell(previous: dict[str, Any] | None) -> str:
+    if not previous:
+        return ""
+    cell = f"{_n(previous['ms'])}, {_n(previous['x_boto3'], 1)}"
+    if "no_bytecode_ms" in previous:
+        cell += f" ({_n(previous['no_bytecode_ms'])}, {_n(previous['no_bytecode_x_boto3'], 1)} without bytecode)"
+    return cell
 
 
 def cold_start_rows(results: dict[str, Any]) -> list[list[str]]:
     cold = results.get("cold_start") or {}
     if "functions" not in cold:
         return []
+    if _as_deployed(cold):
+        previous = (cold.get("previous") or {}).get("functions", {})
+        rows = [
+            ["import boto3 (baseline)", _n(cold["boto3"]["median_ms"]), "1.0", "", "", _n(cold["boto3"]["rss_mb"]), ""]
+        ]
+        subjects = [*cold.get("floors", {}).items(), *((n, f["as_deployed"]) for n, f in cold["functions"].items())]
+        for name, figures in subjects:
+            rows.append(
+                [
+                    name,
+                    _n(figures["median_ms"]),
+                    _n(figures["x_boto3"], 2),
+                    _n(figures["deferred_ms"]) if name in cold["functions"] else "",
+                    _n(figures["with_deferred_x_boto3"], 2) if name in cold["functions"] else "",
+                    _n(figures["rss_mb"]),
+                    _previous_cell(previous.get(name)),
+                ]
+            )
+        return rows
     rows = [["import boto3 (baseline)", _n(cold["boto3"]["median_ms"]), "1.0", "", "", _n(cold["boto3"]["rss_mb"])]]
     for name, figures in cold["functions"].items():
         source, compiled = figures["no_bytecode"], figures["bytecode"]
@@ -110,7 +156,7 @@ def print_tables(results: dict[str, Any], console: Console | None = None) -> Non
     cold = cold_start_rows(results)
     if cold:
         cold_table = Table(title="Cold start: handler import time from .aws-sam/build (median)")
-        for column in COLD_START_COLUMNS:
+        for column in cold_start_columns(results):
             cold_table.add_column(column)
         for row in cold:
             cold_table.add_row(*row)
@@ -165,28 +211,70 @@ def markdown(results: dict[str, Any]) -> str:
         parts += [*(f"- {' / '.join(titles)}: {note}" for note, titles in notes.items()), ""]
     cold = cold_start_rows(results)
     if cold:
-        host = ", ".join(results["cold_start"].get("host_builds_of", [])) or "none"
-        parts += [
-            "Cold start (median of "
-            f"{results['cold_start'].get('repeats', '?')} runs each; host builds of the layer's compiled packages: "
-            f"{host}):",
-            "",
-            _markdown_table(COLD_START_COLUMNS, cold),
-            "",
-        ]
-        shadows = results["cold_start"].get("layer_shadows_runtime")
-        if shadows:
-            parts += [f"The layer carries its own {', '.join(shadows)}, shadowing the runtime's.", ""]
-        for name, figures in results["cold_start"]["functions"].items():
-            top = figures["no_bytecode"].get("top_packages", {})
-            if top:
-                listed = ", ".join(f"{package} {share:.0%}" for package, share in top.items())
-                parts.append(f"- {name}, where the import time goes (no bytecode): {listed}")
-        parts.append("")
+        parts += _cold_start_markdown(results["cold_start"], cold)
     for item in results.get("not_measured", []):
         parts.append(f"- **Not measured**: {item['what']}: {item['why']}")
     parts += ["", MARKDOWN_END]
     return "\n".join(parts)
+
+
+def _cold_start_markdown(cold: dict[str, Any], rows: list[list[str]]) -> list[str]:
+    host = ", ".join(cold.get("host_builds_of", [])) or "none"
+    if not _as_deployed(cold):
+        parts = [
+            f"Cold start (median of {cold.get('repeats', '?')} runs each; host builds of the layer's compiled "
+            f"packages: {host}):",
+            "",
+            _markdown_table(LEGACY_COLD_START_COLUMNS, rows),
+            "",
+        ]
+        shadows = cold.get("layer_shadows_runtime")
+        if shadows:
+            parts += [f"The layer carries its own {', '.join(shadows)}, shadowing the runtime's.", ""]
+        for name, figures in cold["functions"].items():
+            top = figures["no_bytecode"].get("top_packages", {})
+            if top:
+                listed = ", ".join(f"{package} {share:.0%}" for package, share in top.items())
+                parts.append(f"- {name}, where the import time goes (no bytecode): {listed}")
+        return [*parts, ""]
+    method = cold.get("method", {})
+    bytecode = method.get("bytecode", {})
+    if bytecode.get("compiled_here"):
+        how = (
+            f"the build had bytecode for {bytecode.get('from_build', 0):,} of {bytecode.get('modules', 0):,} modules; "
+            f"the other {bytecode['compiled_here']:,} were compiled for this run (`compileall --invalidation-mode "
+            "unchecked-hash`, as `make build` does)"
+        )
+    else:
+        how = f"the build's own bytecode for all {bytecode.get('modules', 0):,} modules"
+    previous = cold.get("previous") or {}
+    parts = [
+        f"Cold start, as deployed (median of {cold.get('repeats', '?')} rounds; bytecode: {how}; tracing "
+        f"{method.get('tracing', '?')}; host builds of the layer's compiled packages: {host}):",
+        "",
+        _markdown_table(COLD_START_COLUMNS, rows),
+        "",
+        f"The floors are {cold.get('floor_meaning', 'the frameworks alone')}. Deferred imports are every module "
+        "the product imports inside a function, closed over what they import: what the first invocations of a "
+        "container can add when they take every path (an upper bound).",
+        "",
+    ]
+    if previous.get("functions"):
+        parts += [
+            f"Previous run: commit `{previous.get('commit', '?')}` at {previous.get('at', '?')}, tracing "
+            f"{previous.get('tracing', '?')}; its bytecode figure is the one to compare (the functions were "
+            "deployed without bytecode then).",
+            "",
+        ]
+    shadows = cold.get("layer_shadows_runtime")
+    if shadows:
+        parts += [f"The layer carries its own {', '.join(shadows)}, shadowing the runtime's.", ""]
+    for name, figures in cold["functions"].items():
+        top = figures["as_deployed"].get("top_packages", {})
+        if top:
+            listed = ", ".join(f"{package} {share:.0%}" for package, share in top.items())
+            parts.append(f"- {name}, where the import time goes: {listed}")
+    return [*parts, ""]
 
 
 def write_markdown(results: dict[str, Any], path: Path) -> None:

@@ -30,7 +30,7 @@ import yaml
 
 from orcid_sync_local.template import CfnYamlLoader
 
-from .cold_start import ColdStartError, measure_cold_starts
+from .cold_start import ColdStartError, measure_cold_starts, previous_figures
 from .report import print_tables
 from .report import write_markdown as render_markdown
 from .scenarios import GROUP_FUNCTIONS, GROUPS, ORCID_BURST, ORCID_RATE, Sizes, handler_file, run_group
@@ -121,7 +121,9 @@ def cold_start(repeats: int) -> tuple[dict[str, Any] | None, str | None]:
         if resource.get("Type") == "AWS::Serverless::Function"
     }
     try:
-        return measure_cold_starts(BUILD_DIR, handlers, repeats=repeats, log=log), None
+        return measure_cold_starts(
+            BUILD_DIR, handlers, template=REPO_ROOT / "template.yaml", repeats=repeats, log=log
+        ), None
     except ColdStartError as exc:
         return None, str(exc)
 
@@ -230,6 +232,10 @@ def main(
     for group in groups:
         if group == "cold-start":
             figures, why = cold_start(cold_start_repeats)
+            if figures is not None:
+                # The figures this run replaces, for the report's comparison.
+                runs = previous.get("runs", {})
+                figures["previous"] = previous_figures(previous.get("cold_start"), runs.get("cold-start"))
             fresh["cold_start"] = figures
             if why:
                 fresh["not_measured"].append({"group": group, "what": "cold start", "why": why})

@@ -7,7 +7,7 @@ ORCID redirect.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
@@ -31,10 +31,11 @@ from orcid_sync.logic.connect import (
 from orcid_sync.logic.signing import Signer
 from orcid_sync.models import utc_now
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.orcid.client import OrcidClient, RetryPolicy
-from orcid_sync.orcid.ratelimit import NoRateLimit
 from orcid_sync.settings import OrcidEnvironment, Settings, get_settings
 from orcid_sync.store.oauth_state import DynamoOAuthStateStore
+
+if TYPE_CHECKING:
+    from orcid_sync.orcid.client import RetryPolicy
 
 # No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).
 CONTENT_SECURITY_POLICY = (
@@ -53,7 +54,6 @@ SECURITY_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
 }
 HTML = "text/html; charset=utf-8"
-INTERACTIVE_RETRY = RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
 
 app = APIGatewayHttpResolver()
 
@@ -96,13 +96,25 @@ def _signer(settings: Settings) -> Signer:
     return Signer(wiring.app_secrets(settings).signing_key)
 
 
+def _interactive_retry() -> RetryPolicy:
+    """One quick retry, as a person is waiting."""
+    from orcid_sync.orcid.client import RetryPolicy  # noqa: PLC0415 - see _oauth
+
+    return RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
+
+
 def _oauth(settings: Settings) -> OAuthPort:
-    # OAuth calls are not Member API calls: no shared rate limit; one quick retry, as a person is waiting.
+    # Only the callback calls ORCID: the client (requests, ORCID's models) is imported here, when the
+    # first callback reaches this container, not by the pages. OAuth calls are not Member API calls,
+    # so there is no shared rate limit.
+    from orcid_sync.orcid.client import OrcidClient  # noqa: PLC0415
+    from orcid_sync.orcid.ratelimit import NoRateLimit  # noqa: PLC0415
+
     return OrcidClient.from_settings(
         settings,
         client_secret=wiring.app_secrets(settings).client_secret,
         rate_limiter=NoRateLimit(),
-        retry=INTERACTIVE_RETRY,
+        retry=_interactive_retry(),
     )
 
 

@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from orcid_sync import aws_adapters, wiring
-from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe
 from orcid_sync.logic.token_uploads import JobUploadRuns, process_upload
 from orcid_sync.logic.tokens import TokenImporter, TokenProbe
 from orcid_sync.models import utc_now
@@ -56,6 +55,9 @@ class S3Notification(BaseModel):
 
 def token_probe() -> TokenProbe:
     """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
+    # The probe's ORCID client (requests, ORCID's models) is imported only when a verification asks for it.
+    from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
+
     return client_probe(wiring.member_api_client(retry=PROBE_RETRY))
 
 

@@ -21,8 +21,6 @@ from orcid_sync.logic.connect import (
 from orcid_sync.logic.signing import Signer
 from orcid_sync.models import utc_now
 from orcid_sync.observability import logger
-from orcid_sync.orcid.client import OrcidClient, RetryPolicy
-from orcid_sync.orcid.ratelimit import NoRateLimit
 from orcid_sync.settings import get_settings
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
@@ -62,6 +60,10 @@ def create_connect_link(
     tags=["connect"],
 )
 def disconnect_orcid(researcher_id: str) -> Disconnected:
+    # The only admin route that calls ORCID: its client (requests, ORCID's models) is imported here.
+    from orcid_sync.orcid.client import OrcidClient, RetryPolicy  # noqa: PLC0415
+    from orcid_sync.orcid.ratelimit import NoRateLimit  # noqa: PLC0415
+
     settings = get_settings()
     return disconnect(
         researcher_id,

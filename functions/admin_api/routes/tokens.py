@@ -15,7 +15,6 @@ from botocore.config import Config
 
 from orcid_sync import wiring
 from orcid_sync.logic.batches import MAX_BATCH_ROWS
-from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe
 from orcid_sync.logic.token_uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
 from orcid_sync.logic.tokens import (
     MAX_VERIFIED_ROWS,
@@ -66,6 +65,9 @@ def _objects() -> S3UploadObjects:
 
 def token_probe() -> TokenProbe:
     """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
+    # The probe's ORCID client (requests, ORCID's models) is imported only when a verification asks for it.
+    from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
+
     return client_probe(wiring.member_api_client(retry=PROBE_RETRY))
 
 

@@ -12,11 +12,10 @@ import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from orcid_sync.models import SealedSecret
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from mypy_boto3_kms import KMSClient
 
 _ENCRYPTION_CONTEXT = {"purpose": "orcid-sync-token"}
@@ -56,6 +55,14 @@ class KmsDataKeys:
         return response["Plaintext"]
 
 
+def _aesgcm(key: bytes) -> AESGCM:
+    # cryptography's AEAD loads OpenSSL bindings: imported when a token is first sealed or opened, so a
+    # function (or an invocation) that only reads token metadata or fingerprints never pays for it.
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+    return AESGCM(key)
+
+
 class TokenDecryptionError(RuntimeError):
     """A stored token could not be decrypted (wrong researcher, tampered item, or wrong key)."""
 
@@ -64,7 +71,7 @@ class EncryptionBatch:
     """Encrypts many tokens under one data key (one KMS call for the whole batch)."""
 
     def __init__(self, plaintext_key: bytes, key_blob: bytes) -> None:
-        self._aead = AESGCM(plaintext_key)
+        self._aead = _aesgcm(plaintext_key)
         self._key_blob = key_blob
 
     def seal(self, researcher_id: str, secret: str) -> SealedSecret:
@@ -93,7 +100,7 @@ class TokenCipher:
             key = self._keys.decrypt_data_key(sealed.data_key)
             self._remember(sealed.data_key, key)
         try:
-            plaintext = AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, researcher_id.encode("utf-8"))
+            plaintext = _aesgcm(key).decrypt(sealed.nonce, sealed.ciphertext, researcher_id.encode("utf-8"))
         except Exception as exc:  # InvalidTag: the message would say nothing more useful
             raise TokenDecryptionError(f"the token stored for researcher {researcher_id} cannot be decrypted") from exc
         return plaintext.decode("utf-8")

@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -31,9 +31,13 @@ from orcid_sync.models import (
     TokenSource,
 )
 from orcid_sync.observability import logger
-from orcid_sync.orcid.errors import InvalidTokenError, OAuthError, OrcidApiError
-from orcid_sync.orcid.models import OAuthToken
 from orcid_sync.store.base import ResearcherStore, TokenStore
+
+# ORCID's errors and models (pydantic models built at import) are only needed once ORCID has been
+# called, in the callback and in a disconnect: imported there, so the pages that do not call ORCID
+# (the connect page, the start of OAuth) do not load them.
+if TYPE_CHECKING:
+    from orcid_sync.orcid.models import OAuthToken
 
 DEFAULT_LINK_DAYS = 30
 MAX_LINK_DAYS = 365
@@ -405,6 +409,8 @@ def _consume_state(params: CallbackParams, services: CallbackServices, now: date
 
 def _withdraw(token: OAuthToken, services: CallbackServices, *, researcher_id: str) -> None:
     """Revoke a grant we will not keep, so the institution holds nothing it cannot use."""
+    from orcid_sync.orcid.errors import OrcidApiError  # noqa: PLC0415 - see the imports at the top
+
     try:
         services.oauth.revoke(token.access_token)
     except OrcidApiError as exc:
@@ -416,6 +422,8 @@ def complete_authorization(
     params: CallbackParams, *, base_url: str, services: CallbackServices, now: datetime
 ) -> Connected:
     """Verify the state, exchange the code, check iD and scopes, store the token encrypted, record the iD."""
+    from orcid_sync.orcid.errors import OAuthError, OrcidApiError  # noqa: PLC0415 - see the imports at the top
+
     researcher_id = _consume_state(params, services, now)
     researcher = services.researchers.get(researcher_id)
     if researcher is None:
@@ -542,6 +550,8 @@ def disconnect(
 
 
 def _revoke_stored(stored: StoredToken, *, cipher: TokenCipher, oauth: OAuthPort) -> RevocationOutcome:
+    from orcid_sync.orcid.errors import InvalidTokenError, OAuthError, OrcidApiError  # noqa: PLC0415 - see the top
+
     try:
         access = cipher.open(stored.researcher_id, stored.access_token)
     except TokenDecryptionError:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import batched
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
@@ -33,8 +33,12 @@ from orcid_sync.jobs import (
 from orcid_sync.models import EntityId, OrcidStatus, Researcher, StoredToken
 from orcid_sync.observability import logger, metrics
 from orcid_sync.store.base import Page, ResearcherStore, TokenStore
-from orcid_sync.store.integration_settings import IntegrationSettingsStore
 from orcid_sync.store.jobs import JobStore
+
+if TYPE_CHECKING:
+    # Only the schedule routes take one (as an argument): importing it would load the integration
+    # settings' and ORCID's models into every function that opens or finishes a job.
+    from orcid_sync.store.integration_settings import IntegrationSettingsStore
 
 SQS_BATCH = 10
 """SendMessageBatch takes at most ten entries."""

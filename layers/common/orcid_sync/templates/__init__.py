@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from jinja2.environment import TemplateModule
+# Jinja2 is imported with the environment, when the first page is rendered or a language negotiated
+# (once per container): the stylesheet, and any module importing this one, do without it.
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from jinja2.environment import TemplateModule
 
 DEFAULT_LANGUAGE = "en"
 _LANG_DIR = "lang/"
@@ -20,6 +23,8 @@ _LANG_SUFFIX = ".html.j2"
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined  # noqa: PLC0415 - see the imports above
+
     # Every template is HTML, so escape everything; a missing message is an error, not an empty string.
     return Environment(
         loader=PackageLoader("orcid_sync", "templates"),
