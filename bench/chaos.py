@@ -64,7 +64,7 @@ class ChaosPlan:
     lost_response_rate: float = 0.05
     seed: int = 9
     crashes: int = 2  # researchers whose push worker dies once between an ORCID write and its ledger write
-    crash_after_writes: int = 1  # ... after this many of their works were recorded
+    crash_after_writes: int = 1  # ... after this many of their ledger entries were written
     duplicate_deliveries: int = 2  # researchers whose push and pull tasks SQS delivers twice more
     overlapping_job: bool = True  # a second push job for the same researchers while the first runs
     concurrent_duplicates: bool = True  # one researcher's push task delivered twice at the same moment
@@ -92,9 +92,13 @@ class SimulatedCrashError(RuntimeError):
 class CrashInjector:
     """Makes a ledger write raise once per chosen researcher, after a given number of their writes.
 
-    Push: ``DynamoLedgerStore.put_work``, called right after ORCID accepted the work. Pull:
-    ``DynamoPullLedgerStore.mark_pulled``, called right after the researcher's CSV part was written.
-    Either way the worker fails the message, as if it had died there, and SQS delivers it again.
+    Push: ``DynamoLedgerStore.write``, which writes what ORCID accepted (a bulk answer's entries, in
+    BatchWriteItem calls of 25) before the researcher's next works request and at the end: the writes
+    are counted per entry, and the write that would record entry ``after_writes + 1`` records only the
+    first ``after_writes`` of its works and raises, as a worker dying between two BatchWriteItem calls.
+    Pull: ``DynamoPullLedgerStore.mark_pulled``, called right after the researcher's CSV part was
+    written, counted per call. Either way the worker fails the message, as if it had died there, and
+    SQS delivers it again.
     """
 
     def __init__(self, kind: str, researchers: set[str], after_writes: int) -> None:
@@ -105,33 +109,51 @@ class CrashInjector:
         self.crashed: set[str] = set()
         self._lock = threading.Lock()
 
-    def _crashes(self, researcher_id: str) -> bool:
+    def _allowance(self, researcher_id: str, size: int) -> int | None:
+        """None to let a write of ``size`` through; else how many of it to write before crashing."""
         with self._lock:
-            if (
-                researcher_id in self.researchers
-                and researcher_id not in self.crashed
-                and self.writes[researcher_id] >= self.after_writes
-            ):
-                self.crashed.add(researcher_id)
-                return True
-            self.writes[researcher_id] += 1
-            return False
+            if researcher_id not in self.researchers or researcher_id in self.crashed:
+                self.writes[researcher_id] += size
+                return None
+            left = self.after_writes - self.writes[researcher_id]
+            if size <= left:
+                self.writes[researcher_id] += size
+                return None
+            self.crashed.add(researcher_id)
+            self.writes[researcher_id] += max(0, left)
+            return max(0, left)
 
     @contextmanager
     def installed(self) -> Iterator[CrashInjector]:
         # Imported only now: the stack has set the functions' environment (see bench.workload).
-        from orcid_sync.store.ledger import DynamoLedgerStore
+        from orcid_sync.store.ledger import DynamoLedgerStore, LedgerChanges
         from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
 
-        owner: Any = DynamoLedgerStore if self.kind == "push" else DynamoPullLedgerStore
-        name = "put_work" if self.kind == "push" else "mark_pulled"
-        original = getattr(owner, name)
         injector = self
+        message = f"simulated {self.kind} worker crash before its ledger write"
+        owner: Any
+        if self.kind == "push":
+            owner, name = DynamoLedgerStore, "write"
+            original = owner.write
 
-        def crashing(store: Any, researcher_id: str, written: Any) -> None:
-            if injector._crashes(researcher_id):
-                raise SimulatedCrashError(f"simulated {injector.kind} worker crash before its ledger write")
-            original(store, researcher_id, written)
+            def crashing(store: Any, researcher_id: str, changes: Any) -> None:
+                allowed = injector._allowance(researcher_id, len(changes))
+                if allowed is None:
+                    original(store, researcher_id, changes)
+                    return
+                first = dict(list(changes.works.items())[:allowed])
+                if first:
+                    original(store, researcher_id, LedgerChanges(works=first))
+                raise SimulatedCrashError(message)
+
+        else:
+            owner, name = DynamoPullLedgerStore, "mark_pulled"
+            original = owner.mark_pulled
+
+            def crashing(store: Any, researcher_id: str, changes: Any) -> None:
+                if injector._allowance(researcher_id, 1) is not None:
+                    raise SimulatedCrashError(message)
+                original(store, researcher_id, changes)
 
         setattr(owner, name, crashing)
         try:
@@ -151,6 +173,7 @@ class DeliveryCounter:
         self.module = module
         self.function = function
         self.deliveries: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()  # a push worker runs its batch's tasks in threads
 
     @contextmanager
     def installed(self) -> Iterator[DeliveryCounter]:
@@ -159,7 +182,8 @@ class DeliveryCounter:
         counter = self
 
         def counted(task: Any, *args: Any, **kwargs: Any) -> Any:
-            counter.deliveries[(task.job_id, task.researcher_id)] += 1
+            with counter._lock:
+                counter.deliveries[(task.job_id, task.researcher_id)] += 1
             return original(task, *args, **kwargs)
 
         setattr(target, self.function, counted)

@@ -10,6 +10,9 @@ DynamoDB or KMS call inside a measured window, so the DynamoDB and KMS figures a
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import resource
 import threading
 import time
@@ -143,10 +146,16 @@ class Sandbox:
 
 @dataclass
 class RateSampler:
-    """Reads the sandbox's request counter every ``SAMPLE_SECONDS`` to find the achieved request rate."""
+    """Reads the sandbox's request counter every ``SAMPLE_SECONDS`` to find the achieved request rate.
+
+    With ``client_id``, it also reads the 503s the sandbox's rate limit sent that client, for the
+    per-second curve (:meth:`per_second`).
+    """
 
     sandbox: Sandbox
+    client_id: str | None = None
     samples: list[tuple[float, int]] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -167,10 +176,42 @@ class RateSampler:
 
     def _sample(self) -> None:
         try:
-            total = int(self.sandbox.stats()["total"])
+            stats = self.sandbox.stats()
         except requests.RequestException:
             return
-        self.samples.append((time.monotonic(), total))
+        self.samples.append((time.monotonic(), int(stats["total"])))
+        self.refused.append(int(stats.get("rate_limited_by_client", {}).get(self.client_id or "", 0)))
+
+    def per_second(self) -> dict[str, list[int]]:
+        """Requests (and rate-limit 503s) in each second of the active window, from its first request on.
+
+        The counters are read every ``SAMPLE_SECONDS``; each second's count is the difference of the
+        counters interpolated at its two ends, rounded so that the seconds add up to the total.
+        """
+        if len(self.samples) < 2 or self.samples[-1][1] == 0:
+            return {"requests": [], "rate_limited_503": []}
+        start = next(i for i, (_, total) in enumerate(self.samples) if total > 0)
+        final = self.samples[-1][1]
+        end = next(i for i, (_, total) in enumerate(self.samples) if total == final)
+        opened = self.samples[max(0, start - 1)][0]
+        seconds = max(1, math.ceil(self.samples[end][0] - opened))
+        times = [t for t, _ in self.samples]
+
+        def at(series: list[int], moment: float) -> float:
+            if moment <= times[0]:
+                return float(series[0])
+            if moment >= times[-1]:
+                return float(series[-1])
+            i = bisect.bisect_right(times, moment)
+            (t0, t1), (v0, v1) = (times[i - 1], times[i]), (series[i - 1], series[i])
+            return v0 + (v1 - v0) * (moment - t0) / (t1 - t0) if t1 > t0 else float(v1)
+
+        def counts(series: list[int]) -> list[int]:
+            marks = [round(at(series, opened + k)) for k in range(seconds + 1)]
+            return [max(0, b - a) for a, b in itertools.pairwise(marks)]
+
+        totals = [total for _, total in self.samples]
+        return {"requests": counts(totals), "rate_limited_503": counts(self.refused)}
 
     def summary(self) -> dict[str, float]:
         """Mean rate over the active window (first to last request seen) and the busiest 1-second window."""
@@ -241,6 +282,9 @@ class Window:
     aws: dict[str, dict[str, int]] = field(default_factory=dict)
     aws_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    per_second: dict[str, list[int]] = field(default_factory=dict)
+    # CPU the whole local stack (one process: moto, the sandbox, the functions, the harness) used meanwhile.
+    cpu_seconds: float = 0.0
 
 
 @contextmanager
@@ -249,15 +293,18 @@ def measure(sandbox: Sandbox, aws: AwsCallCounter, client_id: str) -> Iterator[W
     window = Window()
     sandbox.reset_stats()
     before = aws.snapshot()
-    sampler = RateSampler(sandbox)
+    sampler = RateSampler(sandbox, client_id)
     sampler.start()
     started = time.monotonic()
+    cpu_before = time.process_time()
     try:
         yield window
     finally:
         window.wall_seconds = time.monotonic() - started
+        window.cpu_seconds = time.process_time() - cpu_before
         sampler.stop()
         window.rate = sampler.summary()
+        window.per_second = sampler.per_second()
         window.orcid = orcid_figures(sandbox.stats(), client_id)
         window.aws, window.aws_seconds = aws.since(before)
         window.peak_rss_mb = peak_rss_mb()

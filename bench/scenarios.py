@@ -24,6 +24,7 @@ from orcid_sync.settings import get_settings
 from orcid_sync_local.stack import REPO_ROOT, LocalStack
 from orcid_sync_local.template import CfnYamlLoader
 
+from . import partition_query
 from .measure import AwsCallCounter, Window, measure
 from .workload import Fleet, Workload, assets_for, fake_orcid
 
@@ -79,6 +80,12 @@ class Scenario:
     job: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     measured_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # ORCID requests (and rate-limit 503s) in each second from the first request on.
+    per_second: dict[str, list[int]] = field(default_factory=dict)
+    # What the scenario was run under (ORCID latency injected by the sandbox, in ms).
+    conditions: dict[str, Any] = field(default_factory=dict)
+    # CPU seconds the local stack's one process used in the window (moto, the sandbox and the functions share it).
+    cpu_seconds: float = 0.0
 
     @property
     def requests_per_work(self) -> float | None:
@@ -88,6 +95,7 @@ class Scenario:
         data = asdict(self)
         data["requests_per_work"] = self.requests_per_work
         data["dynamodb_calls"] = sum(self.aws.get("dynamodb", {}).values())
+        data["dynamodb_calls_per_work"] = data["dynamodb_calls"] / self.works if self.works else None
         data["kms_calls"] = sum(self.aws.get("kms", {}).values())
         return data
 
@@ -102,6 +110,7 @@ class GroupRun:
         self.work = Workload(stack)
         self.scenarios: list[Scenario] = []
         self.log: Callable[[str], None] = print
+        self.conditions: dict[str, Any] = {}
         self.work.sandbox.set_rate_limit(ORCID_RATE, ORCID_BURST)
         # The client's ceiling as the functions see it (ORCID_RATE_LIMIT, from the template's OrcidRateLimit).
         self.ceiling = get_settings().orcid_rate_limit
@@ -133,6 +142,9 @@ class GroupRun:
             peak_rss_mb=window.peak_rss_mb,
             job=extra.get("job", {}),
             notes=extra["notes"],
+            per_second=window.per_second,
+            conditions=dict(self.conditions),
+            cpu_seconds=window.cpu_seconds,
         )
         self.scenarios.append(result)
         self.log(
@@ -300,6 +312,82 @@ def _push_states() -> dict[str, str]:
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
+LATENCY_MS = 250.0
+"""The ORCID latency the latency group injects (the sandbox's ``latency_ms`` fault knob), as a worker in AWS sees it."""
+RATE_GOAL = 0.9  # of ORCID's 24/s, held by the one-by-one push under that latency ...
+FLOOR_GOAL = 1.2  # ... and the bulk first push's wall time at most this many times its request floor (requests / 24)
+
+
+def latency_group(run: GroupRun, sizes: Sizes) -> None:
+    """The first push with 250 ms of ORCID latency: bulk (R researchers) and one POST per work (the subset's size).
+
+    Measures whether the shared rate limit, not the number of workers times the latency, bounds the
+    request rate: the one-by-one push should hold ORCID's 24/s (at least 90%, no 503), and the bulk
+    push finish within 1.2 x its request floor (its requests at 24/s).
+    """
+    work = run.work
+    n = sizes.mode_researchers
+    run.log(
+        f"[push-latency] setting up {sizes.researchers} + {n} researchers x {sizes.assets_per_researcher} assets, "
+        f"ORCID latency {LATENCY_MS:g} ms"
+    )
+    work.configure_push()
+    bulk_fleet = work.connected_researchers("l", sizes.researchers)
+    single_fleet = work.connected_researchers("o", n)
+    for fleet in (bulk_fleet, single_fleet):
+        work.load_assets([a for rid in fleet.ids for a in assets_for(rid, sizes.assets_per_researcher)], seed=True)
+    work.sandbox.set_faults(latency_ms=LATENCY_MS)
+    run.conditions = {"orcid_latency_ms": LATENCY_MS}
+    try:
+        single_works = n * sizes.assets_per_researcher
+        title = f"First push (one POST per work), subset, {LATENCY_MS:g} ms ORCID latency"
+        size = {"researchers": n, "assets_per_researcher": sizes.assets_per_researcher}
+        with run.scenario("latency_push_single", title, size=size, works=single_works) as extra:
+            job = work.wait_job(
+                work.start_job_with_options("push", {"researcher_ids": single_fleet.ids, "bulk": False})
+            )
+            extra["job"] = _job_summary(job)
+            extra["works"] = _written(job)
+        _rate_goal(run.scenarios[-1])
+
+        title = f"First push (bulk), {LATENCY_MS:g} ms ORCID latency"
+        size = {"researchers": sizes.researchers, "assets_per_researcher": sizes.assets_per_researcher}
+        works = sizes.researchers * sizes.assets_per_researcher
+        with run.scenario("latency_push_first", title, size=size, works=works) as extra:
+            job = work.wait_job(work.start_job_with_options("push", {"researcher_ids": bulk_fleet.ids}))
+            extra["job"] = _job_summary(job)
+            extra["works"] = _written(job)
+        _floor_goal(run.scenarios[-1])
+    finally:
+        work.sandbox.set_faults()
+        run.conditions = {}
+
+
+def _rate_goal(scenario: Scenario) -> None:
+    mean = scenario.rate.get("mean_per_second", 0.0)
+    refused = scenario.orcid.get("rate_limited_503", 0)
+    goal = RATE_GOAL * ORCID_RATE
+    held = "held" if mean >= goal and refused == 0 else "missed"
+    scenario.notes.append(
+        f"{mean:.1f} requests/s over {scenario.rate.get('active_seconds', 0):.1f} s = {mean / ORCID_RATE:.0%} of "
+        f"ORCID's {ORCID_RATE:g}/s, {refused} x 503 (goal: >= {goal:.1f}/s with no 503: {held})"
+    )
+
+
+def _floor_goal(scenario: Scenario) -> None:
+    requests = scenario.orcid.get("total", 0)
+    floor = requests / ORCID_RATE
+    active = scenario.rate.get("active_seconds", 0.0)
+    wall = scenario.wall_seconds
+    held = "held" if wall <= FLOOR_GOAL * floor else "missed"
+    scenario.notes.append(
+        f"{requests:,} requests: a floor of {floor:.1f} s at {ORCID_RATE:g}/s; the job took {wall:.1f} s = "
+        f"{wall / floor:.2f} x the floor (goal: <= {FLOOR_GOAL:g} x: {held}), ORCID busy for {active:.1f} s = "
+        f"{active / floor:.2f} x, {scenario.orcid.get('rate_limited_503', 0)} x 503; the local stack's one process "
+        f"used {scenario.cpu_seconds:.0f} s of CPU meanwhile"
+    )
+
+
 def pull_group(run: GroupRun, sizes: Sizes) -> None:
     """Pull of R researchers x W works that are on ORCID but not ours (DOI or PMID, never pulled before)."""
     work = run.work
@@ -364,6 +452,7 @@ def _upload(work: Workload, body: bytes) -> dict[str, Any]:
 GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
     "push": push_group,
     "push-modes": push_modes_group,
+    "push-latency": latency_group,
     "resend": resend_group,
     "pull": pull_group,
     "tokens": tokens_group,
@@ -372,6 +461,7 @@ GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
 GROUP_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "push": ("JobSchedulerFunction", "PushWorkerFunction"),
     "push-modes": ("JobSchedulerFunction", "PushWorkerFunction"),
+    "push-latency": ("JobSchedulerFunction", "PushWorkerFunction"),
     "resend": ("AdminApiFunction", "JobSchedulerFunction", "PushWorkerFunction"),
     "pull": ("JobSchedulerFunction", "PullWorkerFunction"),
     "tokens": ("AdminApiFunction", "TokenImportFunction"),
@@ -428,6 +518,7 @@ def landed_template(workdir: Path) -> tuple[Path, list[str]]:
 def run_group(group: str, sizes: Sizes, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Start a stack (ORCID's rate limit on), run one group's scenarios, and return their results."""
     aws = AwsCallCounter.install()  # before the stack, so that every client the functions make is counted
+    partition_query.install()  # moto's Query reads one partition, as DynamoDB does, instead of sorting the table
     with tempfile.TemporaryDirectory(prefix="orcid-sync-bench-") as workdir:
         template, dropped = landed_template(Path(workdir))
         if dropped:

@@ -9,13 +9,21 @@ One worker per researcher: a message whose researcher another worker is pushing 
 duplicate of this one) is handed back: a copy goes to the queue with a delay and the message itself
 succeeds, so waiting costs none of its SQS receives (see ``process_push_task``). After
 ``MAX_HANDBACKS`` copies it fails like any other error instead, so a stuck lease ends in the DLQ alarm.
+
+The researchers of a batch are pushed at once, one thread each (:class:`ConcurrentBatchProcessor`):
+a worker waits for ORCID most of the time, so several researchers' requests in flight per worker let
+the shared rate limit, not ORCID's latency times the worker count, bound the fleet's request rate. A
+push that nears the invocation's timeout stops before its next request and is handed back the same
+way, to go on in another invocation.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -29,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 from orcid_sync import aws_adapters, metric_names, wiring
 from orcid_sync.jobs import JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.logic.jobs import JobFinisher, Notifier
-from orcid_sync.logic.push import PushContext, PushPorts, ResearcherBusyError, process_push_task
+from orcid_sync.logic.push import OutOfTimeError, PushContext, PushPorts, ResearcherBusyError, process_push_task
 from orcid_sync.logic.settings import CachedIntegrationSettings
 from orcid_sync.models import StoredToken, utc_now
 from orcid_sync.observability import logger, metrics, tracer
@@ -59,7 +67,7 @@ class PushTaskRecord(SqsRecordModel):
     body: Json[ResearcherTask]
 
 
-class OutOfTimeError(RuntimeError):
+class NoTimeToStartError(RuntimeError):
     """Too little time left in this invocation to push another researcher; SQS brings the message back."""
 
 
@@ -100,7 +108,8 @@ def ports() -> WorkerPorts:
             sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
             profile_url=settings.profile_url,
         ),
-        request_count=lambda: client.stats.total,
+        request_count=lambda: client.stats.thread_total,
+        time_left=_time_left,
     )
     return WorkerPorts(
         push=push,
@@ -113,10 +122,43 @@ def ports() -> WorkerPorts:
     )
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=PushTaskRecord)
+class ConcurrentBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, but the records are processed at once, one thread each.
+
+    Each thread pushes one researcher (its lease, its ledger, its requests); the shared rate limit
+    paces their ORCID requests together. Results and failures are collected as Powertools does.
+    """
+
+    def process(self) -> list[tuple[Any, ...]]:
+        records = list(self.records)
+        if len(records) < 2:
+            return list(super().process())
+        with ThreadPoolExecutor(max_workers=len(records), thread_name_prefix="push-record") as pool:
+            return list(pool.map(self._process_record, records))
+
+
+processor = ConcurrentBatchProcessor(event_type=EventType.SQS, model=PushTaskRecord)
+
+# The invocation being served (a container serves one at a time); its threads ask it for the time left.
+_invocation: dict[str, LambdaContext] = {}
+# Powertools' metric set is shared by the invocation's threads.
+_metrics_lock = threading.Lock()
+
+
+def _time_left() -> float:
+    """Seconds left of the current invocation (unbounded outside one, e.g. in tests calling the logic)."""
+    context = _invocation.get("context")
+    if context is None:
+        return float("inf")
+    return context.get_remaining_time_in_millis() / 1000
 
 
 def _emit_metrics(outcome: ResearcherOutcome) -> None:
+    with _metrics_lock:
+        _add_outcome_metrics(outcome)
+
+
+def _add_outcome_metrics(outcome: ResearcherOutcome) -> None:
     counts = outcome.counts
     for name, value in (
         (metric_names.WORKS_CREATED, counts.works_created),
@@ -171,7 +213,7 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
     if task.job_type is not JobType.PUSH:
         raise ValueError(f"the push queue got a {task.job_type.value} task for job {task.job_id}")
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _MIN_REMAINING_MS:
-        raise OutOfTimeError(f"not enough time left for researcher {task.researcher_id}")
+        raise NoTimeToStartError(f"not enough time left for researcher {task.researcher_id}")
     p = ports()
     receives = int(record.attributes.ApproximateReceiveCount)
     try:
@@ -187,6 +229,9 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
         )
     except ResearcherBusyError as busy:
         _hand_back(record, busy)
+        return
+    except OutOfTimeError:
+        _continue_later(record)
         return
     if not task.dry_run:
         _emit_metrics(outcome)
@@ -224,16 +269,33 @@ def _hand_back(record: PushTaskRecord, busy: ResearcherBusyError) -> None:
     )
 
 
+def _continue_later(record: PushTaskRecord) -> None:
+    """The push stopped short of the invocation's timeout (all it did is recorded): a copy goes on at once."""
+    task = record.body
+    handbacks = _handbacks(record)
+    if handbacks >= MAX_HANDBACKS:
+        raise OutOfTimeError(f"researcher {task.researcher_id} ran out of time {handbacks} times")
+    aws_adapters.task_queue(JobType.PUSH).hand_back(task, delay_seconds=0, handbacks=handbacks + 1)
+    logger.info(
+        "push out of time; task handed back to continue",
+        job_id=task.job_id,
+        researcher_id=task.researcher_id,
+        handbacks=handbacks + 1,
+    )
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     get_settings()  # fail fast on a misconfigured stack
-    stats = ports().requests
+    stats = ports().requests  # built here, once, before the batch's threads need it
     before, throttled_before = stats.by_outcome(), stats.throttled
+    _invocation["context"] = context
     try:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
+        _invocation.clear()
         _emit_request_metrics(stats, before, throttled_before)

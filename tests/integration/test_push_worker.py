@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -393,20 +394,21 @@ def test_excluding_a_type_deletes_its_works(stack: Stack) -> None:
 
 
 def test_a_crash_after_orcid_accepted_leaves_no_duplicates(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a ledger that dies after 50 writes, while ORCID accepted the first bulk POST of 100
+    # Given a ledger that dies after two BatchWriteItem calls (50 entries), while ORCID accepted the first bulk
+    # POST of 100
     orcid = stack.researcher("r1")
     stack.assets("r1", 120)
     stack.settings(IntegrationSettings(send_assets=True))
-    writes = {"n": 0}
-    original = DynamoLedgerStore.put_work
+    written = {"items": 0}
+    original = DynamoLedgerStore._batch_write
 
-    def dying_put_work(self: DynamoLedgerStore, researcher_id: str, entry: Any) -> None:
-        writes["n"] += 1
-        if writes["n"] > 50:
+    def dying_batch_write(self: DynamoLedgerStore, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if written["items"] + len(requests) > 50:
             raise RuntimeError("Lambda killed")
-        original(self, researcher_id, entry)
+        written["items"] += len(requests)
+        return original(self, requests)
 
-    monkeypatch.setattr(DynamoLedgerStore, "put_work", dying_put_work)
+    monkeypatch.setattr(DynamoLedgerStore, "_batch_write", dying_batch_write)
     job = stack.job(["r1"])
     _, response = stack.run(["r1"], job=job)
     # Then the message fails (SQS redelivers it), with 100 works on ORCID and 50 in the ledger
@@ -415,7 +417,7 @@ def test_a_crash_after_orcid_accepted_leaves_no_duplicates(stack: Stack, monkeyp
     assert len(stack.ledger("r1").works) == 50
 
     # When the message comes back
-    monkeypatch.setattr(DynamoLedgerStore, "put_work", original)
+    monkeypatch.setattr(DynamoLedgerStore, "_batch_write", original)
     stack.sandbox.reset_stats()
     finished, response = stack.run(["r1"], job=job, receive_count=2)
 
@@ -656,6 +658,80 @@ def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     assert finished.counts.researchers_processed == 1
     assert finished.counts.works_created == 2
     assert len(stack.sandbox.works(orcid)) == 2
+
+
+# --- several researchers per worker ----------------------------------------------------------------------------------
+
+
+def test_a_batch_of_researchers_is_pushed_at_once_each_counting_its_own_requests(stack: Stack) -> None:
+    # Given five researchers and an ORCID that takes half a second to answer
+    ids = [f"r{n}" for n in range(5)]
+    for rid in ids:
+        stack.researcher(rid)
+        stack.assets(rid, 10)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.sandbox.faults(latency_ms=500)
+    job = stack.job(ids)
+    # When one invocation gets all five
+    began = time.monotonic()
+    finished, response = stack.run(ids, job=job)
+    took = time.monotonic() - began
+    # Then their bulk POSTs were in flight together (one after the other they take 2.5 s of ORCID's time alone)
+    assert failures(response) == []
+    assert took < 2.0, took
+    # And each researcher counted its own request, not its neighbours'
+    assert finished.counts.researchers_processed == 5
+    assert finished.counts.orcid_requests == 5
+    assert finished.counts.works_created == 50
+
+
+class ShortOfTime(FakeLambdaContext):
+    """An invocation that has time to start a researcher (61 s), and then only 10 s left."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.asked += 1
+        return 61_000 if self.asked == 1 else 10_000
+
+
+def test_a_push_near_the_timeout_is_handed_back_to_go_on_in_another_invocation(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orcid = stack.researcher("r1")
+    stack.assets("r1", 3)
+    stack.settings(IntegrationSettings(send_assets=True))
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="orcid-sync-PushQueue")["QueueUrl"]
+    queue = PhysicalResource("PushQueue", "AWS::SQS::Queue", queue_url, {"QueueName": "orcid-sync-PushQueue"})
+    environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
+    monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
+    wiring.reset()
+    aws_adapters.reset()
+    app.ports.cache_clear()
+    job = stack.job(["r1"])
+    record = sqs_record(ResearcherTask(job_id=job.job_id, job_type=JobType.PUSH, researcher_id="r1"))
+    stack.sandbox.reset_stats()
+    # When the invocation has too little time left for an ORCID request
+    response = app.lambda_handler({"Records": [record]}, ShortOfTime())
+    # Then the message succeeds without a request, and a copy waits in the queue, not counted yet
+    assert failures(response) == []
+    assert stack.sandbox.stats()["total"] == 0
+    [copy] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MessageAttributeNames=["All"])["Messages"]
+    assert copy["MessageAttributes"]["orcid_sync_handbacks"]["StringValue"] == "1"
+    pending = aws_adapters.job_store().get(job.job_id)
+    assert pending is not None and pending.counts.researchers_processed == 0
+    # When the copy comes to an invocation with time
+    again = {
+        **sqs_record(ResearcherTask.model_validate_json(copy["Body"])),
+        "messageAttributes": {"orcid_sync_handbacks": {"stringValue": "1", "dataType": "Number"}},
+    }
+    app.lambda_handler({"Records": [again]}, FakeLambdaContext())
+    # Then the researcher is pushed, once
+    finished = aws_adapters.job_store().get(job.job_id)
+    assert finished is not None and finished.counts.researchers_processed == 1
+    assert len(stack.sandbox.works(orcid)) == 3
 
 
 # --- dry run ---------------------------------------------------------------------------------------------------------

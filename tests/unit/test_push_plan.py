@@ -14,6 +14,8 @@ from orcid_sync.integration_settings import IntegrationSettings
 from orcid_sync.jobs import JobTrigger, JobType, ResearcherTask
 from orcid_sync.logic.jobs import open_job
 from orcid_sync.logic.push import (
+    REQUEST_TIME_MARGIN_SECONDS,
+    OutOfTimeError,
     PushContext,
     PushPorts,
     RetryLaterError,
@@ -41,7 +43,14 @@ from orcid_sync.orcid.models import (
     Source,
     Work,
 )
-from orcid_sync.store.ledger import EmploymentEntry, EntryState, PushLedger, ResearcherUrlEntry, WorkEntry
+from orcid_sync.store.ledger import (
+    EmploymentEntry,
+    EntryState,
+    LedgerChanges,
+    PushLedger,
+    ResearcherUrlEntry,
+    WorkEntry,
+)
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -264,7 +273,11 @@ class FakeAssets:
 
 
 class FakeLedger:
-    """The LedgerStore in memory; ``fail_after_writes`` makes it crash like a Lambda dying mid-run."""
+    """The LedgerStore in memory; ``fail_after_writes`` makes it crash like a Lambda dying mid-run.
+
+    ``write`` applies a batch item by item, so a crash can land in the middle of one (as it can between two
+    BatchWriteItem calls); ``batches`` records the size of each write call, in order.
+    """
 
     def __init__(self) -> None:
         self.works: dict[str, dict[str, WorkEntry]] = {}
@@ -272,6 +285,7 @@ class FakeLedger:
         self.employments: dict[str, EmploymentEntry] = {}
         self.fingerprints: dict[str, str] = {}
         self.writes = 0
+        self.batches: list[int] = []
         self.fail_after_writes: int | None = None
 
     def _write(self) -> None:
@@ -287,21 +301,26 @@ class FakeLedger:
             fingerprint=self.fingerprints.get(researcher_id),
         )
 
-    def put_work(self, researcher_id: str, entry: WorkEntry) -> None:
-        self._write()
-        self.works.setdefault(researcher_id, {})[entry.asset_id] = entry
+    def write(self, researcher_id: str, changes: LedgerChanges) -> None:
+        self.batches.append(len(changes))
+        for asset_id, entry in changes.works.items():
+            self._write()
+            if entry is None:
+                self.works.get(researcher_id, {}).pop(asset_id, None)
+            else:
+                self.works.setdefault(researcher_id, {})[asset_id] = entry
+        if changes.researcher_url is not None:
+            self._write()
+            self.urls[researcher_id] = changes.researcher_url
+        if changes.employment is not None:
+            self._write()
+            self.employments[researcher_id] = changes.employment
+        if changes.fingerprint is not None:
+            self.set_fingerprint(researcher_id, *changes.fingerprint)
 
     def delete_work(self, researcher_id: str, asset_id: str) -> None:
         self._write()
         self.works.get(researcher_id, {}).pop(asset_id, None)
-
-    def put_researcher_url(self, researcher_id: str, entry: ResearcherUrlEntry) -> None:
-        self._write()
-        self.urls[researcher_id] = entry
-
-    def put_employment(self, researcher_id: str, entry: EmploymentEntry) -> None:
-        self._write()
-        self.employments[researcher_id] = entry
 
     def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
         if fingerprint is None:
@@ -570,6 +589,111 @@ def test_a_crash_after_orcid_accepted_is_recovered_without_duplicates() -> None:
     assert outcome.counts.works_created == 20
     assert len(w.orcid.works) == 120
     assert len({entry.put_code for entry in w.ledger.works["r1"].values()}) == 120
+
+
+def recorded_at_each_call(w: World) -> list[tuple[str, int]]:
+    """Watch the fake ORCID: each request's name and how many work entries the ledger held when it went out."""
+    seen: list[tuple[str, int]] = []
+    original = w.orcid._call
+
+    def watched(name: str, token: SecretStr) -> None:
+        seen.append((name, len(w.ledger.works.get("r1", {}))))
+        original(name, token)
+
+    w.orcid._call = watched  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_bulk_answer_is_in_the_ledger_before_the_next_bulk_post_in_one_write() -> None:
+    # Given 120 new works, the researcher-url and the employment
+    w = world(*(asset(n) for n in range(120)), settings=EVERYTHING)
+    seen = recorded_at_each_call(w)
+    w.push()
+    # Then the 100 put-codes of the first bulk POST were written before the second went out
+    assert seen == [
+        ("create_works", 0),
+        ("create_works", 100),
+        ("create_researcher_url", 100),
+        ("create_employment", 100),
+    ]
+    # And the ledger took two writes: the first answer (100 entries, four BatchWriteItem calls of 25), then
+    # the second's 20 with the researcher-url, the employment and the fingerprint (one call) at the end
+    assert w.ledger.batches == [100, 23]
+    assert len(w.ledger.works["r1"]) == 120
+    assert "r1" in w.ledger.fingerprints
+
+
+def test_one_post_per_work_records_each_answer_before_the_next_post() -> None:
+    w = world(*(asset(n) for n in range(3)))
+    seen = recorded_at_each_call(w)
+    w.push(bulk=False)
+    assert seen == [("create_work", 0), ("create_work", 1), ("create_work", 2)]
+    assert w.ledger.batches == [1, 1, 2]  # the last work with the fingerprint
+
+
+def test_a_deletion_is_recorded_before_any_other_request_goes_out() -> None:
+    # A DELETE that is not recorded would come back as a 404 on the rerun, read as the researcher's deletion.
+    settings = IntegrationSettings(send_assets=True, researcher_url={"send": True})
+    w = world(asset(1), asset(2), settings=settings)
+    w.push()
+    w.assets.items["a001"] = asset(1, status="withdrawn")
+    w.researchers.items["r1"] = researcher(profile_url="https://repo.example.edu/people/r1")
+    seen = recorded_at_each_call(w)
+    w.push()
+    assert seen == [("delete_work", 2), ("update_researcher_url", 1)]
+
+
+def test_what_orcid_accepted_is_recorded_when_a_later_request_fails() -> None:
+    # Given ORCID accepts the first bulk POST, then keeps failing the second
+    w = world(*(asset(n) for n in range(150)))
+    original = w.orcid.create_works
+    calls = {"n": 0}
+
+    def second_fails(orcid: str, token: SecretStr, works: Sequence[Work]) -> list[int | OrcidError]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise orcid_failure("RetryableOrcidError", 503, None, "ORCID is down")
+        return original(orcid, token, works)
+
+    w.orcid.create_works = second_fails  # type: ignore[method-assign]
+    with pytest.raises(orcid_errors.RetryableOrcidError):
+        w.push()
+    # Then the first answer's 100 entries are in the ledger, and no fingerprint
+    assert len(w.ledger.works["r1"]) == 100
+    assert "r1" not in w.ledger.fingerprints
+
+
+def test_a_push_near_the_invocations_end_stops_before_its_next_request_with_everything_recorded() -> None:
+    # Given 150 new works and an invocation with time for one request only
+    w = world(*(asset(n) for n in range(150)))
+    left = iter([300.0, REQUEST_TIME_MARGIN_SECONDS - 1])
+    ports = w.ports()
+    ports = PushPorts(**{**ports.__dict__, "time_left": lambda: next(left)})
+    task = ResearcherTask(job_id="job", job_type=JobType.PUSH, researcher_id="r1")
+    # When the push runs
+    with pytest.raises(OutOfTimeError):
+        push_researcher(task, ports, now=NOW)
+    # Then it sent the first bulk POST, recorded its answer and stopped before the second
+    assert w.orcid.calls == ["create_works"]
+    assert len(w.ledger.works["r1"]) == 100
+    # And the continuation sends only the rest
+    outcome = w.push()
+    assert w.last_calls == ["create_works"]
+    assert outcome.counts.works_created == 50
+
+
+def test_out_of_time_is_never_counted_as_a_failure_even_on_the_last_attempt() -> None:
+    w = world(asset(1))
+    ports = PushPorts(**{**w.ports().__dict__, "time_left": lambda: 1.0})
+    jobs = FakeJobStore()
+    job = open_job(jobs, job_type=JobType.PUSH, trigger=JobTrigger.MANUAL, started_by="t", now=NOW)
+    jobs.set_expected(job.job_id, 1)
+    task = ResearcherTask(job_id=job.job_id, job_type=JobType.PUSH, researcher_id="r1")
+    with pytest.raises(OutOfTimeError):
+        process_push_task(task, ports, jobs, finishers={}, notifier=FakeNotifier(), now=lambda: NOW, last_attempt=True)
+    stored = jobs.get(job.job_id)
+    assert stored is not None
+    assert stored.counts.researchers_processed == 0
 
 
 def test_an_adopted_work_with_other_content_is_put() -> None:

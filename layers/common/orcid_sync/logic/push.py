@@ -6,10 +6,16 @@ as that difference needs: bulk POSTs of up to 100 new works, a PUT only where th
 DELETE where an asset left. A researcher whose inputs did not change costs no request at all:
 the ledger keeps a fingerprint of the inputs of the last complete push.
 
-Crash safety: each put-code is written to the ledger as soon as ORCID's answer arrives, item by
-item. A write ORCID accepted but we never recorded (a crash, a lost response) comes back on the
-rerun as a 409/9021 duplicate naming the put-code, which we adopt; a work is never created twice.
-Employments have no duplicate check at ORCID, so ours carry a ``self`` external id that gives them one.
+Crash safety: what ORCID answered is in the ledger before the next request for the researcher that
+touches works goes out: the 100 put-codes of bulk POST N are written (``BatchWriteItem`` of 25, see
+``orcid_sync.store.ledger``) before bulk POST N+1, a PUT's or DELETE's entry before the next one.
+The last works' entries, the researcher-url's and the employment's are written together when the
+push ends (before the researcher-url and employment requests too if a work's entry is to be
+deleted: a DELETE that is not recorded would come back as a 404, read as the researcher's deletion).
+A write ORCID accepted but we never recorded (a crash, a lost response) comes back on the rerun as a
+409/9021 duplicate naming the put-code, which we adopt; a work is never created twice (a researcher-url
+as 409/9030, adopted too). Employments have no duplicate check at ORCID, so ours carry a ``self``
+external id that gives them one.
 
 ORCID's trust rules (issue 13):
 
@@ -28,6 +34,7 @@ ORCID's trust rules (issue 13):
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +72,7 @@ from orcid_sync.store.leases import Lease, LeaseHeldError, LeaseStore
 from orcid_sync.store.ledger import (
     EmploymentEntry,
     EntryState,
+    LedgerBuffer,
     LedgerStore,
     PushLedger,
     ResearcherUrlEntry,
@@ -544,6 +552,18 @@ class RetryLaterError(Exception):
     """Some writes failed in a way a later attempt can fix; what succeeded is recorded already."""
 
 
+class OutOfTimeError(Exception):
+    """The invocation is about to time out: the push stopped before its next request, with everything recorded.
+
+    The worker hands the task back to continue at once in another invocation (it costs no SQS receive),
+    which sends only what is not in the ledger yet.
+    """
+
+
+REQUEST_TIME_MARGIN_SECONDS = 30.0
+"""No ORCID request starts with less than this left of the invocation: time for its retries and the ledger."""
+
+
 @dataclass
 class _Run:
     """What one researcher's push did so far."""
@@ -599,8 +619,78 @@ def _orcid_message(error: BaseException | OrcidError) -> str:
     return str(error) or type(error).__name__
 
 
+class _RecordedFirst:
+    """The ORCID API, but every request that touches works first writes the ledger changes held so far.
+
+    So the entries of bulk POST N are durable before bulk POST N+1 goes out (and a PUT's or DELETE's
+    before the next). The researcher-url and employment requests go with create and update entries
+    still held (a lost one is adopted from ORCID's 409 on the rerun), not with a held deletion (of a
+    work's entry, or of the old fingerprint). No request starts too close to the invocation's end
+    (:class:`OutOfTimeError`).
+    """
+
+    def __init__(self, api: OrcidPushApi, ledger: LedgerBuffer, time_left: Callable[[], float]) -> None:
+        self._api = api
+        self._ledger = ledger
+        self._time_left = time_left
+
+    def _in_time(self) -> None:
+        left = self._time_left()
+        if left < REQUEST_TIME_MARGIN_SECONDS:
+            raise OutOfTimeError(f"the invocation ends in {left:.0f} s; continuing in another one")
+
+    def _works_request(self) -> None:
+        self._in_time()
+        self._ledger.flush()
+
+    def _other_request(self) -> None:
+        self._in_time()
+        if self._ledger.holds_deletion:
+            self._ledger.flush()
+
+    def create_works(self, orcid: str, token: SecretStr, works: Sequence[Work]) -> list[int | OrcidError]:
+        self._works_request()
+        return self._api.create_works(orcid, token, works)
+
+    def create_work(self, orcid: str, token: SecretStr, work: Work) -> int:
+        self._works_request()
+        return self._api.create_work(orcid, token, work)
+
+    def read_works_by_put_codes(
+        self, orcid: str, token: SecretStr, put_codes: Sequence[int]
+    ) -> list[Work | OrcidError]:
+        self._works_request()
+        return self._api.read_works_by_put_codes(orcid, token, put_codes)
+
+    def update_work(self, orcid: str, token: SecretStr, put_code: int, work: Work) -> Work:
+        self._works_request()
+        return self._api.update_work(orcid, token, put_code, work)
+
+    def delete_work(self, orcid: str, token: SecretStr, put_code: int) -> None:
+        self._works_request()
+        self._api.delete_work(orcid, token, put_code)
+
+    def read_researcher_urls(self, orcid: str, token: SecretStr) -> ResearcherUrls:
+        self._other_request()
+        return self._api.read_researcher_urls(orcid, token)
+
+    def create_researcher_url(self, orcid: str, token: SecretStr, researcher_url: ResearcherUrl) -> int:
+        self._other_request()
+        return self._api.create_researcher_url(orcid, token, researcher_url)
+
+    def update_researcher_url(
+        self, orcid: str, token: SecretStr, put_code: int, researcher_url: ResearcherUrl
+    ) -> ResearcherUrl:
+        self._other_request()
+        return self._api.update_researcher_url(orcid, token, put_code, researcher_url)
+
+    def create_employment(self, orcid: str, token: SecretStr, employment: Employment) -> int:
+        self._other_request()
+        return self._api.create_employment(orcid, token, employment)
+
+
 class _Executor:
-    """Carries out a plan for one researcher, recording each ORCID answer in the ledger at once."""
+    """Carries out a plan for one researcher, holding each ORCID answer for the ledger (see :class:`_RecordedFirst`)."""
 
     def __init__(
         self,
@@ -609,15 +699,16 @@ class _Executor:
         orcid_id: str,
         token: SecretStr,
         api: OrcidPushApi,
-        ledger: LedgerStore,
+        ledger: LedgerBuffer,
         known: PushLedger,
         client_id: str,
         bulk: bool,
+        time_left: Callable[[], float],
     ) -> None:
         self._run = run
         self._orcid = orcid_id
         self._token = token
-        self._api = api
+        self._api: OrcidPushApi = _RecordedFirst(api, ledger, time_left)
         self._ledger = ledger
         self._client_id = client_id
         self._bulk = bulk
@@ -676,7 +767,6 @@ class _Executor:
                 # The researcher removed it before we did: keep that as a tombstone, so that the asset coming
                 # back (its type included again, the asset approved again) does not re-create it.
                 self._ledger.put_work(
-                    self._run.researcher_id,
                     entry.model_copy(
                         update={
                             "put_code": None,
@@ -705,7 +795,7 @@ class _Executor:
             self._run.counts.works_deleted += 1
             self._run.wrote = True
             self.deleted[(change.reason, change.by_settings)] += 1
-            self._ledger.delete_work(self._run.researcher_id, change.asset_id)
+            self._ledger.delete_work(change.asset_id)
             self._owner.pop(entry.put_code, None)
 
     def report_deletions(self) -> None:
@@ -720,7 +810,7 @@ class _Executor:
 
     def forget(self, changes: Sequence[WorkChange]) -> None:
         for change in changes:
-            self._ledger.delete_work(self._run.researcher_id, change.asset_id)
+            self._ledger.delete_work(change.asset_id)
 
     def _record_work(
         self, change: WorkChange, built: BuiltWork, put_code: int | None, state: EntryState, message: str | None = None
@@ -734,7 +824,7 @@ class _Executor:
             last_pushed_at=self._run.now,
             message=message,
         )
-        self._ledger.put_work(self._run.researcher_id, entry)
+        self._ledger.put_work(entry)
         if put_code is not None and state is not EntryState.DELETED_BY_RESEARCHER:
             self._owner[put_code] = change.asset_id
 
@@ -775,7 +865,7 @@ class _Executor:
         size = BULK_MAX_WORKS if self._bulk else 1
         for chunk in batched(changes, size, strict=False):
             results = self._post([_built(change).work for change in chunk])
-            # Record each answer before anything else happens: a crash after this line loses nothing.
+            # Hold each answer for the ledger: it is written before the next works request goes out.
             for change, result in zip(chunk, results, strict=True):
                 built = _built(change)
                 if isinstance(result, int):
@@ -918,7 +1008,7 @@ class _Executor:
             last_pushed_at=self._run.now,
             message=message[:1000] if message else None,
         )
-        self._ledger.put_researcher_url(self._run.researcher_id, entry)
+        self._ledger.put_researcher_url(entry)
 
     def employment(self, change: ItemChange[Employment]) -> None:
         assert change.payload is not None
@@ -933,7 +1023,6 @@ class _Executor:
             self._guard(exc)
             message = _orcid_message(exc)
             self._ledger.put_employment(
-                self._run.researcher_id,
                 EmploymentEntry(
                     content_hash=change.content_hash,
                     state=EntryState.REJECTED,
@@ -946,7 +1035,6 @@ class _Executor:
         else:
             self._run.wrote = True
         self._ledger.put_employment(
-            self._run.researcher_id,
             EmploymentEntry(put_code=put_code, content_hash=change.content_hash, last_pushed_at=self._run.now),
         )
 
@@ -976,14 +1064,27 @@ def execute_plan(
     orcid_id: str,
     token: SecretStr,
     api: OrcidPushApi,
-    ledger: LedgerStore,
+    ledger: LedgerBuffer,
     known: PushLedger,
     client_id: str,
     bulk: bool = True,
+    time_left: Callable[[], float] = lambda: math.inf,
 ) -> None:
-    """Send what the plan says: deletes first (room under ORCID's 10,000), then PUTs, then bulk POSTs."""
+    """Send what the plan says: deletes first (room under ORCID's 10,000), then PUTs, then bulk POSTs.
+
+    Answers are held in ``ledger`` and written before each request that touches works; the caller
+    flushes what is still held when this returns or raises.
+    """
     executor = _Executor(
-        run=run, orcid_id=orcid_id, token=token, api=api, ledger=ledger, known=known, client_id=client_id, bulk=bulk
+        run=run,
+        orcid_id=orcid_id,
+        token=token,
+        api=api,
+        ledger=ledger,
+        known=known,
+        client_id=client_id,
+        bulk=bulk,
+        time_left=time_left,
     )
     executor.delete(plan.steps(Step.DELETE))
     executor.report_deletions()
@@ -1011,8 +1112,10 @@ class PushPorts:
     open_token: Callable[[StoredToken], SecretStr]
     orcid: OrcidPushApi
     context: PushContext
-    # ORCID requests made so far by this container's client (for the job's orcid_requests count).
+    # ORCID requests made so far by the calling thread through this container's client (the job's orcid_requests).
     request_count: Callable[[], int] = lambda: 0
+    # Seconds left of the invocation: no ORCID request starts with less than REQUEST_TIME_MARGIN_SECONDS.
+    time_left: Callable[[], float] = lambda: math.inf
 
 
 def _outcome(
@@ -1109,9 +1212,11 @@ def _push(task: ResearcherTask, ports: PushPorts, run: _Run) -> ResearcherOutcom
         _report_dry_run(run, plan)
         return _outcome(task, run, detail=plan.detail())
 
+    ledger = LedgerBuffer(ports.ledger, researcher.id)
     if known.fingerprint is not None:
-        # Forget the old fingerprint before writing: if this run dies half-way, the next one must not skip.
-        ports.ledger.set_fingerprint(researcher.id, None, run.now)
+        # Forget the old fingerprint before the first request (the buffer writes it then): if this run dies
+        # half-way, the next one must not skip. A run that sends nothing writes only the new one.
+        ledger.set_fingerprint(None, run.now)
     try:
         execute_plan(
             plan,
@@ -1119,24 +1224,44 @@ def _push(task: ResearcherTask, ports: PushPorts, run: _Run) -> ResearcherOutcom
             orcid_id=researcher.orcid,
             token=ports.open_token(stored_token),
             api=ports.orcid,
-            ledger=ports.ledger,
+            ledger=ledger,
             known=known,
             client_id=ports.context.client_id,
             bulk=bool(task.options.get("bulk", True)),
+            time_left=ports.time_left,
         )
     except StopResearcherError as stop:
+        ledger.flush()
         if stop.invalid is not None:
             invalidate_token(ports.researchers, ports.tokens, stored_token, stop.invalid, at=run.now)
         logger.warning("push stopped for researcher", researcher_id=researcher.id, reason=stop.event.action)
         return _outcome(task, run, failed=True)
+    except BaseException:
+        _record_before_failing(ledger)
+        raise
+    if run.clean and not run.retry:
+        # In the last write with the last entries: BatchWriteItem sends it after them (see DynamoLedgerStore.write).
+        ledger.set_fingerprint(fingerprint, run.now)
+    ledger.flush()
     if run.wrote:  # ORCID accepted the token for this iD
         confirm_orcid(ports.researchers, researcher, orcid=researcher.orcid)
     if run.retry:
         raise RetryLaterError(f"ORCID failed to store some works of researcher {researcher.id}; retrying")
-    if run.clean:
-        ports.ledger.set_fingerprint(researcher.id, fingerprint, run.now)
     ports.researchers.mark_synced(researcher.id, run.now)
     return _outcome(task, run)
+
+
+def _record_before_failing(ledger: LedgerBuffer) -> None:
+    """The push is failing (ORCID kept failing, out of time): what ORCID accepted so far goes to the ledger first.
+
+    Best effort, and not when the ledger write is what failed: the rerun adopts those works from ORCID's 409s.
+    """
+    if not len(ledger) or ledger.failed:
+        return
+    try:
+        ledger.flush()
+    except Exception:
+        logger.exception("ledger writes lost while the push failed", researcher_id=ledger.researcher_id)
 
 
 LEASE_DURATION = timedelta(seconds=360)
@@ -1144,6 +1269,11 @@ LEASE_DURATION = timedelta(seconds=360)
 outlives the lease it holds; a crashed holder's lease lapses at most six minutes later."""
 HANDBACK_FIRST_DELAY_SECONDS = 2
 HANDBACK_MAX_DELAY_SECONDS = 60
+
+
+_COMPLETIONS = threading.Lock()
+"""A worker pushes the researchers of its batch at once, but counts them in their job one at a time: the job's
+counts are one item, and DynamoDB cancels a transaction on it that meets another (TransactionConflict)."""
 
 
 class ResearcherBusyError(Exception):
@@ -1236,7 +1366,8 @@ def _already_in_progress(
             )
         ],
     )
-    complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now)
+    with _COMPLETIONS:
+        complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now)
     return outcome
 
 
@@ -1253,6 +1384,8 @@ def _process(
     started = now()
     try:
         outcome = push_researcher(task, ports, now=started)
+    except OutOfTimeError:
+        raise  # not a failure: the worker hands the task back to go on in another invocation
     except Exception as exc:
         if not last_attempt:
             raise
@@ -1270,7 +1403,8 @@ def _process(
                 )
             ],
         )
-    complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now())
+    with _COMPLETIONS:
+        complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now())
     return outcome
 
 

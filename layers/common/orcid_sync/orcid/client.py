@@ -60,6 +60,9 @@ ORCID_JSON = "application/vnd.orcid+json"
 NO_ANSWER = "no-answer"
 """The outcome recorded in :class:`RequestStats` when ORCID never answered (timeout, refused connection)."""
 
+# Connections kept open to ORCID: one per thread of a worker pushing several researchers at once.
+CONNECTION_POOL_SIZE = 32
+
 # Failures where no (complete) answer arrived; a broken chunked body is a dropped connection too.
 _TRANSIENT_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -101,10 +104,15 @@ class RetryPolicy:
 
 
 class RequestStats:
-    """Counts of ORCID requests (the scarce resource): per method and outcome, retries, throttles."""
+    """Counts of ORCID requests (the scarce resource): per method and outcome, retries, throttles.
+
+    One client serves several threads (a push worker pushes the researchers of its batch at once), so
+    :attr:`thread_total` counts the attempts of the calling thread alone: one researcher's requests.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._this_thread = threading.local()
         self.by_method_and_outcome: Counter[tuple[str, str]] = Counter()
         self.retries = 0
         self.retried_posts = 0
@@ -114,6 +122,12 @@ class RequestStats:
         """Count one HTTP attempt; ``outcome`` is the status code or :data:`NO_ANSWER`."""
         with self._lock:
             self.by_method_and_outcome[(method, outcome)] += 1
+        self._this_thread.total = self.thread_total + 1
+
+    @property
+    def thread_total(self) -> int:
+        """Every HTTP attempt the calling thread made through this client."""
+        return int(getattr(self._this_thread, "total", 0))
 
     def record_retry(self, method: str) -> None:
         """Count a retry (a POST retry may have created a duplicate)."""
@@ -213,7 +227,7 @@ class OrcidClient:
         self._rate_limiter = rate_limiter
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
-        self._session = session or requests.Session()
+        self._session = session or _session()
         self.stats = RequestStats()
 
     @classmethod
@@ -500,6 +514,15 @@ class OrcidClient:
         if reason:
             fields["reason"] = reason
         logger.info("ORCID request", extra=fields)
+
+
+def _session() -> requests.Session:
+    """A session whose pool keeps a connection for each of a worker's threads (requests keeps 10)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONNECTION_POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def put_code_from_location(location: str | None, *, status: int = 201) -> int:

@@ -9,13 +9,22 @@ LedgerTable, partition ``researcher_id``, sort key ``item``:
 
 Every item carries ``kind = push``. The pull worker keeps ``pulled#…`` items in the same partition;
 this store never reads or writes them.
+
+Writes are batched (:class:`LedgerBuffer`, :meth:`DynamoLedgerStore.write`): the push holds what ORCID
+answered and writes it, 25 items per ``BatchWriteItem``, before its next request for the researcher
+that touches works (see ``orcid_sync.logic.push``), so a bulk answer of 100 works costs 4 calls, not 100.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from itertools import batched
 from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -90,20 +99,99 @@ class PushLedger(BaseModel):
     fingerprint: str | None = None
 
 
+@dataclass
+class LedgerChanges:
+    """Writes to one researcher's ledger not made yet: per item, the last one asked for."""
+
+    # asset id → its entry, or None to delete the entry
+    works: dict[str, WorkEntry | None] = field(default_factory=dict)
+    researcher_url: ResearcherUrlEntry | None = None
+    employment: EmploymentEntry | None = None
+    # (fingerprint, when) to record the inputs of a complete push, (None, when) to forget them
+    fingerprint: tuple[str | None, datetime] | None = None
+
+    def __len__(self) -> int:
+        items = (self.researcher_url, self.employment, self.fingerprint)
+        return len(self.works) + sum(1 for item in items if item is not None)
+
+
 class LedgerStore(Protocol):
     def load(self, researcher_id: str) -> PushLedger: ...
 
-    def put_work(self, researcher_id: str, entry: WorkEntry) -> None: ...
+    def write(self, researcher_id: str, changes: LedgerChanges) -> None:
+        """Make every change durable, or raise (then some may be written and some not; each is idempotent)."""
+        ...
 
     def delete_work(self, researcher_id: str, asset_id: str) -> None: ...
-
-    def put_researcher_url(self, researcher_id: str, entry: ResearcherUrlEntry) -> None: ...
-
-    def put_employment(self, researcher_id: str, entry: EmploymentEntry) -> None: ...
 
     def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
         """Record (or with None, forget) the inputs of the last complete push."""
         ...
+
+
+class LedgerBuffer:
+    """One researcher's ledger writes, held until :meth:`flush` writes them all in as few calls as it can.
+
+    A later write of the same item replaces an earlier one (a put, then a delete, is a delete). When
+    ``flush`` fails, everything stays held, so flushing again writes it all again (each write is idempotent).
+    """
+
+    def __init__(self, store: LedgerStore, researcher_id: str) -> None:
+        self._store = store
+        self.researcher_id = researcher_id
+        self._changes = LedgerChanges()
+        self.flushes = 0
+        self.failed = False
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    @property
+    def holds_deletion(self) -> bool:
+        """Whether a held change deletes an item: a work's entry (after our DELETE) or the fingerprint.
+
+        Those must be durable before the next request of any kind: a DELETE not recorded comes back as a
+        404 (read as the researcher's deletion), an old fingerprint not forgotten may skip the next push.
+        """
+        changes = self._changes
+        forgets = changes.fingerprint is not None and changes.fingerprint[0] is None
+        return forgets or any(entry is None for entry in changes.works.values())
+
+    def put_work(self, entry: WorkEntry) -> None:
+        self._changes.works[entry.asset_id] = entry
+
+    def delete_work(self, asset_id: str) -> None:
+        self._changes.works[asset_id] = None
+
+    def put_researcher_url(self, entry: ResearcherUrlEntry) -> None:
+        self._changes.researcher_url = entry
+
+    def put_employment(self, entry: EmploymentEntry) -> None:
+        self._changes.employment = entry
+
+    def set_fingerprint(self, fingerprint: str | None, at: datetime) -> None:
+        self._changes.fingerprint = (fingerprint, at)
+
+    def flush(self) -> None:
+        """Write what is held (nothing to do: no call). ``failed`` says whether the last attempt raised."""
+        if not len(self._changes):
+            return
+        try:
+            self._store.write(self.researcher_id, self._changes)
+        except BaseException:
+            self.failed = True
+            raise
+        self.failed = False
+        self._changes = LedgerChanges()
+        self.flushes += 1
+
+
+class LedgerWriteError(RuntimeError):
+    """DynamoDB left some ledger writes unprocessed however long we waited; the task is retried."""
+
+
+BATCH_WRITE_MAX = 25
+"""Items per ``BatchWriteItem``: DynamoDB's limit."""
 
 
 def _entry_item(researcher_id: str, item: str, entry: BaseModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
@@ -111,11 +199,30 @@ def _entry_item(researcher_id: str, item: str, entry: BaseModel, *, exclude: set
     return {"researcher_id": researcher_id, "item": item, _KIND: _PUSH_KIND, **values}
 
 
-class DynamoLedgerStore:
-    """The ledger in DynamoDB; every write is one PutItem/DeleteItem, made as soon as ORCID answered."""
+@dataclass(frozen=True)
+class BatchRetry:
+    """How long to wait for DynamoDB to take unprocessed items: exponential backoff with full jitter.
 
-    def __init__(self, table: Table) -> None:
+    botocore retries a throttled ``BatchWriteItem`` call itself; items the call answers as
+    ``UnprocessedItems`` (a partition over its throughput) are ours to send again.
+    """
+
+    attempts: int = 8
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, retry: int) -> float:
+        return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
+
+
+class DynamoLedgerStore:
+    """The ledger in DynamoDB: a researcher's changes in ``BatchWriteItem`` calls of 25 (one item: one PutItem)."""
+
+    def __init__(self, table: Table, *, retry: BatchRetry | None = None) -> None:
         self._table = table
+        self._retry = retry or BatchRetry()
 
     def load(self, researcher_id: str) -> PushLedger:
         ledger = PushLedger()
@@ -149,22 +256,87 @@ class DynamoLedgerStore:
         ledger.works = works
         return ledger
 
+    def write(self, researcher_id: str, changes: LedgerChanges) -> None:
+        requests = _write_requests(researcher_id, changes)
+        if len(requests) == 1:
+            [request] = requests
+            if "PutRequest" in request:
+                self._table.put_item(Item=request["PutRequest"]["Item"])
+            else:
+                self._table.delete_item(Key=request["DeleteRequest"]["Key"])
+            return
+        # The fingerprint goes last: it may only be written once every other change is.
+        recording = changes.fingerprint is not None and changes.fingerprint[0] is not None
+        for chunk in batched(requests, BATCH_WRITE_MAX, strict=False):
+            unwritten = self._batch_write(list(chunk))
+            if unwritten:
+                if recording and not any(_key_of(request) == PUSH_STATE_ITEM for request in unwritten):
+                    # The fingerprint landed while an entry did not: the next push must not skip this researcher.
+                    self._table.delete_item(Key={"researcher_id": researcher_id, "item": PUSH_STATE_ITEM})
+                raise LedgerWriteError(
+                    f"{len(unwritten)} ledger write(s) for researcher {researcher_id} stayed unprocessed after "
+                    f"{self._retry.attempts} attempts"
+                )
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One BatchWriteItem, and its unprocessed items again with backoff; what is still unwritten after that."""
+        client: Any = self._table.meta.client  # the resource's client: items as Python values, as the Table takes
+        pending = requests
+        for attempt in range(self._retry.attempts):
+            if attempt:
+                self._retry.sleep(self._retry.delay(attempt))
+            response = client.batch_write_item(RequestItems={self._table.name: pending})
+            pending = list(response.get("UnprocessedItems", {}).get(self._table.name, []))
+            if not pending:
+                return []
+        return pending
+
     def put_work(self, researcher_id: str, entry: WorkEntry) -> None:
-        item = _entry_item(researcher_id, f"{WORK_PREFIX}{entry.asset_id}", entry, exclude={"asset_id"})
-        self._table.put_item(Item=item)
+        self.write(researcher_id, LedgerChanges(works={entry.asset_id: entry}))
 
     def delete_work(self, researcher_id: str, asset_id: str) -> None:
         self._table.delete_item(Key={"researcher_id": researcher_id, "item": f"{WORK_PREFIX}{asset_id}"})
 
     def put_researcher_url(self, researcher_id: str, entry: ResearcherUrlEntry) -> None:
-        self._table.put_item(Item=_entry_item(researcher_id, RESEARCHER_URL_ITEM, entry))
+        self.write(researcher_id, LedgerChanges(researcher_url=entry))
 
     def put_employment(self, researcher_id: str, entry: EmploymentEntry) -> None:
-        self._table.put_item(Item=_entry_item(researcher_id, EMPLOYMENT_ITEM, entry))
+        self.write(researcher_id, LedgerChanges(employment=entry))
 
     def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
-        key = {"researcher_id": researcher_id, "item": PUSH_STATE_ITEM}
+        self.write(researcher_id, LedgerChanges(fingerprint=(fingerprint, at)))
+
+
+def _write_requests(researcher_id: str, changes: LedgerChanges) -> list[dict[str, Any]]:
+    """The changes as BatchWriteItem requests, one per item, the fingerprint last."""
+
+    def put(item: dict[str, Any]) -> dict[str, Any]:
+        return {"PutRequest": {"Item": item}}
+
+    def delete(item: str) -> dict[str, Any]:
+        return {"DeleteRequest": {"Key": {"researcher_id": researcher_id, "item": item}}}
+
+    requests: list[dict[str, Any]] = []
+    for asset_id, entry in changes.works.items():
+        key = f"{WORK_PREFIX}{asset_id}"
+        requests.append(
+            delete(key) if entry is None else put(_entry_item(researcher_id, key, entry, exclude={"asset_id"}))
+        )
+    if changes.researcher_url is not None:
+        requests.append(put(_entry_item(researcher_id, RESEARCHER_URL_ITEM, changes.researcher_url)))
+    if changes.employment is not None:
+        requests.append(put(_entry_item(researcher_id, EMPLOYMENT_ITEM, changes.employment)))
+    if changes.fingerprint is not None:
+        fingerprint, at = changes.fingerprint
         if fingerprint is None:
-            self._table.delete_item(Key=key)
+            requests.append(delete(PUSH_STATE_ITEM))
         else:
-            self._table.put_item(Item={**key, _KIND: _PUSH_KIND, "fingerprint": fingerprint, "at": at.isoformat()})
+            item = {"researcher_id": researcher_id, "item": PUSH_STATE_ITEM, _KIND: _PUSH_KIND}
+            requests.append(put({**item, "fingerprint": fingerprint, "at": at.isoformat()}))
+    return requests
+
+
+def _key_of(request: dict[str, Any]) -> str:
+    """The sort key a BatchWriteItem request writes."""
+    body = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key") or {}
+    return str(body.get("item", ""))
