@@ -15,11 +15,9 @@ ROW_SECONDS = 15
 
 
 def sparkline(values: list[int], top: float) -> str:
-    """One character per value, ``█`` at ``top`` (or above), a blank for 0."""
-    if not values:
-        return ""
-    steps = len(BARS)
-    return "".join(" " if v <= 0 else BARS[min(steps - 1, int(v / top * steps - 1e-9))] for v in values)
+    """One character per value: a blank for 0, ``▁`` up to ``█`` at ``top`` or above, a step per ``top / 7``."""
+    steps = len(BARS) - 1
+    return "".join(" " if v <= 0 else BARS[min(steps, int(v / top * steps + 1e-9))] for v in values)
 
 
 def drawn(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,7 +38,7 @@ def curve_markdown(scenario: dict[str, Any], *, limit: float) -> list[str]:
     lines = [
         f"**{scenario['title']}**: {sum(requests):,} requests in {len(requests)} s, {sum(refused)} x 503; per "
         f"second between the first and the last: {min(inner)} to {max(inner)}, mean {sum(inner) / len(inner):.1f} "
-        f"(█ = {limit:g} or more, ORCID's limit; ▄ = {limit / 2:g})",
+        f"(█ = {limit:g} or more, ORCID's limit; a step down per {limit / 7:.1f})",
         "",
         "```",
         sparkline(requests, limit),
