@@ -68,6 +68,16 @@ def _without_none(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None and v != []}
 
 
+def _batch_get_items(table: Table, keys: Sequence[dict[str, Any]], **options: Any) -> Iterator[dict[str, Any]]:
+    """Every item of ``keys`` that exists, 100 keys per BatchGetItem, the unprocessed keys asked again."""
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {table.name: {"Keys": list(keys[start : start + 100]), **options}}
+        while request:
+            response = table.meta.client.batch_get_item(RequestItems=request)
+            yield from response["Responses"].get(table.name, [])
+            request = response.get("UnprocessedKeys") or {}
+
+
 _PROFILE_FIELDS = tuple(name for name in ResearcherInput.model_fields if name != "id")
 
 
@@ -83,16 +93,10 @@ class DynamoResearcherStore:
 
     def get_many(self, researcher_ids: Sequence[str]) -> dict[str, Researcher]:
         found: dict[str, Researcher] = {}
-        ids = list(dict.fromkeys(researcher_ids))
-        for start in range(0, len(ids), 100):
-            keys = [{"id": rid} for rid in ids[start : start + 100]]
-            request: dict[str, Any] = {self._table.name: {"Keys": keys}}
-            while request:
-                response = self._table.meta.client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self._table.name, []):
-                    researcher = Researcher.model_validate(_plain(item))
-                    found[researcher.id] = researcher
-                request = response.get("UnprocessedKeys") or {}
+        keys = [{"id": rid} for rid in dict.fromkeys(researcher_ids)]
+        for item in _batch_get_items(self._table, keys):
+            researcher = Researcher.model_validate(_plain(item))
+            found[researcher.id] = researcher
         return found
 
     def upsert_profile(self, profile: ResearcherInput) -> Researcher:
@@ -234,17 +238,10 @@ class DynamoTokenStore:
 
     def get_many(self, researcher_ids: Sequence[str]) -> dict[str, StoredToken]:
         found: dict[str, StoredToken] = {}
-        ids = list(dict.fromkeys(researcher_ids))
-        for start in range(0, len(ids), 100):
-            request: dict[str, Any] = {
-                self._table.name: {"Keys": [{"researcher_id": rid} for rid in ids[start : start + 100]]}
-            }
-            while request:
-                response = self._table.meta.client.batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self._table.name, []):
-                    token = StoredToken.model_validate(_plain(item))
-                    found[token.researcher_id] = token
-                request = response.get("UnprocessedKeys") or {}
+        keys = [{"researcher_id": rid} for rid in dict.fromkeys(researcher_ids)]
+        for item in _batch_get_items(self._table, keys):
+            token = StoredToken.model_validate(_plain(item))
+            found[token.researcher_id] = token
         return found
 
     def put(self, token: StoredToken) -> None:
@@ -337,21 +334,14 @@ class DynamoAssetStore:
     def _batch_get(self, asset_ids: Sequence[str], attributes: Sequence[str]) -> Iterator[dict[str, Any]]:
         """The META items of these assets (consistent reads), with only ``attributes``."""
         names = {f"#a{n}": name for n, name in enumerate(attributes)}
-        ids = list(dict.fromkeys(asset_ids))
-        for start in range(0, len(ids), 100):
-            keys = [{"pk": _asset_pk(asset_id), "sk": _ASSET_META} for asset_id in ids[start : start + 100]]
-            request: dict[str, Any] = {
-                self._table.name: {
-                    "Keys": keys,
-                    "ConsistentRead": True,
-                    "ProjectionExpression": ", ".join(names),
-                    "ExpressionAttributeNames": names,
-                }
-            }
-            while request:
-                response = self._table.meta.client.batch_get_item(RequestItems=request)
-                yield from response["Responses"].get(self._table.name, [])
-                request = response.get("UnprocessedKeys") or {}
+        keys = [{"pk": _asset_pk(asset_id), "sk": _ASSET_META} for asset_id in dict.fromkeys(asset_ids)]
+        yield from _batch_get_items(
+            self._table,
+            keys,
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+        )
 
     def write(self, asset: Asset, *, previous: AssetState | None) -> None:
         doc = asset.model_dump_json(exclude_none=True)
