@@ -7,7 +7,6 @@ client, and the push after it runs in the push worker handler against the local 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -16,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from orcid_sync import aws_adapters, wiring
 from orcid_sync.jobs import Job, JobTrigger, JobType, ResearcherTask
@@ -24,12 +22,13 @@ from orcid_sync.logic.jobs import open_job
 from orcid_sync.models import StoredToken, TokenSource, utc_now
 from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
 from orcid_sync.store.ledger import PUSH_STATE_ITEM
-from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext
-from tests.integration.test_push_worker import EVERYTHING, Sandbox, sqs_record
+from tests.integration.test_push_worker import EVERYTHING, Sandbox, sandbox, sqs_record
 from tests.support.apigw import http_event, lambda_context, response_json
-from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv
+from tests.support.aws import AwsEnv
 from tests.support.template_env import function_environment
+
+__all__ = ["sandbox"]  # the push worker tests' sandbox fixture, used here by name
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 MANAGED = ("orcid_status", "orcid_authenticated", "orcid_scopes", "connected_at", "last_sync_at", "updated_at")
@@ -290,25 +289,6 @@ def test_put_researcher_says_created_updated_or_unchanged(aws: AwsEnv) -> None:
 
 
 # --- the next push --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    config = SandboxConfig(
-        clients=[
-            RegisteredClient(
-                CLIENT_ID, CLIENT_SECRET, ["https://orcid-sync.example.edu/orcid/callback"], "orcid-sync test"
-            )
-        ]
-    )
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, create_app(config), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Sandbox(f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 @dataclass
