@@ -126,8 +126,8 @@ class CrashInjector:
     @contextmanager
     def installed(self) -> Iterator[CrashInjector]:
         # Imported only now: the stack has set the functions' environment (see bench.workload).
-        from orcid_sync.store.ledger import DynamoLedgerStore, LedgerChanges
-        from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
+        from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
+        from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore, LedgerChanges
 
         injector = self
         message = f"simulated {self.kind} worker crash before its ledger write"
@@ -234,7 +234,7 @@ class OverlapWatch:
     the lease's refusals (another job's or a duplicate of the holder's own task), the tasks handed back,
     and the rendezvous that make the meetings happen.
 
-    Wraps ``orcid_sync.logic.push.push_researcher`` (looked up on every call, so every container is
+    Wraps ``orcid_sync.domain.push.push_researcher`` (looked up on every call, so every container is
     seen), ``DynamoLeaseStore.acquire`` and ``SqsTaskQueue.hand_back`` where they exist.
     """
 
@@ -279,7 +279,7 @@ class OverlapWatch:
 
     @contextmanager
     def installed(self) -> Iterator[OverlapWatch]:
-        push = importlib.import_module("orcid_sync.logic.push")
+        push = importlib.import_module("orcid_sync.domain.push")
         original_push = push.push_researcher
         watch = self
 
@@ -294,8 +294,8 @@ class OverlapWatch:
 
         patches: list[tuple[Any, str, Any]] = [(push, "push_researcher", watched_push)]
         try:  # the lease and the hand-back exist from issue 13 on; without them there is nothing to count
-            from orcid_sync.aws_adapters import SqsTaskQueue
-            from orcid_sync.store.leases import DynamoLeaseStore, LeaseHeldError
+            from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, LeaseHeldError
+            from orcid_sync.adapters.messaging import SqsTaskQueue
 
             original_acquire = DynamoLeaseStore.acquire
             original_hand_back = SqsTaskQueue.hand_back
@@ -386,7 +386,7 @@ def desired_assets(rid: str, count: int) -> tuple[list[dict[str, Any]], list[dic
 
 def _send_duplicates(stack: LocalStack, queue_logical_id: str, job_id: str, job_type: str, ids: list[str]) -> int:
     """Deliver these researchers' tasks again (SQS is at-least-once), as the scheduler would have sent them."""
-    from orcid_sync.jobs import JobType, ResearcherTask  # after the stack set the functions' environment
+    from orcid_sync.domain.job_models import JobType, ResearcherTask  # after the stack set the functions' environment
 
     sqs = stack.client("sqs")
     url = stack.resource(queue_logical_id).ref
@@ -594,7 +594,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
     work.sandbox.reset_stats()
     twice = fleet.ids[-plan.duplicate_deliveries :] if plan.duplicate_deliveries else []
     push_crash = CrashInjector("push", set(fleet.ids[: plan.crashes]), plan.crash_after_writes)
-    push_deliveries = DeliveryCounter("orcid_sync.logic.push", "push_researcher")
+    push_deliveries = DeliveryCounter("orcid_sync.domain.push", "push_researcher")
     # Two researchers neither crashed nor duplicated by SQS: one meets the overlapping job, one the duplicate.
     calm = [rid for rid in fleet.ids if rid not in push_crash.researchers and rid not in twice]
     meetings: list[Rendezvous] = []
@@ -604,7 +604,10 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
 
     def bring_other_job(first_job: str) -> None:
         """The other push job's task for the researcher, delivered as the first job's worker starts on them."""
-        from orcid_sync.jobs import JobType, ResearcherTask  # after the stack set the functions' environment
+        from orcid_sync.domain.job_models import (  # after the stack set the functions' environment
+            JobType,
+            ResearcherTask,
+        )
 
         deadline = time.monotonic() + 10
         while len(started_jobs) < 2 and time.monotonic() < deadline:
@@ -626,7 +629,10 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
         started_jobs["first"] = push_id
         at_once: list[threading.Thread] = []
         if plan.concurrent_duplicates and calm:
-            from orcid_sync.jobs import JobType, ResearcherTask  # after the stack set the functions' environment
+            from orcid_sync.domain.job_models import (  # after the stack set the functions' environment
+                JobType,
+                ResearcherTask,
+            )
 
             task = ResearcherTask(job_id=push_id, job_type=JobType.PUSH, researcher_id=calm[0])
             at_once = _deliver_at_once(stack, task.model_dump_json(), copies=2)
@@ -647,7 +653,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
 
     pull_job: dict[str, Any] | None = None
     pull_crash = CrashInjector("pull", set(fleet.ids[: plan.crashes]), 0)
-    pull_deliveries = DeliveryCounter("orcid_sync.logic.pull", "pull_researcher_works")
+    pull_deliveries = DeliveryCounter("orcid_sync.domain.pull", "pull_researcher_works")
     pull_duplicates = 0
     pull_stats: dict[str, Any] = {}
     if pull:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from orcid_sync.settings import get_settings
+from orcid_sync.config import get_settings
 from orcid_sync_local.stack import REPO_ROOT, LocalStack
 from orcid_sync_local.template import CfnYamlLoader
 
@@ -298,10 +298,10 @@ def _push_states() -> dict[str, str]:
     # Imported only now: the stack has set the functions' environment (see Workload.start_job_with_options).
     from boto3.dynamodb.conditions import Attr
 
-    from orcid_sync import wiring
-    from orcid_sync.store.ledger import PUSH_STATE_ITEM
+    from orcid_sync import composition
+    from orcid_sync.adapters.dynamodb.push_ledger import PUSH_STATE_ITEM
 
-    table = wiring.dynamodb().Table(get_settings().ledger_table)
+    table = composition.dynamodb().Table(get_settings().ledger_table)
     states: dict[str, str] = {}
     kwargs: dict[str, Any] = {"FilterExpression": Attr("item").eq(PUSH_STATE_ITEM)}
     while True:

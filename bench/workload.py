@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from itertools import batched
 from typing import Any
 
-from orcid_sync.identifiers import orcid_check_character
+from orcid_sync.domain.identifiers import orcid_check_character
 from orcid_sync_cli.api import ApiClient
 from orcid_sync_local.stack import LocalStack
 
@@ -60,7 +60,7 @@ def seeding_assets() -> Iterator[None]:
     atomicity is dropped, which a setup without concurrent writers does not need. Never used while measuring.
     """
     # Imported only now: the stack has set the functions' environment (see start_job_with_options).
-    from orcid_sync.store.dynamodb import DynamoAssetStore
+    from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore
 
     original = DynamoAssetStore._transact
 
@@ -269,20 +269,20 @@ class Workload:
         """
         # Imported only now: orcid_sync.observability reads POWERTOOLS_* when first imported, and the stack
         # sets the functions' environment when it starts (the shared Metrics would have no namespace).
-        from orcid_sync import aws_adapters
-        from orcid_sync.jobs import JobTrigger, JobType
-        from orcid_sync.logic.jobs import open_job
-        from orcid_sync.models import utc_now
+        from orcid_sync import composition
+        from orcid_sync.domain.job_models import JobTrigger, JobType
+        from orcid_sync.domain.job_runs import open_job
+        from orcid_sync.domain.models import utc_now
 
         job = open_job(
-            aws_adapters.job_store(),
+            composition.job_store(),
             job_type=JobType(job_type),
             trigger=JobTrigger.MANUAL,
             started_by="bench",
             options=options,
             now=utc_now(),
         )
-        aws_adapters.control_queue().request_start(job.job_id)
+        composition.control_queue().request_start(job.job_id)
         return job.job_id
 
     def wait_job(self, job_id: str, *, timeout: float = 7200.0, poll: float = 0.5) -> dict[str, Any]:

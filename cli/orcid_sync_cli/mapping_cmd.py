@@ -25,7 +25,7 @@ WORK_TYPE_ALIASES: dict[str, str] = {
     "standard": "standards-and-policy",
     "dissertation": "dissertation-thesis",
 }
-"""Old or alias names → ORCID API 3.0 work type (the layer's ``orcid_sync.orcid.vocabulary.WORK_TYPE_ALIASES``)."""
+"""Old or alias names → ORCID API 3.0 work type (the layer's ``vocabulary.WORK_TYPE_ALIASES``)."""
 
 
 def default_mapping() -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 SECRET_OUTPUT = "OrcidSecretArn"  # noqa: S105 - the name of a stack output, not a secret
 FIELD = "client_secret"
 PICKED_UP_WITHIN = "5 minutes"
-"""How long the functions cache the secret (orcid_sync.app_secrets: Powertools parameters, max_age 300 s)."""
+"""How long the functions cache the secret (orcid_sync.adapters.secrets: Powertools parameters, max_age 300 s)."""
 
 
 @click.group("secret")

@@ -16,11 +16,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orcid_sync.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError, Problem
-from orcid_sync.logic.batches import readable
+from orcid_sync.adapters.dynamodb.stores import InvalidCursorError
+from orcid_sync.config import get_settings
+from orcid_sync.domain.batches import readable
+from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError, Problem
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.settings import get_settings
-from orcid_sync.store.dynamodb import InvalidCursorError
 
 from .routes import assets as asset_routes
 from .routes import connect as connect_routes

@@ -1,6 +1,6 @@
 """The public connect pages: the researcher's connect page, the start of OAuth, and ORCID's callback.
 
-Every route is thin: read the request, call one use case in ``orcid_sync.logic.connect``, render
+Every route is thin: read the request, call one use case in ``orcid_sync.domain.connect``, render
 a page. Every response carries the same strict security headers; a refusal is a page, never an
 ORCID redirect.
 """
@@ -15,8 +15,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orcid_sync import templates, wiring
-from orcid_sync.logic.connect import (
+from orcid_sync import composition, templates
+from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
+from orcid_sync.config import OrcidEnvironment, Settings, get_settings
+from orcid_sync.domain.connect import (
     CallbackParams,
     CallbackServices,
     ConnectRefusedError,
@@ -28,14 +30,12 @@ from orcid_sync.logic.connect import (
     start_authorization,
     stylesheet_url,
 )
-from orcid_sync.logic.signing import Signer
-from orcid_sync.models import utc_now
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.signing import Signer
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.settings import OrcidEnvironment, Settings, get_settings
-from orcid_sync.store.oauth_state import DynamoOAuthStateStore
 
 if TYPE_CHECKING:
-    from orcid_sync.orcid.client import RetryPolicy
+    from orcid_sync.adapters.orcid_api.client import RetryPolicy
 
 # No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).
 CONTENT_SECURITY_POLICY = (
@@ -93,12 +93,12 @@ def _site(settings: Settings) -> OrcidSite:
 
 
 def _signer(settings: Settings) -> Signer:
-    return Signer(wiring.app_secrets(settings).signing_key)
+    return Signer(composition.app_secrets().signing_key)
 
 
 def _interactive_retry() -> RetryPolicy:
     """One quick retry, as a person is waiting."""
-    from orcid_sync.orcid.client import RetryPolicy  # noqa: PLC0415 - see _oauth
+    from orcid_sync.adapters.orcid_api.client import RetryPolicy  # noqa: PLC0415 - see _oauth
 
     return RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
 
@@ -107,19 +107,19 @@ def _oauth(settings: Settings) -> OAuthPort:
     # Only the callback calls ORCID: the client (requests, ORCID's models) is imported here, when the
     # first callback reaches this container, not by the pages. OAuth calls are not Member API calls,
     # so there is no shared rate limit.
-    from orcid_sync.orcid.client import OrcidClient  # noqa: PLC0415
-    from orcid_sync.orcid.ratelimit import NoRateLimit  # noqa: PLC0415
+    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415
+    from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415
 
     return OrcidClient.from_settings(
         settings,
-        client_secret=wiring.app_secrets(settings).client_secret,
+        client_secret=composition.app_secrets().client_secret,
         rate_limiter=NoRateLimit(),
         retry=_interactive_retry(),
     )
 
 
 def _states(settings: Settings) -> DynamoOAuthStateStore:
-    return DynamoOAuthStateStore(wiring.dynamodb().Table(settings.state_table))
+    return DynamoOAuthStateStore(composition.dynamodb().Table(settings.state_table))
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def connect_page() -> Response[str]:
     view = open_connect_page(
         app.current_event.get_query_string_value("link"),
         base_url=base_url,
-        researchers=wiring.researcher_store(settings),
+        researchers=composition.researcher_store(),
         signer=_signer(settings),
         site=_site(settings),
         now=utc_now(),
@@ -147,7 +147,7 @@ def start() -> Response[str]:
         app.current_event.get_query_string_value("link"),
         base_url=_base_url(settings),
         lang=_lang(),
-        researchers=wiring.researcher_store(settings),
+        researchers=composition.researcher_store(),
         states=_states(settings),
         signer=_signer(settings),
         site=_site(settings),
@@ -167,12 +167,12 @@ def stylesheet() -> Response[str]:
 def callback() -> Response[str]:
     settings = get_settings()
     base_url = _base_url(settings)
-    secrets = wiring.app_secrets(settings)
+    secrets = composition.app_secrets()
     services = CallbackServices(
-        researchers=wiring.researcher_store(settings),
-        tokens=wiring.token_store(settings),
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
         states=_states(settings),
-        cipher=wiring.token_cipher(),
+        cipher=composition.token_cipher(),
         oauth=_oauth(settings),
         signer=Signer(secrets.signing_key),
         fingerprint_key=secrets.signing_key,

@@ -17,9 +17,11 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Json
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import JobControlMessage, JobType
-from orcid_sync.logic.jobs import (
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.config import get_settings
+from orcid_sync.domain.job_models import JobControlMessage, JobType
+from orcid_sync.domain.job_runs import (
     JobFinisher,
     Notifier,
     ResearcherSelector,
@@ -28,15 +30,12 @@ from orcid_sync.logic.jobs import (
     run_scheduled_job,
     start_requested_job,
 )
-from orcid_sync.logic.pull import PullJobFinisher, select_pull_researchers
-from orcid_sync.logic.push import ineligibility, select_push_researchers
-from orcid_sync.logic.researchers import ExplainingSelector, Ineligibility, pull_ineligibility
-from orcid_sync.logic.settings import CachedIntegrationSettings
-from orcid_sync.models import utc_now
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.pull import PullJobFinisher, select_pull_researchers
+from orcid_sync.domain.push import ineligibility, select_push_researchers
+from orcid_sync.domain.researchers import ExplainingSelector, Ineligibility, pull_ineligibility
+from orcid_sync.domain.settings_changes import CachedIntegrationSettings
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.settings import get_settings
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
-from orcid_sync.store.pull_files import pull_files
 
 
 class ScheduleEvent(BaseModel):
@@ -64,11 +63,11 @@ class SchedulerPorts:
 def ports() -> SchedulerPorts:
     """Built once per container from the stack's settings (tests call ``ports.cache_clear()``)."""
     settings = get_settings()
-    researchers, tokens = wiring.researcher_store(settings), wiring.token_store(settings)
+    researchers, tokens = composition.researcher_store(), composition.token_store()
     integration = CachedIntegrationSettings(
-        DynamoIntegrationSettingsStore(wiring.dynamodb().Table(settings.state_table))
+        DynamoIntegrationSettingsStore(composition.dynamodb().Table(settings.state_table))
     )
-    jobs = aws_adapters.job_store(settings)
+    jobs = composition.job_store()
 
     def explained(select: ResearcherSelector, why: Ineligibility) -> ExplainingSelector:
         # A run asked for named researchers says, as a job event, why any of them was left out.
@@ -88,10 +87,10 @@ def ports() -> SchedulerPorts:
                 StoredResearcherSelector(researchers, tokens, select_pull_researchers), pull_ineligibility
             ),
         },
-        queues={job_type: aws_adapters.task_queue(job_type, settings) for job_type in (JobType.PUSH, JobType.PULL)},
+        queues={job_type: composition.task_queue(job_type) for job_type in (JobType.PUSH, JobType.PULL)},
         # A run can end in the scheduler (nobody eligible, or workers faster than the fan-out): pull's CSV then.
-        finishers={JobType.PULL: PullJobFinisher(jobs, pull_files(settings))},
-        notifier=aws_adapters.notifier(settings),
+        finishers={JobType.PULL: PullJobFinisher(jobs, composition.pull_files())},
+        notifier=composition.notifier(),
     )
 
 
@@ -102,7 +101,7 @@ processor = BatchProcessor(event_type=EventType.SQS, model=JobControlRecord)
 def record_handler(record: JobControlRecord) -> None:
     p = ports()
     job = start_requested_job(
-        aws_adapters.job_store(),
+        composition.job_store(),
         record.body.job_id,
         selectors=p.selectors,
         queues=p.queues,
@@ -125,7 +124,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
     request = ScheduleEvent.model_validate(event)
     p = ports()
     job = run_scheduled_job(
-        aws_adapters.job_store(),
+        composition.job_store(),
         JobType(request.job_type),
         invocation_id=context.aws_request_id,
         selectors=p.selectors,

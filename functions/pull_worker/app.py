@@ -1,4 +1,4 @@
-"""The pull worker: each SQS message is one researcher of a pull run (see ``orcid_sync.logic.pull``).
+"""The pull worker: each SQS message is one researcher of a pull run (see ``orcid_sync.domain.pull``).
 
 A message that fails (ORCID kept answering 5xx, an AWS hiccup) is reported as a batch item failure
 and comes back; its CSV part and ledger entries are simply written again. On its last delivery a
@@ -18,14 +18,13 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import JobType, ResearcherTask
-from orcid_sync.logic.pull import PULLED_ROWS_METRIC, JobDeliveries, PullJobFinisher, PullPorts, pull_researcher
-from orcid_sync.models import utc_now
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
+from orcid_sync.config import get_settings
+from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.pull import PULLED_ROWS_METRIC, JobDeliveries, PullJobFinisher, PullPorts, pull_researcher
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.settings import get_settings
-from orcid_sync.store.pull_files import pull_files
-from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
 
 # Stop taking new researchers when less than this is left: one researcher, or the run's assembly, fits in it.
 _MIN_REMAINING_MS = 60_000
@@ -52,20 +51,20 @@ class OutOfTimeError(RuntimeError):
 def ports() -> tuple[PullPorts, PullWorkerEnv]:
     """Built once per container (tests call ``ports.cache_clear()``)."""
     settings = get_settings()
-    client = wiring.member_api_client(settings)
-    jobs = aws_adapters.job_store(settings)
-    files = pull_files(settings)
+    client = composition.member_api_client()
+    jobs = composition.job_store()
+    files = composition.pull_files()
     pull = PullPorts(
-        researchers=wiring.researcher_store(settings),
-        tokens=wiring.token_store(settings),
-        assets=wiring.asset_store(settings),
-        ledger=DynamoPullLedgerStore(wiring.dynamodb().Table(settings.ledger_table)),
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
+        assets=composition.asset_store(),
+        ledger=DynamoPullLedgerStore(composition.dynamodb().Table(settings.ledger_table)),
         files=files,
         jobs=jobs,
-        cipher=wiring.token_cipher(settings),
+        cipher=composition.token_cipher(),
         api=client,
         finishers={JobType.PULL: PullJobFinisher(jobs, files)},
-        notifier=aws_adapters.notifier(settings),
+        notifier=composition.notifier(),
         client_id=settings.orcid_client_id,
         deliveries=JobDeliveries(jobs),
         request_count=lambda: client.stats.total,

@@ -1,4 +1,4 @@
-"""The push worker: each SQS message is one researcher of a push job (see ``orcid_sync.logic.push``).
+"""The push worker: each SQS message is one researcher of a push job (see ``orcid_sync.domain.push``).
 
 A message that fails (ORCID kept answering 5xx, DynamoDB hiccup) is reported as a batch item
 failure and comes back; everything that succeeded before the failure is in the ledger, so the
@@ -34,19 +34,20 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 
-from orcid_sync import aws_adapters, metric_names, wiring
-from orcid_sync.jobs import JobType, ResearcherOutcome, ResearcherTask
-from orcid_sync.logic.jobs import JobFinisher, Notifier
-from orcid_sync.logic.push import OutOfTimeError, PushContext, PushPorts, ResearcherBusyError, process_push_task
-from orcid_sync.logic.settings import CachedIntegrationSettings
-from orcid_sync.models import StoredToken, utc_now
+from orcid_sync import composition, metric_names
+from orcid_sync.adapters import messaging
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.adapters.dynamodb.job_store import JobStore
+from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, LeaseStore
+from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
+from orcid_sync.adapters.orcid_api.client import NO_ANSWER, RequestStats
+from orcid_sync.config import OrcidEnvironment, get_settings
+from orcid_sync.domain.job_models import JobType, ResearcherOutcome, ResearcherTask
+from orcid_sync.domain.job_runs import JobFinisher, Notifier
+from orcid_sync.domain.models import StoredToken, utc_now
+from orcid_sync.domain.push import OutOfTimeError, PushContext, PushPorts, ResearcherBusyError, process_push_task
+from orcid_sync.domain.settings_changes import CachedIntegrationSettings
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.orcid.client import NO_ANSWER, RequestStats
-from orcid_sync.settings import OrcidEnvironment, get_settings
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
-from orcid_sync.store.jobs import JobStore
-from orcid_sync.store.leases import DynamoLeaseStore, LeaseStore
-from orcid_sync.store.ledger import DynamoLedgerStore
 
 # Stop taking new researchers when less than this is left: one researcher's push fits in it.
 _MIN_REMAINING_MS = 60_000
@@ -86,20 +87,20 @@ class WorkerPorts:
 def ports() -> WorkerPorts:
     """Built once per container (tests call ``ports.cache_clear()``)."""
     settings = get_settings()
-    cipher = wiring.token_cipher(settings)
-    client = wiring.member_api_client(settings)
+    cipher = composition.token_cipher()
+    client = composition.member_api_client()
     integration = CachedIntegrationSettings(
-        DynamoIntegrationSettingsStore(wiring.dynamodb().Table(settings.state_table))
+        DynamoIntegrationSettingsStore(composition.dynamodb().Table(settings.state_table))
     )
 
     def open_token(token: StoredToken) -> SecretStr:
         return SecretStr(cipher.open(token.researcher_id, token.access_token))
 
     push = PushPorts(
-        researchers=wiring.researcher_store(settings),
-        tokens=wiring.token_store(settings),
-        assets=wiring.asset_store(settings),
-        ledger=DynamoLedgerStore(wiring.dynamodb().Table(settings.ledger_table)),
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
+        assets=composition.asset_store(),
+        ledger=DynamoLedgerStore(composition.dynamodb().Table(settings.ledger_table)),
         settings=integration.get,
         open_token=open_token,
         orcid=client,
@@ -114,11 +115,11 @@ def ports() -> WorkerPorts:
     return WorkerPorts(
         push=push,
         requests=client.stats,
-        jobs=aws_adapters.job_store(settings),
+        jobs=composition.job_store(),
         finishers={},
-        notifier=aws_adapters.notifier(settings),
+        notifier=composition.notifier(),
         env=PushWorkerEnv.model_validate(dict(os.environ)),
-        leases=DynamoLeaseStore(wiring.dynamodb().Table(settings.state_table)),
+        leases=DynamoLeaseStore(composition.dynamodb().Table(settings.state_table)),
     )
 
 
@@ -246,7 +247,7 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
 
 
 def _handbacks(record: PushTaskRecord) -> int:
-    attribute = record.messageAttributes.get(aws_adapters.HANDBACKS_ATTRIBUTE)
+    attribute = record.messageAttributes.get(messaging.HANDBACKS_ATTRIBUTE)
     value = attribute.stringValue if attribute is not None else None
     return int(value) if value and value.isdigit() else 0
 
@@ -258,7 +259,7 @@ def _hand_back(record: PushTaskRecord, busy: ResearcherBusyError) -> None:
     if handbacks >= MAX_HANDBACKS:
         raise busy
     delay = busy.retry_after(handbacks, utc_now())
-    aws_adapters.task_queue(JobType.PUSH).hand_back(task, delay_seconds=delay, handbacks=handbacks + 1)
+    composition.task_queue(JobType.PUSH).hand_back(task, delay_seconds=delay, handbacks=handbacks + 1)
     logger.info(
         "researcher busy; task handed back",
         job_id=task.job_id,
@@ -275,7 +276,7 @@ def _continue_later(record: PushTaskRecord) -> None:
     handbacks = _handbacks(record)
     if handbacks >= MAX_HANDBACKS:
         raise OutOfTimeError(f"researcher {task.researcher_id} ran out of time {handbacks} times")
-    aws_adapters.task_queue(JobType.PUSH).hand_back(task, delay_seconds=0, handbacks=handbacks + 1)
+    composition.task_queue(JobType.PUSH).hand_back(task, delay_seconds=0, handbacks=handbacks + 1)
     logger.info(
         "push out of time; task handed back to continue",
         job_id=task.job_id,

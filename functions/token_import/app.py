@@ -14,13 +14,13 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.logic.token_uploads import JobUploadRuns, process_upload
-from orcid_sync.logic.tokens import TokenImporter, TokenProbe
-from orcid_sync.models import utc_now
+from orcid_sync import composition
+from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
+from orcid_sync.config import get_settings
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.token_uploads import JobUploadRuns, process_upload
+from orcid_sync.domain.tokens import TokenImporter, TokenProbe
 from orcid_sync.observability import logger, metrics, tracer
-from orcid_sync.settings import get_settings
-from orcid_sync.store.uploads import DynamoUploadStore, S3UploadObjects
 
 
 class _Bucket(BaseModel):
@@ -56,17 +56,17 @@ class S3Notification(BaseModel):
 def token_probe() -> TokenProbe:
     """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
     # The probe's ORCID client (requests, ORCID's models) is imported only when a verification asks for it.
-    from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
+    from orcid_sync.domain.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
 
-    return client_probe(wiring.member_api_client(retry=PROBE_RETRY))
+    return client_probe(composition.member_api_client(retry=PROBE_RETRY))
 
 
 def _importer(verify: bool) -> TokenImporter:
     return TokenImporter(
-        researchers=wiring.researcher_store(),
-        tokens=wiring.token_store(),
-        cipher=wiring.token_cipher(),
-        signing_key=wiring.app_secrets().signing_key,
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
+        cipher=composition.token_cipher(),
+        signing_key=composition.app_secrets().signing_key,
         probe=token_probe() if verify else None,
     )
 
@@ -77,9 +77,9 @@ def _importer(verify: bool) -> TokenImporter:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     notification = S3Notification.model_validate(event)
-    uploads = DynamoUploadStore(wiring.dynamodb().Table(settings.state_table))
+    uploads = DynamoUploadStore(composition.dynamodb().Table(settings.state_table))
     objects = S3UploadObjects(boto3.client("s3"), settings.data_bucket)
-    runs = JobUploadRuns(aws_adapters.job_store(settings), aws_adapters.notifier(settings))
+    runs = JobUploadRuns(composition.job_store(), composition.notifier())
     results: list[dict[str, Any]] = []
     for record in notification.Records:
         if not record.eventName.startswith("ObjectCreated") or record.s3.bucket.name != settings.data_bucket:

@@ -532,12 +532,13 @@ def _give_back_product_modules(taken: Mapping[str, ModuleType]) -> None:
 
 def _reset_process_caches() -> None:
     """Forget settings and clients cached at cold start, so that nothing points at a previous stack."""
-    settings = sys.modules.get("orcid_sync.settings")
-    if settings is not None and hasattr(settings, "get_settings"):
-        settings.get_settings.cache_clear()
-    wiring = sys.modules.get("orcid_sync.wiring")
-    if wiring is not None and hasattr(wiring, "reset"):
-        wiring.reset()
+    composition = sys.modules.get("orcid_sync.composition")
+    if composition is not None:
+        composition.reset()  # the settings and every client and store built from them
+    else:
+        config = sys.modules.get("orcid_sync.config")
+        if config is not None:
+            config.get_settings.cache_clear()
     parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
     if parameters is not None:
         parameters.clear_caches()

@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from orcid_sync import wiring
+from orcid_sync import composition
 from orcid_sync_local.template import PhysicalResource
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, SIGNING_KEY, AwsEnv, create_tables, template_resources
 from tests.support.template_env import function_environment
@@ -63,8 +63,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         env |= {"ORCID_SITE_URL": "http://orcid.test", "ORCID_API_URL": "http://api.orcid.test"}
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        wiring.reset()
+        composition.reset()
         parameters.clear_caches()
         yield AwsEnv(env=env, key_id=key_arn)
-        wiring.reset()
+        composition.reset()
         parameters.clear_caches()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orcid_sync import wiring
+from orcid_sync import composition
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 
@@ -41,7 +41,7 @@ def test_put_creates_then_replaces_and_moves_researcher_copies(aws: AwsEnv) -> N
     assert body["updated_at"]
     status, body = call("PUT", "/assets/a1", body=asset("a1", researchers=["r2"], title="Revised"))
     assert status == 200
-    store = wiring.asset_store()
+    store = composition.asset_store()
     assert store.list_for_researcher("r1") == []
     assert [a.title for a in store.list_for_researcher("r2")] == ["Revised"]
     status, body = call("GET", "/assets/a1")
@@ -67,14 +67,14 @@ def test_put_names_the_invalid_field(aws: AwsEnv, change: dict[str, Any], field:
     assert status == 400
     assert [p["field"] for p in body["problems"]] == [field]
     assert reason in body["problems"][0]["reason"]
-    assert wiring.asset_store().get("a1") is None
+    assert composition.asset_store().get("a1") is None
 
 
 def test_put_path_and_body_ids_must_agree(aws: AwsEnv) -> None:
     status, body = call("PUT", "/assets/a1", body=asset("a2"))
     assert status == 400
     assert body["problems"] == [{"field": "body.id", "reason": "is 'a2' but the path says 'a1'"}]
-    assert wiring.asset_store().get("a2") is None
+    assert composition.asset_store().get("a2") is None
 
 
 def test_delete_then_404(aws: AwsEnv) -> None:
@@ -82,7 +82,7 @@ def test_delete_then_404(aws: AwsEnv) -> None:
     status, body = call("DELETE", "/assets/a1")
     assert status == 204
     assert not body
-    assert wiring.asset_store().list_for_researcher("r1") == []
+    assert composition.asset_store().list_for_researcher("r1") == []
     status, body = call("DELETE", "/assets/a1")
     assert status == 404
     status, body = call("GET", "/assets/a1")
@@ -128,7 +128,7 @@ def test_batch_stores_valid_rows_and_reports_the_others(aws: AwsEnv) -> None:
     assert "row 1" in rows_out[4]["problems"][0]["reason"]
     assert rows_out[5]["problems"] == [{"row": 5, "field": "row", "reason": "expected a JSON object, got a number"}]
     assert rows_out[6]["problems"][0]["field"] == "researchers"
-    store = wiring.asset_store()
+    store = composition.asset_store()
     assert store.get("a0").title == "Updated"  # type: ignore[union-attr]
     assert store.get("a1").title != "duplicate"  # type: ignore[union-attr]
     assert store.get("a2") is None and store.get("a3") is None
@@ -141,7 +141,7 @@ def test_batch_limits(aws: AwsEnv) -> None:
     status, body = call("POST", "/assets", body={"not": "a list"})
     assert status == 400
     assert body["problems"][0]["field"] == "body"
-    assert wiring.asset_store().list_for_researcher("r1") == []
+    assert composition.asset_store().list_for_researcher("r1") == []
 
 
 def test_openapi_documents_the_asset_routes(aws: AwsEnv) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from orcid_sync import wiring
+from orcid_sync import composition
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 
@@ -43,7 +43,7 @@ def test_put_creates_then_updates_and_get_shows_the_connection(aws: AwsEnv) -> N
     assert status == 200
     assert body["department"] == "Psychoceramics"
 
-    wiring.researcher_store().record_connection(
+    composition.researcher_store().record_connection(
         "r1", orcid=ORCID, scopes=["/activities/update", "/read-limited"], connected_at=datetime.now(UTC)
     )
     status, body = call("GET", "/researchers/r1")
@@ -67,27 +67,27 @@ def test_put_rejects_a_bad_orcid_naming_the_field(aws: AwsEnv) -> None:
     [problem] = body["problems"]
     assert problem["field"] == "body.orcid"
     assert "check character should be 7" in problem["reason"]
-    assert wiring.researcher_store().get("r1") is None
+    assert composition.researcher_store().get("r1") is None
 
 
 def test_put_path_and_body_ids_must_agree(aws: AwsEnv) -> None:
     status, body = call("PUT", "/researchers/r1", body=person("r2"))
     assert status == 400
     assert body["problems"][0]["field"] == "body.id"
-    assert wiring.researcher_store().get("r1") is None
-    assert wiring.researcher_store().get("r2") is None
+    assert composition.researcher_store().get("r1") is None
+    assert composition.researcher_store().get("r2") is None
 
 
 def test_an_authenticated_orcid_cannot_be_changed_by_an_admin(aws: AwsEnv) -> None:
     # Given a researcher who connected their iD through ORCID
     call("PUT", "/researchers/r1", body=person("r1"))
-    wiring.researcher_store().record_connection("r1", orcid=ORCID, scopes=[], connected_at=datetime.now(UTC))
+    composition.researcher_store().record_connection("r1", orcid=ORCID, scopes=[], connected_at=datetime.now(UTC))
     # When an administrator sends another iD
     status, body = call("PUT", "/researchers/r1", body=person("r1", orcid=OTHER_ORCID))
     # Then 409 names both, and nothing changed
     assert status == 409
     assert ORCID in body["message"] and OTHER_ORCID in body["message"]
-    assert wiring.researcher_store().get("r1").orcid == ORCID  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid == ORCID  # type: ignore[union-attr]
     # And leaving the iD out keeps the authenticated one instead of erasing it
     status, body = call("PUT", "/researchers/r1", body=person("r1", department="History"))
     assert status == 200
@@ -111,7 +111,7 @@ def test_get_unknown_researcher_is_404(aws: AwsEnv) -> None:
 def test_batch_stores_valid_rows_and_reports_rejected_ones(aws: AwsEnv) -> None:
     # Given a researcher who authenticated an iD
     call("PUT", "/researchers/r9", body=person("r9"))
-    wiring.researcher_store().record_connection("r9", orcid=ORCID, scopes=[], connected_at=datetime.now(UTC))
+    composition.researcher_store().record_connection("r9", orcid=ORCID, scopes=[], connected_at=datetime.now(UTC))
     rows = [
         person("r1", orcid=ORCID),
         person("r2", email="not-an-email"),
@@ -143,7 +143,7 @@ def test_batch_stores_valid_rows_and_reports_rejected_ones(aws: AwsEnv) -> None:
     assert "row 4" in outcomes[5]["problems"][0]["reason"]
     assert {p["field"] for p in outcomes[6]["problems"]} == {"given_names", "family_name"}
     assert outcomes[7]["problems"][0]["field"] == "unknown_field"
-    store = wiring.researcher_store()
+    store = composition.researcher_store()
     assert store.get("r1") is not None and store.get("r2") is None
     assert store.get("r9").department is None  # type: ignore[union-attr]
 
@@ -169,12 +169,12 @@ def test_batch_limits(aws: AwsEnv) -> None:
     status, body = call("POST", "/researchers", body=huge)
     assert status == 413
     assert "bytes" in body["message"]
-    assert list(wiring.researcher_store().iter_all()) == []
+    assert list(composition.researcher_store().iter_all()) == []
 
 
 def test_list_by_status_is_paginated(aws: AwsEnv) -> None:
     call("POST", "/researchers", body=[person(f"r{i}") for i in range(5)])
-    wiring.researcher_store().record_connection("r3", orcid=ORCID, scopes=[], connected_at=datetime.now(UTC))
+    composition.researcher_store().record_connection("r3", orcid=ORCID, scopes=[], connected_at=datetime.now(UTC))
     status, first = call("GET", "/researchers", query={"status": "none", "limit": "2"})
     assert status == 200
     assert len(first["items"]) == 2

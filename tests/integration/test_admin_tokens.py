@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from orcid_sync import wiring
-from orcid_sync.crypto import KmsDataKeys
-from orcid_sync.logic.tokens import ProbeResult
-from orcid_sync.models import OrcidStatus, ResearcherInput
+from orcid_sync import composition
+from orcid_sync.adapters.token_encryption import KmsDataKeys
+from orcid_sync.domain.models import OrcidStatus, ResearcherInput
+from orcid_sync.domain.tokens import ProbeResult
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 
@@ -26,7 +26,7 @@ EVERYTHING = "/activities/update /read-limited /person/update"
 
 
 def orcid_for(n: int) -> str:
-    from orcid_sync.identifiers import orcid_check_character
+    from orcid_sync.domain.identifiers import orcid_check_character
 
     base = f"0009{n:011d}"
     digits = base + orcid_check_character(base)
@@ -49,7 +49,7 @@ def post_csv(text: str, **kwargs: Any) -> tuple[int, Any, str]:
 
 
 def researcher(rid: str, orcid: str | None = None) -> None:
-    wiring.researcher_store().upsert_profile(
+    composition.researcher_store().upsert_profile(
         ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry", orcid=orcid)
     )
 
@@ -104,7 +104,7 @@ def test_mixed_batch_reports_every_rejection_and_stores_the_valid_rows(
     researcher("r-other", orcid_for(2))
     revoked = token_row(orcid_for(1))
     post_json([revoked])
-    wiring.token_store().mark_revoked("r-revoked", datetime.now(UTC))
+    composition.token_store().mark_revoked("r-revoked", datetime.now(UTC))
     kms_calls.clear()
     rows: list[Any] = [
         token_row(ORCIDS[0]),  # 0 stored
@@ -166,7 +166,7 @@ def test_mixed_batch_reports_every_rejection_and_stores_the_valid_rows(
     assert body["verified"] is False
     assert len(kms_calls) == 1  # one data key for the whole batch
 
-    tokens = wiring.token_store()
+    tokens = composition.token_store()
     assert set(tokens.get_many(["r-ok", "r-push-only", "r-by-id", "twin-a", "twin-b", "r-other", "r-no-orcid"])) == {
         "r-ok",
         "r-push-only",
@@ -174,12 +174,12 @@ def test_mixed_batch_reports_every_rejection_and_stores_the_valid_rows(
     }
     stored = tokens.get("r-ok")
     assert stored is not None
-    assert wiring.token_cipher().open("r-ok", stored.access_token) == rows[0]["access_token"]
+    assert composition.token_cipher().open("r-ok", stored.access_token) == rows[0]["access_token"]
     assert stored.refresh_token is not None
-    assert wiring.token_cipher().open("r-ok", stored.refresh_token) == rows[0]["refresh_token"]
+    assert composition.token_cipher().open("r-ok", stored.refresh_token) == rows[0]["refresh_token"]
     assert stored.source == "import"
     assert stored.expires_at > datetime.now(UTC) + timedelta(days=365 * 19)
-    people = wiring.researcher_store()
+    people = composition.researcher_store()
     ok = people.get("r-ok")
     # Active, but not authenticated: only ORCID accepting the token for the iD proves whose it is
     assert ok is not None and ok.orcid_status is OrcidStatus.ACTIVE and not ok.orcid_authenticated
@@ -205,7 +205,7 @@ def test_csv_with_the_legacy_esploro_keys(aws: AwsEnv, kms_calls: list[int]) -> 
     assert status == 200, body
     assert [o["outcome"] for o in body["rows"]] == ["stored", "stored"]
     assert [o["can_pull"] for o in body["rows"]] == [True, False]
-    second = wiring.token_store().get("r2")
+    second = composition.token_store().get("r2")
     assert second is not None and second.refresh_token is None
     assert second.expires_at == datetime(2039, 5, 1, tzinfo=UTC)
     assert len(kms_calls) == 1
@@ -229,7 +229,7 @@ def test_replacing_a_token_and_sending_the_same_batch_again(aws: AwsEnv, kms_cal
     assert post_json(first)[1]["counts"]["stored"] == 2
     table = aws.table("TOKENS_TABLE")
     before = {item["researcher_id"]: item for item in table.scan()["Items"]}
-    researcher_before = wiring.researcher_store().get("r1")
+    researcher_before = composition.researcher_store().get("r1")
     kms_calls.clear()
 
     # When the same batch comes again (as CSV this time: the format does not matter)
@@ -245,42 +245,42 @@ def test_replacing_a_token_and_sending_the_same_batch_again(aws: AwsEnv, kms_cal
     assert body["counts"]["unchanged"] == 2 and body["counts"]["without_pull"] == 1
     after = {item["researcher_id"]: item for item in table.scan()["Items"]}
     assert after == before
-    assert wiring.researcher_store().get("r1") == researcher_before
+    assert composition.researcher_store().get("r1") == researcher_before
     assert kms_calls == []
 
     # When a new token arrives for r1 and r2's scopes change
     newer = [token_row(ORCIDS[0]), {**first[1], "scope": EVERYTHING}]
     status, body, _ = post_json(newer)
     assert [o["outcome"] for o in body["rows"]] == ["replaced", "replaced"]
-    r1 = wiring.token_store().get("r1")
+    r1 = composition.token_store().get("r1")
     assert r1 is not None
-    assert wiring.token_cipher().open("r1", r1.access_token) == newer[0]["access_token"]
+    assert composition.token_cipher().open("r1", r1.access_token) == newer[0]["access_token"]
     assert r1.stored_at.isoformat() != before["r1"]["stored_at"]
-    assert wiring.researcher_store().get("r2").orcid_scopes == sorted(EVERYTHING.split())  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r2").orcid_scopes == sorted(EVERYTHING.split())  # type: ignore[union-attr]
     assert len(kms_calls) == 1
 
 
 def test_an_imported_token_reconnects_a_revoked_researcher(aws: AwsEnv) -> None:
     researcher("r1", ORCIDS[0])
     post_json([token_row(ORCIDS[0])])
-    wiring.researcher_store().set_status("r1", OrcidStatus.REVOKED)
-    wiring.token_store().mark_revoked("r1", datetime.now(UTC))
+    composition.researcher_store().set_status("r1", OrcidStatus.REVOKED)
+    composition.token_store().mark_revoked("r1", datetime.now(UTC))
     status, body, _ = post_json([token_row(ORCIDS[0])])
     assert status == 200
     assert body["rows"][0]["outcome"] == "replaced"
-    assert wiring.researcher_store().get("r1").orcid_status is OrcidStatus.ACTIVE  # type: ignore[union-attr]
-    assert wiring.token_store().get("r1").revoked_at is None  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid_status is OrcidStatus.ACTIVE  # type: ignore[union-attr]
+    assert composition.token_store().get("r1").revoked_at is None  # type: ignore[union-attr]
 
 
 def test_an_authenticated_different_orcid_is_not_overwritten(aws: AwsEnv) -> None:
     researcher("r1")
-    wiring.researcher_store().record_connection("r1", orcid=ORCIDS[1], scopes=[], connected_at=datetime.now(UTC))
+    composition.researcher_store().record_connection("r1", orcid=ORCIDS[1], scopes=[], connected_at=datetime.now(UTC))
     status, body, _ = post_json([token_row(ORCIDS[0], researcher_id="r1")])
     assert status == 200
     assert body["rows"][0]["outcome"] == "rejected"
     assert ORCIDS[1] in body["rows"][0]["problems"][0]["reason"]
-    assert wiring.researcher_store().get("r1").orcid == ORCIDS[1]  # type: ignore[union-attr]
-    assert wiring.token_store().get("r1") is None
+    assert composition.researcher_store().get("r1").orcid == ORCIDS[1]  # type: ignore[union-attr]
+    assert composition.token_store().get("r1") is None
 
 
 def test_too_many_rows_or_bytes(aws: AwsEnv, kms_calls: list[int]) -> None:
@@ -292,7 +292,7 @@ def test_too_many_rows_or_bytes(aws: AwsEnv, kms_calls: list[int]) -> None:
     status, body, _ = post_csv(header + f"{ORCIDS[0]},{'x' * 100},/activities/update,60\n" * 70_000)
     assert status == 413
     assert "bytes" in body["message"]
-    assert wiring.token_store().get("r1") is None
+    assert composition.token_store().get("r1") is None
     assert kms_calls == []
 
 
@@ -311,7 +311,7 @@ def test_malformed_bodies_store_nothing(aws: AwsEnv, body: str, content_type: st
     status, answer, _ = call("POST", "/tokens", body=body, headers={"content-type": content_type})
     assert status == 400
     assert answer["problems"][0]["field"] == field
-    assert wiring.token_store().get("r1") is None
+    assert composition.token_store().get("r1") is None
 
 
 def test_verification_rejects_dead_and_foreign_tokens(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -343,7 +343,7 @@ def test_verification_rejects_dead_and_foreign_tokens(aws: AwsEnv, monkeypatch: 
     assert "invalid_token" in body["rows"][1]["problems"][0]["reason"]
     assert "9017" in body["rows"][2]["problems"][0]["reason"]
     assert probed == ORCIDS
-    assert set(wiring.token_store().get_many(["r1", "r2", "r3", "r4"])) == {"r1"}
+    assert set(composition.token_store().get_many(["r1", "r2", "r3", "r4"])) == {"r1"}
     assert_no_secrets([raw], secrets_of(rows))
 
     status, body, _ = post_json([token_row(orcid_for(n)) for n in range(101)], verify="true")

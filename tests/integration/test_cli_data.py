@@ -20,10 +20,10 @@ import responses
 from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.identifiers import orcid_check_character
-from orcid_sync.logic.tokens import ProbeResult
-from orcid_sync.models import OrcidStatus, ResearcherInput
+from orcid_sync import composition
+from orcid_sync.domain.identifiers import orcid_check_character
+from orcid_sync.domain.models import OrcidStatus, ResearcherInput
+from orcid_sync.domain.tokens import ProbeResult
 from orcid_sync_cli import data as data_cli
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context
@@ -94,14 +94,14 @@ def requests_seen(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Coun
         app.lambda_handler(copy.deepcopy(event), lambda_context())
         return 200, {"x-amz-version-id": version}, b""
 
-    aws_adapters.reset()  # the import records job runs through cached clients; this test has its own moto
+    composition.reset()  # the import records job runs through cached clients; this test has its own moto
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         for method in (responses.GET, responses.POST, responses.PUT, responses.DELETE):
             mock.add_callback(method, re.compile(f"{API_URL}/.*"), callback=api)
         for method in (responses.GET, responses.PUT):
             mock.add_callback(method, re.compile(r"https://[a-z0-9.-]+\.s3\.amazonaws\.com/.*"), callback=bucket)
         yield seen
-    aws_adapters.reset()
+    composition.reset()
 
 
 def run_cli(*args: str) -> Result:
@@ -133,7 +133,7 @@ def rejected_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def researcher(rid: str, orcid: str | None = None) -> None:
-    wiring.researcher_store().upsert_profile(
+    composition.researcher_store().upsert_profile(
         ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry", orcid=orcid)
     )
 
@@ -158,7 +158,7 @@ def test_researchers_load_csv_reports_rejected_rows(requests_seen: Counter[str],
     # Then the valid row is stored and the command succeeds, saying what was rejected and where the reasons are
     assert result.exit_code == 0, result.output
     assert "people.csv: 3 rows: created 1, updated 0, unchanged 0, rejected 2" in result.output
-    stored = wiring.researcher_store().get("r1")
+    stored = composition.researcher_store().get("r1")
     assert stored is not None and stored.position == "Professor" and stored.update_orcid_profile is False
     rejected = rejected_lines(path)
     assert [(r["row"], r["line"]) for r in rejected] == [(1, 3), (2, 4)]
@@ -205,7 +205,7 @@ def test_loading_the_same_files_again_says_unchanged(requests_seen: Counter[str]
 
 def test_researchers_show(requests_seen: Counter[str]) -> None:
     researcher("r1", "0000-0002-1825-0097")
-    wiring.researcher_store().set_status("r1", OrcidStatus.ACTIVE, scopes=["/activities/update"])
+    composition.researcher_store().set_status("r1", OrcidStatus.ACTIVE, scopes=["/activities/update"])
     result = run_cli("researchers", "show", "r1", "--output", "json")
     assert result.exit_code == 0, result.output
     shown = printed_json(result)
@@ -238,7 +238,7 @@ def test_assets_load_json_lines_and_csv(requests_seen: Counter[str], tmp_path: P
     )
     result = run_cli("assets", "load", str(path))
     assert result.exit_code == 0, result.output
-    stored = wiring.asset_store().get("a3")
+    stored = composition.asset_store().get("a3")
     assert stored is not None and stored.researchers == ["r1", "r2"] and stored.contributors[0].sequence == 1
 
 
@@ -271,7 +271,7 @@ def test_assets_naming_researchers_not_loaded_are_stored_with_warnings(
     reason = "no researcher has id ghost (yet): the asset is stored, and pushed for them once they are loaded"
     assert f"  line 3, a2: researchers.1: {reason}" in result.stdout
     assert f"All warnings, with their rows, are in {path.with_name('assets.csv.warnings.jsonl')}" in result.stdout
-    assert wiring.asset_store().get("a3") is not None
+    assert composition.asset_store().get("a3") is not None
     assert warning_lines(path) == [
         {"row": 1, "line": 3, "id": "a2", "field": "researchers.1", "reason": reason},
         {"row": 2, "line": 4, "id": "a3", "field": "researchers.0", "reason": reason},
@@ -382,7 +382,7 @@ def test_a_large_token_file_goes_through_an_upload(requests_seen: Counter[str], 
     }
     assert [r["row_number"] for r in rejected] == list(range(21, 1201))
     assert all(r["orcid"] == orcid_for(1000 + n) for n, r in enumerate(rejected))
-    assert wiring.token_store().get("r19") is not None
+    assert composition.token_store().get("r19") is not None
     no_token_leaks(rows, result.output, path.with_name("tokens.jsonl.rejected.jsonl").read_text())
 
 

@@ -17,10 +17,10 @@ import pytest
 import responses
 from click.testing import CliRunner, Result
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherOutcome
-from orcid_sync.logic.jobs import SEND_ASSETS_OFF_WARNING, complete_researcher
-from orcid_sync.models import OrcidStatus, ResearcherInput
+from orcid_sync import composition
+from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherOutcome
+from orcid_sync.domain.job_runs import SEND_ASSETS_OFF_WARNING, complete_researcher
+from orcid_sync.domain.models import OrcidStatus, ResearcherInput
 from orcid_sync_cli import jobs as jobs_cli
 from orcid_sync_cli.main import cli
 from tests.integration.test_jobs_api import create_job_resources
@@ -57,7 +57,7 @@ def cli_api(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         for method in (responses.GET, responses.POST, responses.PUT):
             mock.add_callback(method, re.compile(f"{API_URL}/.*"), callback=handle)
         yield env
-    aws_adapters.reset()
+    composition.reset()
 
 
 def run_cli(*args: str) -> Result:
@@ -71,7 +71,9 @@ class NullNotifier:
 
 def _researchers(*ids: str) -> None:
     for rid in ids:
-        wiring.researcher_store().upsert_profile(ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry"))
+        composition.researcher_store().upsert_profile(
+            ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry")
+        )
 
 
 def _control_messages(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -84,7 +86,7 @@ def test_run_requests_a_job_for_some_researchers(cli_api: dict[str, str]) -> Non
     result = run_cli("jobs", "run", "push", "--researchers", "r1,r2", "--researchers", "r1", "--dry-run")
     assert result.exit_code == 0, result.output
     [message] = _control_messages(cli_api)
-    job = aws_adapters.job_store().get(message["job_id"])
+    job = composition.job_store().get(message["job_id"])
     assert job is not None
     assert (job.type, job.dry_run, job.options) == (JobType.PUSH, True, {"researcher_ids": ["r1", "r2"]})
     assert f"Started push job {job.job_id} (dry run)" in result.output
@@ -105,7 +107,7 @@ def run_cli_error(*args: str) -> Result:
 def test_run_wait_follows_the_run_to_its_end(cli_api: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a pull run whose researchers are processed while the CLI polls
     _researchers("r1", "r2")
-    store = aws_adapters.job_store()
+    store = composition.job_store()
     polls: list[int] = []
 
     def progress(seconds: float) -> None:
@@ -134,7 +136,7 @@ def test_run_wait_follows_the_run_to_its_end(cli_api: dict[str, str], monkeypatc
 
 
 def test_run_wait_exits_non_zero_when_the_run_fails(cli_api: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    store = aws_adapters.job_store()
+    store = composition.job_store()
 
     def fail(seconds: float) -> None:
         job_id = store.list(limit=1).items[0].job_id
@@ -148,7 +150,7 @@ def test_run_wait_exits_non_zero_when_the_run_fails(cli_api: dict[str, str], mon
 
 
 def _finished_pull() -> Job:
-    store = aws_adapters.job_store()
+    store = composition.job_store()
     started = datetime(2026, 11, 21, 4, tzinfo=UTC)
     job = Job(
         job_id="pull-20261121-abc",
@@ -229,7 +231,7 @@ def test_activate_warns_about_send_assets_and_status_shows_the_schedules(cli_api
 
 def test_report_tokens_as_table_and_csv(cli_api: dict[str, str]) -> None:
     _researchers("r1", "r2")
-    wiring.researcher_store().set_status("r1", OrcidStatus.REVOKED)
+    composition.researcher_store().set_status("r1", OrcidStatus.REVOKED)
     table = run_cli("report", "tokens")
     assert table.exit_code == 0, table.output
     assert "Tokens needing attention (1 of 2 researchers)" in table.output
@@ -241,8 +243,8 @@ def test_report_tokens_as_table_and_csv(cli_api: dict[str, str]) -> None:
 def test_report_tokens_gives_orcids_reason_and_suggests_a_new_link(cli_api: dict[str, str]) -> None:
     # Given one researcher whose token ORCID said belongs to another record, one whose token it refused, one healthy
     _researchers("r1", "r2", "r3")
-    wiring.researcher_store().set_status("r1", OrcidStatus.TOKEN_INVALID)
-    wiring.researcher_store().set_status("r2", OrcidStatus.REVOKED)
+    composition.researcher_store().set_status("r1", OrcidStatus.TOKEN_INVALID)
+    composition.researcher_store().set_status("r2", OrcidStatus.REVOKED)
     # When the report is printed as a table
     table = run_cli("report", "tokens")
     # Then each row says the problem and ORCID's reason, and stderr says how to mend both

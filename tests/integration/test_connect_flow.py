@@ -17,10 +17,10 @@ from pydantic import SecretStr
 
 from functions.admin_api import app as admin_app
 from functions.connect import app as connect_app
-from orcid_sync import wiring
-from orcid_sync.logic.signing import Signer, new_nonce
-from orcid_sync.models import ResearcherInput
-from orcid_sync.store.oauth_state import DynamoOAuthStateStore
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
+from orcid_sync.domain.models import ResearcherInput
+from orcid_sync.domain.signing import Signer, new_nonce
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, SIGNING_KEY, AwsEnv
@@ -105,7 +105,7 @@ def orcid() -> Iterator[responses.RequestsMock]:
 
 @pytest.fixture
 def researcher(aws: AwsEnv) -> str:
-    wiring.researcher_store().upsert_profile(
+    composition.researcher_store().upsert_profile(
         ResearcherInput(id="r1", given_names="Josiah", family_name="Carberry", email="jc@example.edu")
     )
     return "r1"
@@ -176,7 +176,7 @@ def test_without_a_public_base_url_the_link_uses_the_apis_own_domain(
     aws: AwsEnv, researcher: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PUBLIC_BASE_URL", "")
-    wiring.reset()
+    composition.reset()
     body = response_json(_admin("POST", "/researchers/r1/connect-link"))
     assert body["url"].startswith("https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/connect?link=")
 
@@ -321,17 +321,17 @@ def test_the_whole_flow_stores_the_token_encrypted_and_shows_the_id(
     assert sent["grant_type"] == ["authorization_code"]
     assert sent["redirect_uri"] == [f"{BASE}/orcid/callback"]
     # And the token is stored sealed under KMS, opening only for this researcher
-    stored = wiring.token_store().get("r1")
+    stored = composition.token_store().get("r1")
     assert stored is not None
     assert stored.source.value == "oauth"
     assert stored.scopes == ["/activities/update", "/person/update", "/read-limited"]
     assert stored.refresh_token is not None
-    assert wiring.token_cipher().open("r1", stored.access_token) == ACCESS
-    assert wiring.token_cipher().open("r1", stored.refresh_token) == REFRESH
+    assert composition.token_cipher().open("r1", stored.access_token) == ACCESS
+    assert composition.token_cipher().open("r1", stored.refresh_token) == REFRESH
     kms_key = boto3.client("kms").describe_key(KeyId=aws.key_id)["KeyMetadata"]["KeyId"]
     assert kms_key  # the data key came from this KMS key: decrypting it above went through KMS
     # And the researcher is connected
-    r = wiring.researcher_store().get("r1")
+    r = composition.researcher_store().get("r1")
     assert r is not None
     assert (r.orcid, r.orcid_status.value, r.orcid_authenticated) == (ORCID, "active", True)
     assert r.connected_at is not None and r.orcid_scopes == stored.scopes
@@ -378,7 +378,7 @@ def _refusal(response: dict[str, Any], status: int, text: str) -> str:
 
 def _nothing_stored(aws: AwsEnv) -> None:
     assert aws.table("TOKENS_TABLE").scan()["Items"] == []
-    r = wiring.researcher_store().get("r1")
+    r = composition.researcher_store().get("r1")
     assert r is not None and r.orcid_status.value == "none"
 
 
@@ -430,7 +430,7 @@ def test_a_denial_offers_a_fresh_link(aws: AwsEnv, researcher: str, orcid: respo
 def test_a_different_id_on_record_is_refused_revoked_and_nothing_stored(
     aws: AwsEnv, orcid: responses.RequestsMock
 ) -> None:
-    wiring.researcher_store().upsert_profile(
+    composition.researcher_store().upsert_profile(
         ResearcherInput(id="r1", given_names="Josiah", family_name="Carberry", orcid=OTHER_ORCID)
     )
     orcid.add(responses.POST, TOKEN_URL, json=_token_body())
@@ -442,7 +442,7 @@ def test_a_different_id_on_record_is_refused_revoked_and_nothing_stored(
     assert revoke_call.call_count == 1
     assert parse_qs(str(revoke_call.calls[0].request.body))["token"] == [ACCESS]
     assert aws.table("TOKENS_TABLE").scan()["Items"] == []
-    r = wiring.researcher_store().get("r1")
+    r = composition.researcher_store().get("r1")
     assert r is not None and r.orcid == OTHER_ORCID and r.orcid_status.value == "none"
 
 
@@ -532,8 +532,8 @@ def test_disconnect_revokes_at_orcid_deletes_the_token_and_marks_disconnected(
     sent = parse_qs(str(revoke_call.calls[0].request.body))
     assert sent["token"] == [ACCESS]
     assert sent["client_id"] == [CLIENT_ID]
-    assert wiring.token_store().get("r1") is None
-    r = wiring.researcher_store().get("r1")
+    assert composition.token_store().get("r1") is None
+    r = composition.researcher_store().get("r1")
     assert r is not None and r.orcid_status.value == "disconnected" and r.orcid == ORCID
     for secret in SECRETS:
         assert secret not in capsys.readouterr().out + json.dumps(response)
@@ -553,7 +553,7 @@ def test_disconnect_deletes_a_token_orcid_says_is_already_invalid(
     assert response["statusCode"] == 200
     assert response_json(response)["token_revocation"] == "already_invalid"
     assert ACCESS not in json.dumps(response)
-    assert wiring.token_store().get("r1") is None
+    assert composition.token_store().get("r1") is None
 
 
 def test_disconnect_keeps_the_token_when_orcid_fails(
@@ -564,8 +564,8 @@ def test_disconnect_keeps_the_token_when_orcid_fails(
     response = _admin("DELETE", "/researchers/r1/orcid")
     assert response["statusCode"] == 502
     assert "try again" in response_json(response)["message"]
-    assert wiring.token_store().get("r1") is not None
-    r = wiring.researcher_store().get("r1")
+    assert composition.token_store().get("r1") is not None
+    r = composition.researcher_store().get("r1")
     assert r is not None and r.orcid_status.value == "active"
 
 

@@ -12,11 +12,10 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.logic.jobs import StartJobRequest, request_job
-from orcid_sync.models import ResearcherInput, SealedSecret, StoredToken, TokenSource
-from orcid_sync.store.pull_files import reset as reset_pull_files
+from orcid_sync import composition
+from orcid_sync.domain.job_models import JobState, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.job_runs import StartJobRequest, request_job
+from orcid_sync.domain.models import ResearcherInput, SealedSecret, StoredToken, TokenSource
 from tests.integration.test_jobs_api import create_job_resources
 from tests.support.apigw import lambda_context
 from tests.support.aws import AwsEnv
@@ -36,10 +35,10 @@ def scheduler(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     boto3.client("sns").subscribe(TopicArn=aws.env["NOTIFICATION_TOPIC_ARN"], Protocol="sqs", Endpoint=inbox_arn)
     app.ports.cache_clear()
-    reset_pull_files()
+
     yield env | {"INBOX": inbox}
     app.ports.cache_clear()
-    aws_adapters.reset()
+    composition.reset()
 
 
 def invoke(event: dict[str, Any], request_id: str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0") -> Any:
@@ -49,13 +48,13 @@ def invoke(event: dict[str, Any], request_id: str = "0f1e2d3c-4b5a-6978-8796-a5b
 
 
 def _connected(rid: str, orcid: str, *, scopes: list[str] | None = None) -> None:
-    researchers = wiring.researcher_store()
+    researchers = composition.researcher_store()
     researchers.upsert_profile(ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry", orcid=orcid))
     now = datetime.now(UTC)
     scopes = scopes or ["/activities/update", "/person/update", "/read-limited"]
     researchers.record_connection(rid, orcid=orcid, scopes=scopes, connected_at=now)
     sealed = SealedSecret(data_key=b"k" * 16, nonce=b"n" * 12, ciphertext=b"c" * 48)
-    wiring.token_store().put(
+    composition.token_store().put(
         StoredToken(
             researcher_id=rid,
             orcid=orcid,
@@ -93,12 +92,12 @@ def test_the_daily_push_fans_out_to_eligible_researchers_once_per_firing(schedul
     _connected("r1", ORCIDS[0])
     _connected("r2", ORCIDS[1])
     _connected("r3", ORCIDS[2], scopes=["/read-limited"])
-    wiring.researcher_store().upsert_profile(ResearcherInput(id="r4", given_names="Ada", family_name="Lovelace"))
+    composition.researcher_store().upsert_profile(ResearcherInput(id="r4", given_names="Ada", family_name="Lovelace"))
     # When the push schedule fires
     schedule = json.loads((EVENTS / "schedule_push.json").read_text())
     answer = invoke(schedule)
     # Then one run is open, expecting the two eligible researchers, and each has a task
-    job = aws_adapters.job_store().get(answer["job_id"])
+    job = composition.job_store().get(answer["job_id"])
     assert job is not None
     assert (job.type, job.trigger, job.started_by, job.state) == (
         JobType.PUSH,
@@ -115,17 +114,17 @@ def test_the_daily_push_fans_out_to_eligible_researchers_once_per_firing(schedul
     again = invoke(schedule)
     assert again["job_id"] == job.job_id
     assert _tasks(scheduler["PUSH_QUEUE_URL"]) == []
-    assert len(aws_adapters.job_store().list(limit=10).items) == 1
+    assert len(composition.job_store().list(limit=10).items) == 1
 
 
 def test_a_run_requested_through_the_api_is_fanned_out_from_its_control_message(scheduler: dict[str, str]) -> None:
     # Given a pull requested for two researchers, one of whom may not be read
     _connected("r1", ORCIDS[0])
-    wiring.researcher_store().upsert_profile(ResearcherInput(id="r2", given_names="Ada", family_name="Lovelace"))
+    composition.researcher_store().upsert_profile(ResearcherInput(id="r2", given_names="Ada", family_name="Lovelace"))
     job = request_job(
-        aws_adapters.job_store(),
-        aws_adapters.control_queue(),
-        wiring.researcher_store(),
+        composition.job_store(),
+        composition.control_queue(),
+        composition.researcher_store(),
         StartJobRequest(type=JobType.PULL, researchers=["r1", "r2"], dry_run=True),
         started_by="arn:aws:iam::123456789012:user/admin",
         now=datetime.now(UTC),
@@ -137,7 +136,7 @@ def test_a_run_requested_through_the_api_is_fanned_out_from_its_control_message(
     [task] = _tasks(scheduler["PULL_QUEUE_URL"])
     assert (task.job_id, task.researcher_id, task.job_type, task.dry_run) == (job.job_id, "r1", JobType.PULL, True)
     assert "researcher_ids" not in task.options
-    current = aws_adapters.job_store().get(job.job_id)
+    current = composition.job_store().get(job.job_id)
     assert current is not None and current.expected == 1
     # And a redelivery sends nothing more
     assert invoke(_control_event(job.job_id)) == {"batchItemFailures": []}
@@ -146,11 +145,11 @@ def test_a_run_requested_through_the_api_is_fanned_out_from_its_control_message(
 
 def test_a_run_with_nobody_eligible_finishes_at_once_and_emails(scheduler: dict[str, str]) -> None:
     # Given nobody connected
-    wiring.researcher_store().upsert_profile(ResearcherInput(id="r1", given_names="Ada", family_name="Lovelace"))
+    composition.researcher_store().upsert_profile(ResearcherInput(id="r1", given_names="Ada", family_name="Lovelace"))
     # When the pull schedule fires
     answer = invoke(json.loads((EVENTS / "schedule_pull.json").read_text()))
     # Then the run finished right there: succeeded, with its (empty) CSV, and one email
-    job = aws_adapters.job_store().get(answer["job_id"])
+    job = composition.job_store().get(answer["job_id"])
     assert job is not None
     assert (job.state, job.expected, job.counts.researchers_processed) == (JobState.SUCCEEDED, 0, 0)
     assert job.ended_at is not None
@@ -165,9 +164,9 @@ def test_a_run_with_nobody_eligible_finishes_at_once_and_emails(scheduler: dict[
 def test_a_malformed_control_message_fails_only_its_record(scheduler: dict[str, str]) -> None:
     # Given a batch with a good message and a malformed one
     job = request_job(
-        aws_adapters.job_store(),
-        aws_adapters.control_queue(),
-        wiring.researcher_store(),
+        composition.job_store(),
+        composition.control_queue(),
+        composition.researcher_store(),
         StartJobRequest(type=JobType.PUSH),
         started_by="admin",
         now=datetime.now(UTC),
@@ -177,7 +176,7 @@ def test_a_malformed_control_message_fails_only_its_record(scheduler: dict[str, 
     event["Records"].append(bad)
     # When the scheduler gets it, only the malformed record is reported failed (to be retried, then dead-lettered)
     assert invoke(event) == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
-    started = aws_adapters.job_store().get(job.job_id)
+    started = composition.job_store().get(job.job_id)
     assert started is not None and started.expected == 0
     # And alone (the queue's batch size is 1) it fails the invocation, which the errors alarm counts
     with pytest.raises(BatchProcessingError):
@@ -187,4 +186,4 @@ def test_a_malformed_control_message_fails_only_its_record(scheduler: dict[str, 
 def test_an_unknown_schedule_input_is_rejected(scheduler: dict[str, str]) -> None:
     with pytest.raises(ValueError, match="job_type"):
         invoke({"job_type": "upload"})
-    assert aws_adapters.job_store().list(limit=10).items == []
+    assert composition.job_store().list(limit=10).items == []

@@ -12,12 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.integration_settings import IntegrationSettings
-from orcid_sync.jobs import Job, JobEvent, JobState, JobTrigger, JobType
-from orcid_sync.logic.jobs import SEND_ASSETS_OFF_WARNING
-from orcid_sync.models import ResearcherInput
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.domain.institution_settings import IntegrationSettings
+from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobTrigger, JobType
+from orcid_sync.domain.job_runs import SEND_ASSETS_OFF_WARNING
+from orcid_sync.domain.models import ResearcherInput
 from tests.support.apigw import CALLER_ARN, http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv, template_resources
 
@@ -47,15 +47,14 @@ def create_job_resources(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         env[variable] = name
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
-    wiring.reset()
-    aws_adapters.reset()
+    composition.reset()
     return env
 
 
 @pytest.fixture
 def jobs_env(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     yield create_job_resources(monkeypatch)
-    aws_adapters.reset()
+    composition.reset()
 
 
 def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -78,7 +77,7 @@ def _messages(queue_url: str) -> list[dict[str, Any]]:
 
 
 def _researchers(*ids: str) -> None:
-    store = wiring.researcher_store()
+    store = composition.researcher_store()
     for rid in ids:
         store.upsert_profile(ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry"))
 
@@ -118,9 +117,9 @@ def test_post_rejects_bad_requests_and_opens_nothing(jobs_env: dict[str, str]) -
 
 def _job(job_id: str, job_type: JobType, started_at: datetime, state: JobState = JobState.RUNNING) -> Job:
     job = Job(job_id=job_id, type=job_type, trigger=JobTrigger.SCHEDULE, started_by="schedule", started_at=started_at)
-    aws_adapters.job_store().create(job)
+    composition.job_store().create(job)
     if state is not JobState.RUNNING:
-        aws_adapters.job_store().finish(job_id, state, ended_at=started_at + timedelta(minutes=5))
+        composition.job_store().finish(job_id, state, ended_at=started_at + timedelta(minutes=5))
     return job
 
 
@@ -155,7 +154,7 @@ def test_events_page_as_json_and_download_as_csv(jobs_env: dict[str, str]) -> No
         )
         for i in range(7)
     ]
-    aws_adapters.job_store().add_events(job.job_id, events)
+    composition.job_store().add_events(job.job_id, events)
     status, page = call("GET", "/jobs/push-1/events", query={"limit": "4"})
     assert status == 200
     _, rest = call("GET", "/jobs/push-1/events", query={"limit": "4", "cursor": page["next_cursor"]})

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orcid_sync.store.leases import DynamoLeaseStore, LeaseHeldError, lease_key
+from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, LeaseHeldError, lease_key
 from tests.support.aws import AwsEnv
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

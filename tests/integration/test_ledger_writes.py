@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from orcid_sync.store.ledger import (
+from orcid_sync.adapters.dynamodb.push_ledger import (
     BatchRetry,
     DynamoLedgerStore,
     EmploymentEntry,

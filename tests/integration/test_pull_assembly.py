@@ -27,11 +27,12 @@ import pytest
 import requests
 from botocore.config import Config
 
-from orcid_sync import aws_adapters
-from orcid_sync.jobs import JobState, JobTrigger, JobType
-from orcid_sync.logic.jobs import open_job
-from orcid_sync.logic.pull import PullJobFinisher
-from orcid_sync.logic.pull_csv import (
+from orcid_sync import composition
+from orcid_sync.adapters.s3_pull_files import S3PullFiles
+from orcid_sync.domain.job_models import JobState, JobTrigger, JobType
+from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.pull import PullJobFinisher
+from orcid_sync.domain.pull_csv import (
     CSV_COLUMNS,
     DEFAULT_PART_SIZE,
     AssemblyResult,
@@ -45,8 +46,6 @@ from orcid_sync.logic.pull_csv import (
     read_rows,
     rows_bytes,
 )
-from orcid_sync.store import pull_files as pull_files_module
-from orcid_sync.store.pull_files import S3PullFiles
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 
@@ -57,9 +56,9 @@ ORCID = "0000-0002-1825-0097"
 
 @pytest.fixture
 def files(aws: AwsEnv) -> Iterator[S3PullFiles]:
-    pull_files_module.reset()
-    yield pull_files_module.pull_files()
-    pull_files_module.reset()
+    composition.reset()
+    yield composition.pull_files()
+    composition.reset()
 
 
 def sample_rows(researcher_id: str, count: int, *, first_put_code: int = 1_000_001) -> list[PulledWorkRow]:
@@ -135,7 +134,7 @@ def test_a_file_larger_than_a_part_goes_up_in_parts_that_s3_accepts(files: S3Pul
 
 def test_the_finisher_records_the_file_on_the_run_and_removes_the_parts(aws: AwsEnv, files: S3PullFiles) -> None:
     # Given a running pull run with parts from three researchers
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     job = open_job(jobs, job_type=JobType.PULL, trigger=JobTrigger.MANUAL, started_by="test", now=NOW)
     for rid, count in (("r1", 2), ("r2", 0), ("r3", 5)):
         if count:
@@ -155,7 +154,7 @@ def test_a_finisher_run_again_after_recording_keeps_the_file_and_only_cleans_up(
     aws: AwsEnv, files: S3PullFiles
 ) -> None:
     # Given a finisher that recorded the file, then died after deleting some of the parts
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     job = open_job(jobs, job_type=JobType.PULL, trigger=JobTrigger.MANUAL, started_by="test", now=NOW)
     for rid in ("r1", "r2", "r3"):
         files.put(part_key(job.job_id, rid), rows_bytes(sample_rows(rid, 4)))
@@ -181,7 +180,7 @@ def call(method: str, path: str) -> tuple[int, Any]:
 
 def test_the_csv_link_is_404_until_the_file_is_written_then_downloads_it(aws: AwsEnv, files: S3PullFiles) -> None:
     # Given a running pull run
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     job = open_job(jobs, job_type=JobType.PULL, trigger=JobTrigger.MANUAL, started_by="test", now=NOW)
     files.put(part_key(job.job_id, "r1"), rows_bytes(sample_rows("r1", 3)))
     # When / Then: not ready
@@ -203,7 +202,7 @@ def test_the_csv_link_is_404_until_the_file_is_written_then_downloads_it(aws: Aw
 
 
 def test_the_csv_link_is_404_for_unknown_runs_and_runs_that_are_not_pulls(aws: AwsEnv, files: S3PullFiles) -> None:
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     push = open_job(jobs, job_type=JobType.PUSH, trigger=JobTrigger.MANUAL, started_by="test", now=NOW)
     status, body = call("GET", "/jobs/pull-nope/csv")
     assert status == 404 and "no job pull-nope" in body["message"]

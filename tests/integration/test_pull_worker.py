@@ -20,12 +20,12 @@ import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import Job, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.logic.jobs import StoredResearcherSelector, fan_out, open_job
-from orcid_sync.logic.pull import PullJobFinisher, select_pull_researchers
-from orcid_sync.logic.pull_csv import CSV_COLUMNS, PulledWorkRow, csv_key, part_key, read_rows
-from orcid_sync.models import (
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
+from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy
+from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.job_runs import StoredResearcherSelector, fan_out, open_job
+from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
     ResearcherInput,
@@ -33,9 +33,8 @@ from orcid_sync.models import (
     TokenSource,
     utc_now,
 )
-from orcid_sync.orcid.client import OrcidClient, RetryPolicy
-from orcid_sync.store import pull_files as pull_files_module
-from orcid_sync.store.pull_ledger import DynamoPullLedgerStore
+from orcid_sync.domain.pull import PullJobFinisher, select_pull_researchers
+from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, csv_key, part_key, read_rows
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv
@@ -121,8 +120,8 @@ def sandbox(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
         return real_from_settings(*args, **{**kwargs, "retry": RetryPolicy(sleep=lambda _seconds: None)})
 
     monkeypatch.setattr(OrcidClient, "from_settings", without_waiting)
-    wiring.reset()
-    pull_files_module.reset()
+    composition.reset()
+    composition.reset()
     from functions.pull_worker import app
 
     app.ports.cache_clear()
@@ -139,12 +138,12 @@ def sandbox(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
 def connect(sandbox: Sandbox, rid: str, orcid: str, *, scopes: tuple[str, ...] = ("/read-limited",)) -> None:
     """The researcher in our store, connected with the sandbox's token (sealed as the connect flow does)."""
-    wiring.researcher_store().upsert_profile(
+    composition.researcher_store().upsert_profile(
         ResearcherInput(id=rid, given_names="Ada", family_name="Tester", orcid=orcid)
     )
-    wiring.researcher_store().record_connection(rid, orcid=orcid, scopes=list(scopes), connected_at=NOW)
-    sealed = wiring.token_cipher().batch().seal(rid, sandbox.tokens[orcid])
-    wiring.token_store().put(
+    composition.researcher_store().record_connection(rid, orcid=orcid, scopes=list(scopes), connected_at=NOW)
+    sealed = composition.token_cipher().batch().seal(rid, sandbox.tokens[orcid])
+    composition.token_store().put(
         StoredToken(
             researcher_id=rid,
             orcid=orcid,
@@ -173,7 +172,7 @@ class NoNotifier:
 
 def start_run(*, dry_run: bool = False, only: list[str] | None = None) -> tuple[Job, list[ResearcherTask]]:
     """Open a pull run and fan it out as the scheduler does, capturing the messages instead of sending them."""
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     options: dict[str, Any] = {"researcher_ids": only} if only else {}
     job = open_job(
         jobs,
@@ -184,9 +183,11 @@ def start_run(*, dry_run: bool = False, only: list[str] | None = None) -> tuple[
         options=options,
         now=utc_now(),
     )
-    selector = StoredResearcherSelector(wiring.researcher_store(), wiring.token_store(), select_pull_researchers)
+    selector = StoredResearcherSelector(
+        composition.researcher_store(), composition.token_store(), select_pull_researchers
+    )
     queue = CapturingQueue()
-    finishers = {JobType.PULL: PullJobFinisher(jobs, pull_files_module.pull_files())}
+    finishers = {JobType.PULL: PullJobFinisher(jobs, composition.pull_files())}
     fan_out(jobs, queue, job, selector(job), finishers=finishers, notifier=NoNotifier(), now=utc_now())
     return job, queue.tasks
 
@@ -228,13 +229,13 @@ def deliver(tasks: Iterable[ResearcherTask], *, receive_count: int = 1) -> list[
 
 
 def run_job(job_id: str) -> Job:
-    job = aws_adapters.job_store().get(job_id)
+    job = composition.job_store().get(job_id)
     assert job is not None
     return job
 
 
 def csv_rows(job: Job) -> list[PulledWorkRow]:
-    data = pull_files_module.pull_files().read(csv_key(job.job_id))
+    data = composition.pull_files().read(csv_key(job.job_id))
     assert data.startswith((",".join(CSV_COLUMNS) + "\r\n").encode())
     return read_rows(data, header=True)
 
@@ -278,7 +279,7 @@ def test_a_run_writes_one_csv_of_new_works_and_the_next_run_finds_nothing_new(sa
     cy = sandbox.researcher("Cy")
     for rid, orcid in (("ada", ada), ("bea", bea), ("cy", cy)):
         connect(sandbox, rid, orcid)
-    wiring.asset_store().put(
+    composition.asset_store().put(
         Asset.model_validate(
             {
                 "id": "asset-1",
@@ -323,7 +324,7 @@ def test_a_run_writes_one_csv_of_new_works_and_the_next_run_finds_nothing_new(sa
     assert finished.counts.researchers_updated == 2
     # every summary but the five rows was skipped: ours, grouped with ours, ISBN, part-of, in repository, duplicate
     assert finished.counts.works_skipped == 6
-    assert list(pull_files_module.pull_files().list_keys(f"pull/{job.job_id}/parts/")) == []
+    assert list(composition.pull_files().list_keys(f"pull/{job.job_id}/parts/")) == []
 
     # When the next run comes
     second, tasks = start_run()
@@ -361,11 +362,11 @@ def test_a_revoked_token_fails_the_researcher_and_orcid_down_is_retried_by_sqs(s
     running = run_job(job.job_id)
     assert running.state is JobState.RUNNING
     assert (running.counts.researchers_processed, running.counts.researchers_failed) == (2, 1)
-    token = wiring.token_store().get("dee")
-    researcher = wiring.researcher_store().get("dee")
+    token = composition.token_store().get("dee")
+    researcher = composition.researcher_store().get("dee")
     assert token is not None and token.revoked_at is not None
     assert researcher is not None and researcher.orcid_status is OrcidStatus.REVOKED
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     assert [(e.researcher_id, e.action, e.orcid_status) for e in events] == [("dee", "marked token revoked", 401)]
     assert all(dee_token not in e.message for e in events for dee_token in [sandbox.tokens[dee]])
 
@@ -377,7 +378,7 @@ def test_a_revoked_token_fails_the_researcher_and_orcid_down_is_retried_by_sqs(s
     assert finished.state is JobState.COMPLETED_WITH_ERRORS
     assert (finished.counts.researchers_processed, finished.counts.researchers_failed) == (3, 2)
     assert sorted((r.researcher_id, r.title) for r in csv_rows(finished)) == [("fay", "fay 1"), ("fay", "fay 2")]
-    actions = {(e.researcher_id, e.action) for e in aws_adapters.job_store().list_events(job.job_id, limit=10).items}
+    actions = {(e.researcher_id, e.action) for e in composition.job_store().list_events(job.job_id, limit=10).items}
     assert actions == {("dee", "marked token revoked"), ("eve", "gave up on researcher")}
 
     # When ORCID is back, the next run pulls Eve's works (they were never marked pulled), and leaves Dee out
@@ -419,7 +420,7 @@ def test_a_crash_after_the_part_or_after_the_ledger_loses_no_row_and_duplicates_
 
     # When the first delivery fails for both, and SQS delivers again
     assert deliver(tasks) == ["gus", "hal"]
-    part = pull_files_module.pull_files().read(part_key(job.job_id, "gus"))
+    part = composition.pull_files().read(part_key(job.job_id, "gus"))
     assert len(read_rows(part)) == 2  # written before the crash
     assert run_job(job.job_id).state is JobState.RUNNING
     assert deliver(tasks, receive_count=2) == []
@@ -437,7 +438,7 @@ def test_works_of_a_run_that_never_wrote_its_csv_are_pulled_again(aws: AwsEnv, s
     ida = sandbox.researcher("Ida")
     sandbox.add_work(ida, work("Ida 1", doi("10.5555/ida.1")))
     connect(sandbox, "ida", ida)
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     lost, tasks = start_run()
 
     class BrokenBucket:
@@ -481,13 +482,13 @@ def test_a_researcher_disconnected_after_the_fan_out_is_skipped_with_a_warning(s
     sandbox.add_work(kim, work("Kim 1", doi("10.5555/kim.1")))
     connect(sandbox, "kim", kim)
     job, tasks = start_run()
-    wiring.token_store().delete("kim")
+    composition.token_store().delete("kim")
     before = sandbox.member_api_requests()
     assert deliver(tasks) == []
     finished = run_job(job.job_id)
     assert finished.state is JobState.SUCCEEDED and finished.csv_rows == 0
     assert sandbox.member_api_requests() == before
-    [event] = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    [event] = composition.job_store().list_events(job.job_id, limit=10).items
     assert (event.level, event.action) == ("warning", "skipped researcher")
 
 

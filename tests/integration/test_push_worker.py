@@ -23,22 +23,22 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from functions.push_worker import app
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.integration_settings import IntegrationSettings
-from orcid_sync.jobs import Job, JobTrigger, JobType, ResearcherTask
-from orcid_sync.logic import push as push_logic
-from orcid_sync.logic.jobs import open_job
-from orcid_sync.logic.works import BuiltWork, content_hash
-from orcid_sync.models import Asset, ResearcherInput, StoredToken, TokenSource, utc_now
-from orcid_sync.orcid.models import StringValue, WorkTitle
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
-from orcid_sync.store.ledger import (
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.adapters.dynamodb.push_ledger import (
     DynamoLedgerStore,
     EmploymentEntry,
     EntryState,
     ResearcherUrlEntry,
     WorkEntry,
 )
+from orcid_sync.domain import push as push_logic
+from orcid_sync.domain.institution_settings import IntegrationSettings
+from orcid_sync.domain.job_models import Job, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.models import Asset, ResearcherInput, StoredToken, TokenSource, utc_now
+from orcid_sync.domain.orcid.models import StringValue, WorkTitle
+from orcid_sync.domain.works import BuiltWork, content_hash
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from orcid_sync_local.template import PhysicalResource
 from tests.conftest import FakeLambdaContext
@@ -146,7 +146,7 @@ class Stack:
     def researcher(self, researcher_id: str, *, scope: str | None = None, **profile: Any) -> str:
         """A connected researcher: an ORCID record with a token for our client, stored encrypted."""
         orcid, access_token = self.sandbox.new_researcher(*([scope] if scope else []))
-        researchers = wiring.researcher_store()
+        researchers = composition.researcher_store()
         researchers.upsert_profile(
             ResearcherInput.model_validate(
                 {"id": researcher_id, "given_names": "Josiah", "family_name": "Carberry", **profile}
@@ -154,8 +154,8 @@ class Stack:
         )
         scopes = (scope or "/read-limited /activities/update /person/update").split()
         researchers.record_connection(researcher_id, orcid=orcid, scopes=scopes, connected_at=utc_now())
-        sealed = wiring.token_cipher().batch().seal(researcher_id, access_token)
-        wiring.token_store().put(
+        sealed = composition.token_cipher().batch().seal(researcher_id, access_token)
+        composition.token_store().put(
             StoredToken(
                 researcher_id=researcher_id,
                 orcid=orcid,
@@ -171,7 +171,7 @@ class Stack:
         return orcid
 
     def assets(self, researcher_id: str, count: int, *, start: int = 0, **fields: Any) -> list[Asset]:
-        store = wiring.asset_store()
+        store = composition.asset_store()
         made = []
         for number in range(start, start + count):
             made_asset = asset(researcher_id, number, **fields)
@@ -180,10 +180,10 @@ class Stack:
         return made
 
     def put_asset(self, item: Asset) -> None:
-        wiring.asset_store().put(item)
+        composition.asset_store().put(item)
 
     def job(self, researcher_ids: Sequence[str], *, dry_run: bool = False, **options: Any) -> Job:
-        jobs = aws_adapters.job_store()
+        jobs = composition.job_store()
         job = open_job(
             jobs,
             job_type=JobType.PUSH,
@@ -222,7 +222,7 @@ class Stack:
         except BatchProcessingError:
             # Every record failed: Lambda reports the invocation failed and SQS redelivers them all.
             response = {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records]}
-        finished = aws_adapters.job_store().get(job.job_id)
+        finished = composition.job_store().get(job.job_id)
         assert finished is not None
         return finished, response
 
@@ -270,12 +270,11 @@ def stack(aws: AwsEnv, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("ORCID_SITE_URL", sandbox.url)
     # The worker's own variable (not in Globals), as the template gives it.
     monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", function_environment("PushWorkerFunction")["PUSH_MAX_RECEIVE_COUNT"])
-    wiring.reset()
-    aws_adapters.reset()
+    composition.reset()
     app.ports.cache_clear()
     yield Stack(aws=aws, sandbox=sandbox, tokens={})
     app.ports.cache_clear()
-    aws_adapters.reset()
+    composition.reset()
 
 
 def failures(response: dict[str, Any]) -> list[str]:
@@ -358,7 +357,7 @@ def test_changed_withdrawn_and_new_assets(stack: Stack) -> None:
     stack.put_asset(made[0].model_copy(update={"title": "A better title", "updated_at": utc_now()}))
     stack.put_asset(made[1].model_copy(update={"status": "withdrawn", "updated_at": utc_now()}))
     stack.put_asset(made[2].model_copy(update={"visible": False, "updated_at": utc_now()}))
-    wiring.asset_store().delete(made[3].id)
+    composition.asset_store().delete(made[3].id)
     stack.assets("r1", 2, start=100)
     job, _ = stack.run(["r1"])
 
@@ -473,7 +472,7 @@ def test_a_work_the_researcher_deleted_stays_deleted(stack: Stack) -> None:
     job, _ = stack.run(["r1"])
     assert stack.ledger("r1").works[made[0].id].state is EntryState.DELETED_BY_RESEARCHER
     assert len(stack.sandbox.works(orcid)) == 2
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     assert any(e.asset_id == made[0].id and e.action == "stopped sending work" for e in events)
     # Nothing changes: nothing is sent
     stack.sandbox.reset_stats()
@@ -502,9 +501,9 @@ def test_a_token_revoked_mid_job_disconnects_the_researcher(stack: Stack) -> Non
     assert failures(response) == []
     assert job.counts.researchers_failed == 1
     assert job.state.value == "completed_with_errors"
-    assert wiring.researcher_store().get("r1").orcid_status.value == "revoked"  # type: ignore[union-attr]
-    assert wiring.token_store().get("r1").revoked_at is not None  # type: ignore[union-attr]
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    assert composition.researcher_store().get("r1").orcid_status.value == "revoked"  # type: ignore[union-attr]
+    assert composition.token_store().get("r1").revoked_at is not None  # type: ignore[union-attr]
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     [revoked] = [e for e in events if e.researcher_id == "r1"]
     assert revoked.action == "marked token revoked"
     assert revoked.orcid_status == 401
@@ -518,11 +517,11 @@ def test_a_token_without_the_write_scope_is_reported(stack: Stack) -> None:
     stack.researcher("r1", scope="/read-limited /person/update")
     stack.assets("r1", 1)
     stack.settings(IntegrationSettings(send_assets=True))
-    wiring.token_store().put(
-        wiring.token_store().get("r1").model_copy(update={"scopes": ["/read-limited", "/activities/update"]})  # type: ignore[union-attr]
+    composition.token_store().put(
+        composition.token_store().get("r1").model_copy(update={"scopes": ["/read-limited", "/activities/update"]})  # type: ignore[union-attr]
     )
     job, _ = stack.run(["r1"])
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     assert [(e.orcid_status, e.orcid_error_code) for e in events] == [(403, 9038)]
     assert "scope" in events[0].message
 
@@ -552,7 +551,7 @@ def test_orcid_validation_errors_name_the_asset_and_the_others_go(
     # Then the other works are on ORCID, and the event names the asset and ORCID's message
     assert failures(response) == []
     assert len(stack.sandbox.works(orcid)) == 3
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     [event] = [e for e in events if e.asset_id == bad_id]
     assert event.level == "error"
     assert (event.orcid_status, event.orcid_error_code) == (400, 9047)
@@ -615,8 +614,8 @@ def test_a_503_storm_is_ridden_out_without_duplicates(stack: Stack, capsys: pyte
 def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orcid_sync.logic.push import LEASE_DURATION
-    from orcid_sync.store.leases import DynamoLeaseStore
+    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
+    from orcid_sync.domain.push import LEASE_DURATION
 
     # Given the nightly push holds researcher r1 while an administrator's run reaches them
     orcid = stack.researcher("r1")
@@ -628,8 +627,7 @@ def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     # The worker's queue variable as the template gives it, now that the queue exists.
     environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
     monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
-    wiring.reset()
-    aws_adapters.reset()
+    composition.reset()
     app.ports.cache_clear()
     leases = DynamoLeaseStore(stack.aws.table("STATE_TABLE"))
     nightly = leases.acquire("r1", job_id="push-nightly", now=utc_now(), duration=LEASE_DURATION)
@@ -653,7 +651,7 @@ def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     }
     app.lambda_handler({"Records": [record]}, FakeLambdaContext())
     # Then this run pushes r1, once
-    finished = aws_adapters.job_store().get(job.job_id)
+    finished = composition.job_store().get(job.job_id)
     assert finished is not None
     assert finished.counts.researchers_processed == 1
     assert finished.counts.works_created == 2
@@ -707,8 +705,7 @@ def test_a_push_near_the_timeout_is_handed_back_to_go_on_in_another_invocation(
     queue = PhysicalResource("PushQueue", "AWS::SQS::Queue", queue_url, {"QueueName": "orcid-sync-PushQueue"})
     environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
     monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
-    wiring.reset()
-    aws_adapters.reset()
+    composition.reset()
     app.ports.cache_clear()
     job = stack.job(["r1"])
     record = sqs_record(ResearcherTask(job_id=job.job_id, job_type=JobType.PUSH, researcher_id="r1"))
@@ -720,7 +717,7 @@ def test_a_push_near_the_timeout_is_handed_back_to_go_on_in_another_invocation(
     assert stack.sandbox.stats()["total"] == 0
     [copy] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1, MessageAttributeNames=["All"])["Messages"]
     assert copy["MessageAttributes"]["orcid_sync_handbacks"]["StringValue"] == "1"
-    pending = aws_adapters.job_store().get(job.job_id)
+    pending = composition.job_store().get(job.job_id)
     assert pending is not None and pending.counts.researchers_processed == 0
     # When the copy comes to an invocation with time
     again = {
@@ -729,7 +726,7 @@ def test_a_push_near_the_timeout_is_handed_back_to_go_on_in_another_invocation(
     }
     app.lambda_handler({"Records": [again]}, FakeLambdaContext())
     # Then the researcher is pushed, once
-    finished = aws_adapters.job_store().get(job.job_id)
+    finished = composition.job_store().get(job.job_id)
     assert finished is not None and finished.counts.researchers_processed == 1
     assert len(stack.sandbox.works(orcid)) == 3
 
@@ -749,7 +746,7 @@ def test_a_dry_run_reports_and_writes_nothing(stack: Stack) -> None:
     assert stack.ledger("r1").works == {}
     assert job.dry_run
     assert job.counts.orcid_requests == 0
-    events = aws_adapters.job_store().list_events(job.job_id, limit=50).items
+    events = composition.job_store().list_events(job.job_id, limit=50).items
     assert sorted(e.action for e in events) == [
         "would create employment",
         "would create researcher-url",

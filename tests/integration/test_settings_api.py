@@ -13,9 +13,9 @@ import pytest
 import responses
 from click.testing import CliRunner
 
-from orcid_sync.integration_settings import IntegrationSettings
-from orcid_sync.logic.settings import CachedIntegrationSettings
-from orcid_sync.store.integration_settings import SETTINGS_ITEM_ID, DynamoIntegrationSettingsStore
+from orcid_sync.adapters.dynamodb.institution_settings import SETTINGS_ITEM_ID, DynamoIntegrationSettingsStore
+from orcid_sync.domain.institution_settings import IntegrationSettings
+from orcid_sync.domain.settings_changes import CachedIntegrationSettings
 from orcid_sync_cli.main import cli
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import AwsEnv
@@ -209,18 +209,18 @@ def seed_pushed_researcher(researcher_id: str, letters: int, articles: int) -> N
     """A connected researcher whose letters and articles the last push put on ORCID (ledger entries)."""
     from datetime import timedelta
 
-    from orcid_sync import wiring
-    from orcid_sync.models import Asset, ResearcherInput, SealedSecret, StoredToken, TokenSource, utc_now
-    from orcid_sync.store.ledger import DynamoLedgerStore, WorkEntry
+    from orcid_sync import composition
+    from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore, WorkEntry
+    from orcid_sync.domain.models import Asset, ResearcherInput, SealedSecret, StoredToken, TokenSource, utc_now
 
     orcid = {"r1": "0000-0002-1825-0097", "r2": "0000-0001-5109-3700"}[researcher_id]
-    researchers = wiring.researcher_store()
+    researchers = composition.researcher_store()
     researchers.upsert_profile(
         ResearcherInput.model_validate({"id": researcher_id, "given_names": "Josiah", "family_name": "Carberry"})
     )
     scopes = ["/read-limited", "/activities/update", "/person/update"]
     researchers.record_connection(researcher_id, orcid=orcid, scopes=scopes, connected_at=utc_now())
-    wiring.token_store().put(
+    composition.token_store().put(
         StoredToken(
             researcher_id=researcher_id,
             orcid=orcid,
@@ -232,7 +232,7 @@ def seed_pushed_researcher(researcher_id: str, letters: int, articles: int) -> N
             fingerprint=f"f-{researcher_id}",
         )
     )
-    ledger = DynamoLedgerStore(wiring.dynamodb().Table(wiring.get_settings().ledger_table))
+    ledger = DynamoLedgerStore(composition.dynamodb().Table(composition.get_settings().ledger_table))
     for number in range(letters + articles):
         item = Asset.model_validate(
             {
@@ -244,7 +244,7 @@ def seed_pushed_researcher(researcher_id: str, letters: int, articles: int) -> N
                 "title": f"Output {number}",
             }
         )
-        wiring.asset_store().put(item)
+        composition.asset_store().put(item)
         ledger.put_work(
             researcher_id,
             WorkEntry(asset_id=item.id, put_code=1000 + number, content_hash="h", last_pushed_at=utc_now()),

@@ -8,16 +8,16 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from orcid_sync import wiring
-from orcid_sync.crypto import KmsDataKeys, TokenCipher
-from orcid_sync.models import (
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.stores import InvalidCursorError
+from orcid_sync.adapters.token_encryption import KmsDataKeys, TokenCipher
+from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
     ResearcherInput,
     StoredToken,
     TokenSource,
 )
-from orcid_sync.store.dynamodb import InvalidCursorError
 from tests.support.aws import AwsEnv
 
 ORCID = "0000-0002-1825-0097"
@@ -28,7 +28,7 @@ def _researcher(rid: str, **extra: object) -> ResearcherInput:
 
 
 def test_upsert_keeps_the_connection_fields(aws: AwsEnv) -> None:
-    store = wiring.researcher_store()
+    store = composition.researcher_store()
     store.upsert_profile(_researcher("r1", orcid=ORCID))
     store.record_connection("r1", orcid=ORCID, scopes=["/read-limited"], connected_at=datetime.now(UTC))
     updated = store.upsert_profile(_researcher("r1", orcid=ORCID, department="Psychoceramics"))
@@ -38,7 +38,7 @@ def test_upsert_keeps_the_connection_fields(aws: AwsEnv) -> None:
 
 
 def test_new_researchers_start_with_status_none_and_are_listed_by_status(aws: AwsEnv) -> None:
-    store = wiring.researcher_store()
+    store = composition.researcher_store()
     for i in range(5):
         store.upsert_profile(_researcher(f"r{i}"))
     store.set_status("r3", OrcidStatus.REVOKED)
@@ -52,7 +52,7 @@ def test_new_researchers_start_with_status_none_and_are_listed_by_status(aws: Aw
 
 
 def test_record_connection_refuses_a_different_orcid(aws: AwsEnv) -> None:
-    store = wiring.researcher_store()
+    store = composition.researcher_store()
     store.upsert_profile(_researcher("r1", orcid=ORCID))
     with pytest.raises(ClientError) as excinfo:
         store.record_connection("r1", orcid="0000-0002-9079-593X", scopes=[], connected_at=datetime.now(UTC))
@@ -60,7 +60,7 @@ def test_record_connection_refuses_a_different_orcid(aws: AwsEnv) -> None:
 
 
 def test_find_by_orcid_and_get_many(aws: AwsEnv) -> None:
-    store = wiring.researcher_store()
+    store = composition.researcher_store()
     store.upsert_profile(_researcher("r1", orcid=ORCID))
     store.upsert_profile(_researcher("r2"))
     assert [r.id for r in store.find_by_orcid(ORCID)] == ["r1"]
@@ -81,7 +81,7 @@ def test_tokens_are_stored_encrypted(aws: AwsEnv) -> None:
         stored_at=datetime.now(UTC),
         fingerprint="abc",
     )
-    store = wiring.token_store()
+    store = composition.token_store()
     store.put(token)
     raw = aws.table("TOKENS_TABLE").get_item(Key={"researcher_id": "r1"})["Item"]
     assert plaintext not in repr(raw)
@@ -109,7 +109,7 @@ def _asset(aid: str, researchers: list[str], **extra: object) -> Asset:
 
 
 def test_assets_are_listed_per_researcher_and_follow_reassignment(aws: AwsEnv) -> None:
-    store = wiring.asset_store()
+    store = composition.asset_store()
     store.put(_asset("a1", ["r1", "r2"]))
     store.put(_asset("a2", ["r1"], doi="10.1234/ABC"))
     assert {a.id for a in store.list_for_researcher("r1")} == {"a1", "a2"}

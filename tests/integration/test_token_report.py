@@ -7,9 +7,9 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orcid_sync import wiring
-from orcid_sync.crypto import token_fingerprint
-from orcid_sync.models import OrcidStatus, ResearcherInput, StoredToken, TokenSource
+from orcid_sync import composition
+from orcid_sync.adapters.token_encryption import token_fingerprint
+from orcid_sync.domain.models import OrcidStatus, ResearcherInput, StoredToken, TokenSource
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 
@@ -28,14 +28,14 @@ def call(path: str, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
 
 
 def _connected(rid: str, *, scopes: list[str] = ALL_SCOPES, expires_in: timedelta = timedelta(days=7300)) -> None:
-    researchers = wiring.researcher_store()
+    researchers = composition.researcher_store()
     researchers.upsert_profile(
         ResearcherInput(id=rid, given_names="Josiah", family_name=f"Carberry-{rid}", orcid=ORCID)
     )
     now = datetime.now(UTC)
     researchers.record_connection(rid, orcid=ORCID, scopes=scopes, connected_at=now)
-    batch = wiring.token_cipher().batch()
-    wiring.token_store().put(
+    batch = composition.token_cipher().batch()
+    composition.token_store().put(
         StoredToken(
             researcher_id=rid,
             orcid=ORCID,
@@ -54,9 +54,11 @@ def _seed() -> None:
     _connected("expiring", expires_in=timedelta(days=30))
     _connected("no-update-scope", scopes=["/read-limited", "/person/update"])
     _connected("revoked")
-    wiring.token_store().mark_revoked("revoked", datetime.now(UTC))
-    wiring.researcher_store().set_status("revoked", OrcidStatus.REVOKED)
-    wiring.researcher_store().upsert_profile(ResearcherInput(id="never", given_names="Ada", family_name="Lovelace"))
+    composition.token_store().mark_revoked("revoked", datetime.now(UTC))
+    composition.researcher_store().set_status("revoked", OrcidStatus.REVOKED)
+    composition.researcher_store().upsert_profile(
+        ResearcherInput(id="never", given_names="Ada", family_name="Lovelace")
+    )
 
 
 def test_the_report_lists_only_researchers_needing_attention(aws: AwsEnv) -> None:

@@ -19,12 +19,12 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.crypto import KmsDataKeys
-from orcid_sync.identifiers import orcid_check_character
-from orcid_sync.jobs import JobState, JobType
-from orcid_sync.logic.tokens import ProbeResult
-from orcid_sync.models import OrcidStatus, ResearcherInput
+from orcid_sync import composition
+from orcid_sync.adapters.token_encryption import KmsDataKeys
+from orcid_sync.domain.identifiers import orcid_check_character
+from orcid_sync.domain.job_models import JobState, JobType
+from orcid_sync.domain.models import OrcidStatus, ResearcherInput
+from orcid_sync.domain.tokens import ProbeResult
 from tests.support.apigw import FakeLambdaContext, http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv, template_resources
 
@@ -75,9 +75,9 @@ def run_import(event: dict[str, Any], context: FakeLambdaContext | None = None) 
 @pytest.fixture(autouse=True)
 def fresh_adapters() -> Iterator[None]:
     """The job store and notifier are cached per container; each test has its own moto."""
-    aws_adapters.reset()
+    composition.reset()
     yield
-    aws_adapters.reset()
+    composition.reset()
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def kms_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
 def researchers(*pairs: tuple[str, str | None]) -> None:
     for rid, orcid in pairs:
-        wiring.researcher_store().upsert_profile(
+        composition.researcher_store().upsert_profile(
             ResearcherInput(id=rid, given_names="Josiah", family_name="Carberry", orcid=orcid)
         )
 
@@ -193,11 +193,11 @@ def test_upload_import_report_and_redelivery(
     assert report["counts"] == view["counts"]
     assert [r["row"] for r in report["rejected"]] == [2, 3, 4]
     assert len(kms_calls) == 1
-    assert wiring.researcher_store().get("r1").orcid_status is OrcidStatus.ACTIVE  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid_status is OrcidStatus.ACTIVE  # type: ignore[union-attr]
     # The plaintext file is gone, every version of it.
     assert versions_of(ticket["key"]) == []
     # The upload is a run in the job history, started by whoever asked for the URL.
-    job = aws_adapters.job_store().get(f"upload-{ticket['upload_id']}")
+    job = composition.job_store().get(f"upload-{ticket['upload_id']}")
     assert job is not None
     assert (job.type, job.state, job.started_by) == (
         JobType.UPLOAD,
@@ -209,7 +209,7 @@ def test_upload_import_report_and_redelivery(
         2,
         3,
     )
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10, level="error").items
+    events = composition.job_store().list_events(job.job_id, limit=10, level="error").items
     assert sorted(e.message.split(":")[0] for e in events) == ["row 3", "row 4", "row 5"]  # 1-based, as in the file
 
     # When S3 delivers the same event again
@@ -325,13 +325,13 @@ def test_a_malformed_file_fails_and_stores_nothing(bucket: str, kms_calls: list[
     view = view_of(missing_column["upload_id"])
     assert view["status"] == "failed"
     assert "missing column scope or scopes" in view["message"]
-    job = aws_adapters.job_store().get(f"upload-{missing_column['upload_id']}")
+    job = composition.job_store().get(f"upload-{missing_column['upload_id']}")
     assert job is not None and job.state is JobState.FAILED
     assert "nothing was imported" in view["message"]
     view = view_of(broken_json["upload_id"])
     assert view["status"] == "failed"
     assert "row 1" in view["message"]
-    assert wiring.token_store().get("r1") is None
+    assert composition.token_store().get("r1") is None
     assert kms_calls == []
     assert versions_of("uploads/") == []
 
@@ -358,7 +358,7 @@ def test_running_out_of_time_stops_between_chunks(bucket: str) -> None:
     assert view["status"] == "failed"
     assert (view["rows"], view["counts"]["received"], view["counts"]["stored"]) == (3000, 2000, 10)
     assert "stopped after 2,000 of 3,000 rows" in view["message"]
-    assert wiring.token_store().get("r9") is not None and wiring.token_store().get("r10") is None
+    assert composition.token_store().get("r9") is not None and composition.token_store().get("r10") is None
     assert report_of(view)[0]["status"] == "failed"
 
 

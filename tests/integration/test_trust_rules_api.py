@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import JobType
-from orcid_sync.logic.jobs import StartJobRequest, request_job
-from orcid_sync.logic.tokens import ProbeResult
-from orcid_sync.models import ResearcherInput, StoredToken, TokenSource
+from orcid_sync import composition
+from orcid_sync.domain.job_models import JobType
+from orcid_sync.domain.job_runs import StartJobRequest, request_job
+from orcid_sync.domain.models import ResearcherInput, StoredToken, TokenSource
+from orcid_sync.domain.tokens import ProbeResult
 from tests.integration.test_admin_tokens import (
     ORCIDS,
     call,
@@ -71,13 +71,13 @@ def test_a_token_imported_without_verify_does_not_authenticate_the_orcid_id(aws:
     status, body, _ = post_json([token_row(ORCIDS[0])])
     assert (status, body["rows"][0]["outcome"]) == (200, "stored")
     # Then the token is used, but the iD is not taken as authenticated
-    stored = wiring.researcher_store().get("r1")
+    stored = composition.researcher_store().get("r1")
     assert stored is not None and stored.orcid_status.value == "active"
     assert stored.orcid_authenticated is False
     # And a load correcting the iD is accepted, not refused with 409
     outcome = load_researcher("r1", ORCIDS[1])
     assert outcome["outcome"] == "updated", outcome
-    assert wiring.researcher_store().get("r1").orcid == ORCIDS[1]  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid == ORCIDS[1]  # type: ignore[union-attr]
 
 
 def test_a_token_orcid_accepted_for_the_id_authenticates_it(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,7 +85,7 @@ def test_a_token_orcid_accepted_for_the_id_authenticates_it(aws: AwsEnv, monkeyp
     verifying(monkeypatch, ProbeResult.VALID)
     status, body, _ = post_json([token_row(ORCIDS[0])], verify="true")
     assert (status, body["rows"][0]["outcome"]) == (200, "stored")
-    assert wiring.researcher_store().get("r1").orcid_authenticated is True  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid_authenticated is True  # type: ignore[union-attr]
     assert load_researcher("r1", ORCIDS[1])["outcome"] == "rejected"
 
 
@@ -101,9 +101,9 @@ def test_verify_refusing_the_stored_token_marks_it_invalid_reports_it_and_offers
     status, body, raw = post_json([row], verify="true")
     assert (status, body["rows"][0]["outcome"]) == (200, "rejected")
     # Then the stored token (the same one) is marked invalid, and the researcher says so
-    token = wiring.token_store().get("r1")
+    token = composition.token_store().get("r1")
     assert token is not None and token.invalid_reason is not None and token.invalid_reason.value == "wrong_record"
-    assert wiring.researcher_store().get("r1").orcid_status.value == "token_invalid"  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid_status.value == "token_invalid"  # type: ignore[union-attr]
     status, listed, _ = call("GET", "/researchers", query={"status": "token_invalid"})
     assert (status, [r["id"] for r in listed["items"]]) == (200, ["r1"])
     # And the token report names them and why
@@ -129,9 +129,9 @@ def test_verify_refusing_a_new_token_leaves_a_different_stored_token_alone(
     post_json([token_row(ORCIDS[0])])
     verifying(monkeypatch, ProbeResult.WRONG_RECORD)
     post_json([token_row(ORCIDS[0])], verify="true")
-    token = wiring.token_store().get("r1")
+    token = composition.token_store().get("r1")
     assert token is not None and token.is_active
-    assert wiring.researcher_store().get("r1").orcid_status.value == "active"  # type: ignore[union-attr]
+    assert composition.researcher_store().get("r1").orcid_status.value == "active"  # type: ignore[union-attr]
 
 
 def test_rejected_token_rows_carry_their_row_number_and_their_id(aws: AwsEnv) -> None:
@@ -149,7 +149,9 @@ def test_rejected_token_rows_carry_their_row_number_and_their_id(aws: AwsEnv) ->
 
 def _import_token_for(sandbox: Sandbox, rid: str, orcid: str, token_of: str) -> None:
     """Researcher ``rid`` with iD ``orcid``, holding (as a legacy import would) the token of record ``token_of``."""
-    wiring.researcher_store().upsert_profile(ResearcherInput(id=rid, given_names="Gil", family_name="T", orcid=orcid))
+    composition.researcher_store().upsert_profile(
+        ResearcherInput(id=rid, given_names="Gil", family_name="T", orcid=orcid)
+    )
     status, body, _ = post_json(
         [
             {
@@ -173,10 +175,10 @@ def test_a_pull_answered_9017_marks_the_token_invalid_once_and_later_runs_skip_t
     # When the pull reads Gil's works with it
     assert deliver(tasks) == []
     # Then ORCID's 9017 marks the token invalid, with one event saying so
-    token = wiring.token_store().get("gil")
+    token = composition.token_store().get("gil")
     assert token is not None and token.invalid_reason is not None and token.invalid_reason.value == "wrong_record"
-    assert wiring.researcher_store().get("gil").orcid_status.value == "token_invalid"  # type: ignore[union-attr]
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    assert composition.researcher_store().get("gil").orcid_status.value == "token_invalid"  # type: ignore[union-attr]
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     assert [(e.action, e.orcid_error_code) for e in events] == [("marked token invalid", 9017)]
     assert sandbox.tokens[hal] not in events[0].message
     # And the next run leaves Gil out (no error event every night)
@@ -187,10 +189,10 @@ def test_a_pull_answered_9017_marks_the_token_invalid_once_and_later_runs_skip_t
 def test_the_first_successful_pull_with_an_imported_token_authenticates_the_orcid_id(sandbox: Sandbox) -> None:
     ivy = sandbox.researcher("Ivy")
     _import_token_for(sandbox, "ivy", ivy, token_of=ivy)
-    assert wiring.researcher_store().get("ivy").orcid_authenticated is False  # type: ignore[union-attr]
+    assert composition.researcher_store().get("ivy").orcid_authenticated is False  # type: ignore[union-attr]
     _, tasks = start_run()
     assert deliver(tasks) == []
-    assert wiring.researcher_store().get("ivy").orcid_authenticated is True  # type: ignore[union-attr]
+    assert composition.researcher_store().get("ivy").orcid_authenticated is True  # type: ignore[union-attr]
 
 
 # --- §3 an asset for a researcher not loaded yet --------------------------------------------------------------------
@@ -210,7 +212,7 @@ def test_an_asset_naming_an_unknown_researcher_is_stored_with_a_warning(aws: Aws
     assert "ghost" in warning["reason"]
     assert body["rows"][1]["warnings"] == []
     assert body["counts"]["with_warnings"] == 1
-    assert wiring.asset_store().get("a1") is not None
+    assert composition.asset_store().get("a1") is not None
     # One at a time too
     status, stored, _ = call("PUT", "/assets/a3", body={"id": "a3", "researchers": ["ghost"], **ASSET})
     assert status == 201
@@ -224,7 +226,7 @@ def test_a_boolean_sent_as_text_is_refused_naming_the_field(aws: AwsEnv) -> None
     status, body, _ = call("PUT", "/assets/a1", body={"id": "a1", "researchers": ["r1"], **ASSET, "visible": "yes"})
     assert status == 400
     assert [p["field"] for p in body["problems"]] == ["body.visible"]
-    assert wiring.asset_store().get("a1") is None
+    assert composition.asset_store().get("a1") is None
     status, body, _ = call("POST", "/assets", body=[{"id": "a1", "researchers": ["r1"], **ASSET, "visible": "yes"}])
     assert [p["field"] for p in body["rows"][0]["problems"]] == ["visible"]
     status, body, _ = call(
@@ -259,7 +261,7 @@ def test_an_invalid_job_type_is_named_by_its_value(aws: AwsEnv) -> None:
 
 def test_a_second_disconnect_says_the_researcher_is_already_disconnected(aws: AwsEnv) -> None:
     researcher("r1", ORCIDS[0])
-    wiring.researcher_store().record_connection("r1", orcid=ORCIDS[0], scopes=[], connected_at=datetime.now(UTC))
+    composition.researcher_store().record_connection("r1", orcid=ORCIDS[0], scopes=[], connected_at=datetime.now(UTC))
     first, body, _ = call("DELETE", "/researchers/r1/orcid")
     assert (first, body["token_revocation"]) == (200, "no_token")
     second, body, _ = call("DELETE", "/researchers/r1/orcid")
@@ -270,11 +272,11 @@ def test_a_second_disconnect_says_the_researcher_is_already_disconnected(aws: Aw
 def test_a_push_asked_for_an_ineligible_researcher_says_why_in_the_job_events(scheduler: dict[str, str]) -> None:
     # Given one connected researcher and one who never connected
     _connected("r1", ORCIDS[0])
-    wiring.researcher_store().upsert_profile(ResearcherInput(id="r2", given_names="Ada", family_name="Lovelace"))
+    composition.researcher_store().upsert_profile(ResearcherInput(id="r2", given_names="Ada", family_name="Lovelace"))
     job = request_job(
-        aws_adapters.job_store(),
-        aws_adapters.control_queue(),
-        wiring.researcher_store(),
+        composition.job_store(),
+        composition.control_queue(),
+        composition.researcher_store(),
         StartJobRequest(type=JobType.PUSH, researchers=["r1", "r2"]),
         started_by="admin",
         now=datetime.now(UTC),
@@ -282,20 +284,20 @@ def test_a_push_asked_for_an_ineligible_researcher_says_why_in_the_job_events(sc
     # When the scheduler starts the run
     assert invoke(_control_event(job.job_id)) == {"batchItemFailures": []}
     # Then r2 is not pushed, and the run says why
-    events = aws_adapters.job_store().list_events(job.job_id, limit=10).items
+    events = composition.job_store().list_events(job.job_id, limit=10).items
     assert [(e.researcher_id, e.level, e.action) for e in events] == [("r2", "warning", "skipped researcher")]
     assert events[0].message == "not included in this push run: the researcher has no ORCID iD"
 
 
 def test_a_stored_token_fingerprint_guards_the_invalid_mark(aws: AwsEnv) -> None:
-    from orcid_sync.models import TokenInvalidReason
+    from orcid_sync.domain.models import TokenInvalidReason
 
     researcher("r1", ORCIDS[0])
     post_json([token_row(ORCIDS[0])])
-    stored = wiring.token_store().get("r1")
+    stored = composition.token_store().get("r1")
     assert stored is not None
     at = datetime.now(UTC)
-    tokens = wiring.token_store()
+    tokens = composition.token_store()
     assert not tokens.mark_invalid("r1", at=at, reason=TokenInvalidReason.WRONG_RECORD, fingerprint=uuid.uuid4().hex)
     assert not tokens.mark_invalid("nobody", at=at, reason=TokenInvalidReason.WRONG_RECORD, fingerprint="f")
     assert tokens.mark_invalid("r1", at=at, reason=TokenInvalidReason.WRONG_RECORD, fingerprint=stored.fingerprint)

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import Job, JobTrigger, JobType, ResearcherTask
-from orcid_sync.logic.jobs import open_job
-from orcid_sync.models import StoredToken, TokenSource, utc_now
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
-from orcid_sync.store.ledger import PUSH_STATE_ITEM
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.adapters.dynamodb.push_ledger import PUSH_STATE_ITEM
+from orcid_sync.domain.job_models import Job, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.models import StoredToken, TokenSource, utc_now
 from tests.conftest import FakeLambdaContext
 from tests.integration.test_push_worker import EVERYTHING, Sandbox, sandbox, sqs_record
 from tests.support.apigw import http_event, lambda_context, response_json
@@ -72,7 +72,7 @@ class DynamoCalls:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        wiring.dynamodb().meta.client.meta.events.register("before-call.dynamodb", self._count)
+        composition.dynamodb().meta.client.meta.events.register("before-call.dynamodb", self._count)
 
     def _count(self, model: Any, **_: Any) -> None:
         self.calls[model.name] += 1
@@ -137,7 +137,7 @@ def test_one_changed_field_is_updated_and_only_that_asset_is_written(aws: AwsEnv
     assets = [asset("r1", n) for n in range(5)]
     call("POST", "/researchers", body=[person("r1")])
     call("POST", "/assets", body=assets)
-    store = wiring.asset_store()
+    store = composition.asset_store()
     stamped = {a["id"]: store.get(a["id"]).updated_at for a in assets}  # type: ignore[union-attr]
 
     # When one asset of the batch has a corrected title
@@ -164,7 +164,7 @@ def test_moving_an_asset_to_another_researcher_still_moves_its_copies(aws: AwsEn
     call("POST", "/assets", body=[asset("r1", 1)])
     status, body = call("POST", "/assets", body=[asset("r1", 1, researchers=["r2"])])
     assert (status, body["rows"][0]["outcome"]) == (200, "updated")
-    store = wiring.asset_store()
+    store = composition.asset_store()
     assert store.list_for_researcher("r1") == []
     assert [a.id for a in store.list_for_researcher("r2")] == ["r1-a001"]
 
@@ -189,7 +189,7 @@ def test_an_asset_stored_before_content_hashes_is_compared_by_its_document(aws: 
     assert [row["outcome"] for row in body["rows"]] == ["unchanged", "updated", "unchanged"]
     assert dynamo.writes == {"TransactWriteItems": 1}
     # And the moved one's old copy went (its researchers came from the document)
-    store = wiring.asset_store()
+    store = composition.asset_store()
     assert [a.id for a in store.list_for_researcher("r1")] == [assets[0]["id"], assets[2]["id"]]
     assert [a.id for a in store.list_for_researcher("r2")] == [assets[1]["id"]]
 
@@ -220,7 +220,7 @@ def test_a_resent_unchanged_researcher_batch_writes_nothing_and_keeps_the_manage
     # Given researchers, one of whom connected (an authenticated iD the feed does not know) and was synced
     people = [person(f"r{n}") for n in range(30)]
     call("POST", "/researchers", body=people)
-    researchers = wiring.researcher_store()
+    researchers = composition.researcher_store()
     orcid = "0000-0002-1825-0097"
     researchers.record_connection("r0", orcid=orcid, scopes=["/activities/update"], connected_at=utc_now())
     researchers.mark_synced("r0", utc_now())
@@ -247,7 +247,7 @@ def test_a_resent_unchanged_researcher_batch_writes_nothing_and_keeps_the_manage
 def test_researcher_iD_rules_hold_for_resent_rows(aws: AwsEnv, dynamo: DynamoCalls) -> None:
     orcid, other = "0000-0002-1825-0097", "0000-0001-5109-3700"
     call("POST", "/researchers", body=[person("r1"), person("r2", orcid=orcid)])
-    researchers = wiring.researcher_store()
+    researchers = composition.researcher_store()
     researchers.record_connection("r1", orcid=orcid, scopes=["/activities/update"], connected_at=utc_now())
     # An imported token's iD (not authenticated) on r2's record
     researchers.record_connection(
@@ -300,9 +300,9 @@ class Pusher:
         """The researcher on the sandbox with a token for us, stored as the connect page would."""
         orcid, access_token = self.sandbox.new_researcher()
         scopes = ["/activities/update", "/person/update", "/read-limited"]
-        wiring.researcher_store().record_connection(rid, orcid=orcid, scopes=scopes, connected_at=utc_now())
-        sealed = wiring.token_cipher().batch().seal(rid, access_token)
-        wiring.token_store().put(
+        composition.researcher_store().record_connection(rid, orcid=orcid, scopes=scopes, connected_at=utc_now())
+        sealed = composition.token_cipher().batch().seal(rid, access_token)
+        composition.token_store().put(
             StoredToken(
                 researcher_id=rid,
                 orcid=orcid,
@@ -319,7 +319,7 @@ class Pusher:
     def push(self, researcher_ids: list[str]) -> Job:
         from functions.push_worker import app
 
-        jobs = aws_adapters.job_store()
+        jobs = composition.job_store()
         job = open_job(
             jobs, job_type=JobType.PUSH, trigger=JobTrigger.MANUAL, started_by="test", options={}, now=utc_now()
         )
@@ -347,14 +347,13 @@ def pusher(aws: AwsEnv, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("ORCID_API_URL", sandbox.url)
     monkeypatch.setenv("ORCID_SITE_URL", sandbox.url)
     monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", function_environment("PushWorkerFunction")["PUSH_MAX_RECEIVE_COUNT"])
-    wiring.reset()
-    aws_adapters.reset()
+    composition.reset()
     app.ports.cache_clear()
     store = DynamoIntegrationSettingsStore(aws.table("STATE_TABLE"))
     store.save(EVERYTHING, expected_version=store.get().version, at=utc_now(), by="test")
     yield Pusher(aws, sandbox)
     app.ports.cache_clear()
-    aws_adapters.reset()
+    composition.reset()
 
 
 def test_the_push_after_an_unchanged_resend_makes_no_orcid_request_and_plans_nobody(pusher: Pusher) -> None:

@@ -13,10 +13,9 @@ import pytest
 from pydantic import SecretStr
 
 from orcid_sync import templates
-from orcid_sync.crypto import TokenCipher
-from orcid_sync.errors import ConflictError, InvalidInputError, NotFoundError
-from orcid_sync.logic import connect
-from orcid_sync.logic.connect import (
+from orcid_sync.adapters.token_encryption import TokenCipher
+from orcid_sync.domain import connect
+from orcid_sync.domain.connect import (
     CallbackParams,
     CallbackServices,
     ConnectRefusedError,
@@ -25,10 +24,11 @@ from orcid_sync.logic.connect import (
     RefusalReason,
     RevocationOutcome,
 )
-from orcid_sync.logic.signing import Signer, new_nonce
-from orcid_sync.models import OrcidStatus, Researcher, StoredToken, TokenSource
-from orcid_sync.orcid.errors import InvalidTokenError, OAuthError, OrcidApiError, ServiceUnavailableError
-from orcid_sync.orcid.models import OAuthToken
+from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from orcid_sync.domain.models import OrcidStatus, Researcher, StoredToken, TokenSource
+from orcid_sync.domain.orcid.errors import InvalidTokenError, OAuthError, OrcidApiError, ServiceUnavailableError
+from orcid_sync.domain.orcid.models import OAuthToken
+from orcid_sync.domain.signing import Signer, new_nonce
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BASE = "https://orcid-sync.example.edu"

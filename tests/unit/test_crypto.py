@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from orcid_sync.crypto import TokenCipher, TokenDecryptionError, token_fingerprint
+from orcid_sync.adapters.token_encryption import TokenCipher, TokenDecryptionError, token_fingerprint
 
 
 class FakeKeys:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from orcid_sync.identifiers import (
+from orcid_sync.domain.identifiers import (
     DoiStr,
     InvalidIdentifierError,
     OrcidId,

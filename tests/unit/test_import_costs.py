@@ -40,8 +40,8 @@ NEVER_AT_IMPORT = (
     "aws_xray_sdk.ext.sqlite3",
     "aws_xray_sdk.ext.httpx",
 )
-ORCID_CLIENT = ("requests", "orcid_sync.orcid.client")
-ORCID_MODELS = ("orcid_sync.orcid.models",)
+ORCID_CLIENT = ("requests", "orcid_sync.adapters.orcid_api.client")
+ORCID_MODELS = ("orcid_sync.domain.orcid.models",)
 # What each function may not import at cold start, beyond NEVER_AT_IMPORT. The push worker's module-level
 # code names the ORCID client's request statistics, so it imports the client; every function but the
 # connect pages and the token import reads ORCID-shaped settings or plans works at module level.

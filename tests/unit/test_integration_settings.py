@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orcid_sync.integration_settings import (
+from orcid_sync.domain.institution_settings import (
     AssetSelection,
     IntegrationSettings,
     OrganizationSettings,
@@ -15,7 +15,7 @@ from orcid_sync.integration_settings import (
     StoredIntegrationSettings,
     effective_mapping,
 )
-from orcid_sync.models import Researcher
+from orcid_sync.domain.models import Researcher
 
 ORG: dict[str, Any] = {
     "name": "Example University",

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from orcid_sync.errors import ConflictError, NotFoundError
-from orcid_sync.jobs import (
+from orcid_sync.adapters.dynamodb.job_store import FINISH_CLAIM_STALE_AFTER, event_sort_key, outcome_delta
+from orcid_sync.domain.errors import ConflictError, NotFoundError
+from orcid_sync.domain.job_models import (
     Job,
     JobCounts,
     JobEvent,
@@ -20,7 +21,7 @@ from orcid_sync.jobs import (
     ResearcherOutcome,
     ResearcherTask,
 )
-from orcid_sync.logic.jobs import (
+from orcid_sync.domain.job_runs import (
     JobFinisher,
     JobFinishPendingError,
     complete_researcher,
@@ -30,8 +31,7 @@ from orcid_sync.logic.jobs import (
     open_job,
     redact,
 )
-from orcid_sync.store.base import Page
-from orcid_sync.store.jobs import FINISH_CLAIM_STALE_AFTER, event_sort_key, outcome_delta
+from orcid_sync.domain.ports import Page
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 

@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 
-from orcid_sync.aws_adapters import EventBridgeSchedules, SnsNotifier, SqsControlQueue, SqsTaskQueue, TaskSendError
-from orcid_sync.jobs import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.settings import SettingsError
+from orcid_sync.adapters.messaging import (
+    EventBridgeSchedules,
+    SnsNotifier,
+    SqsControlQueue,
+    SqsTaskQueue,
+    TaskSendError,
+)
+from orcid_sync.config import SettingsError
+from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
 
 NOW = datetime(2026, 11, 21, 2, tzinfo=UTC)
 

@@ -6,15 +6,15 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from orcid_sync.jobs import JobEvent
-from orcid_sync.logic.reports import (
+from orcid_sync.domain.job_models import JobEvent
+from orcid_sync.domain.models import OrcidStatus, Researcher, SealedSecret, StoredToken, TokenSource
+from orcid_sync.domain.reports import (
     TokenProblem,
     job_events_csv,
     token_health,
     token_health_csv,
     token_health_report,
 )
-from orcid_sync.models import OrcidStatus, Researcher, SealedSecret, StoredToken, TokenSource
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 ALL_SCOPES = ["/activities/update", "/person/update", "/read-limited"]

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from orcid_sync.errors import InvalidInputError, NotFoundError
-from orcid_sync.integration_settings import IntegrationSettings, StoredIntegrationSettings
-from orcid_sync.jobs import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType
-from orcid_sync.logic.jobs import (
+from orcid_sync.domain.errors import InvalidInputError, NotFoundError
+from orcid_sync.domain.institution_settings import IntegrationSettings, StoredIntegrationSettings
+from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType
+from orcid_sync.domain.job_runs import (
     SEND_ASSETS_OFF_WARNING,
     ResearcherSelector,
     ScheduledTypeError,
@@ -28,7 +28,7 @@ from orcid_sync.logic.jobs import (
     set_schedule,
     start_requested_job,
 )
-from orcid_sync.models import OrcidStatus, Researcher, StoredToken
+from orcid_sync.domain.models import OrcidStatus, Researcher, StoredToken
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier, FakeQueue
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from orcid_sync.mapping import FALLBACK_WORK_TYPE, UnknownWorkTypeError, WorkTypeMapping, to_api3_work_type
+from orcid_sync.domain.type_mapping import FALLBACK_WORK_TYPE, UnknownWorkTypeError, WorkTypeMapping, to_api3_work_type
 from orcid_sync_cli.main import cli
 
 

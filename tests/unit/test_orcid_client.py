@@ -16,9 +16,9 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from orcid_sync.observability import logger
-from orcid_sync.orcid.client import NO_ANSWER, OrcidClient, RetryPolicy, Timeout, put_code_from_location
-from orcid_sync.orcid.errors import (
+from orcid_sync.adapters.orcid_api.client import NO_ANSWER, OrcidClient, RetryPolicy, Timeout, put_code_from_location
+from orcid_sync.config import Settings
+from orcid_sync.domain.orcid.errors import (
     ConflictError,
     DeprecatedRecordError,
     DuplicateWorkError,
@@ -40,8 +40,8 @@ from orcid_sync.orcid.errors import (
     exception_for,
     redact,
 )
-from orcid_sync.orcid.models import Employment, OrcidError, ResearcherUrl, Work
-from orcid_sync.settings import Settings
+from orcid_sync.domain.orcid.models import Employment, OrcidError, ResearcherUrl, Work
+from orcid_sync.observability import logger
 from tests.unit.orcid_responses import (
     ACCESS_TOKEN,
     API,

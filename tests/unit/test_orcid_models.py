@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from orcid_sync.identifiers import PartialDate
-from orcid_sync.orcid.models import (
+from orcid_sync.domain.identifiers import PartialDate
+from orcid_sync.domain.orcid.models import (
     BULK_MAX_WORKS,
     BulkWorkRequest,
     BulkWorkResponse,

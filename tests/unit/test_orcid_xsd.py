@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orcid_sync.orcid.models import (
+from orcid_sync.domain.orcid.models import (
     BulkWorkRequest,
     Employment,
     ResearcherUrl,
@@ -21,7 +21,7 @@ from orcid_sync.orcid.models import (
     Work,
     WorkTitle,
 )
-from orcid_sync.orcid.xml import NAMESPACES, to_orcid_xml
+from tests.support.orcid_xml import NAMESPACES, to_orcid_xml
 
 SCHEMA_FILES = {
     "work": "work-3.0.xsd",

@@ -21,8 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orcid_sync.errors import InvalidInputError
-from orcid_sync.identifiers import (
+from orcid_sync.adapters.upload_store import UploadFormat
+from orcid_sync.domain.assets import load_assets
+from orcid_sync.domain.batches import RowOutcomeKind
+from orcid_sync.domain.errors import InvalidInputError
+from orcid_sync.domain.identifiers import (
     InvalidIdentifierError,
     PartialDate,
     doi_key,
@@ -35,15 +38,12 @@ from orcid_sync.identifiers import (
     parse_pmid,
     pmid_key,
 )
-from orcid_sync.integration_settings import IntegrationSettings
-from orcid_sync.logic.assets import load_assets
-from orcid_sync.logic.batches import RowOutcomeKind
-from orcid_sync.logic.researchers import load_researchers
-from orcid_sync.logic.token_uploads import upload_rows
-from orcid_sync.logic.tokens import parse_token_body
-from orcid_sync.models import Asset, AssetInput, Researcher, ResearcherInput
-from orcid_sync.store.base import AssetState
-from orcid_sync.store.uploads import UploadFormat
+from orcid_sync.domain.institution_settings import IntegrationSettings
+from orcid_sync.domain.models import Asset, AssetInput, Researcher, ResearcherInput
+from orcid_sync.domain.ports import AssetState
+from orcid_sync.domain.researchers import load_researchers
+from orcid_sync.domain.token_uploads import upload_rows
+from orcid_sync.domain.tokens import parse_token_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 bounded = settings(

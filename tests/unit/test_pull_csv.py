@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orcid_sync.logic.pull_csv import (
+from orcid_sync.domain.pull_csv import (
     CSV_COLUMNS,
     MIN_PART_SIZE,
     PulledWorkRow,

@@ -10,8 +10,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from orcid_sync.jobs import JobType, ResearcherTask
-from orcid_sync.logic.pull import (
+from orcid_sync.adapters.dynamodb.pull_ledger import PulledEntry
+from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
+from orcid_sync.domain.orcid.models import OrcidError, Work, Works
+from orcid_sync.domain.pull import (
     PullPorts,
     SkipReason,
     WorkIds,
@@ -23,10 +26,7 @@ from orcid_sync.logic.pull import (
     select_pull_researchers,
     select_works,
 )
-from orcid_sync.logic.pull_csv import part_key, read_rows
-from orcid_sync.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
-from orcid_sync.orcid.models import OrcidError, Work, Works
-from orcid_sync.store.pull_ledger import PulledEntry
+from orcid_sync.domain.pull_csv import part_key, read_rows
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 ORCID = "0000-0002-1825-0097"

@@ -10,10 +10,37 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from orcid_sync.integration_settings import IntegrationSettings
-from orcid_sync.jobs import JobTrigger, JobType, ResearcherTask
-from orcid_sync.logic.jobs import open_job
-from orcid_sync.logic.push import (
+from orcid_sync.adapters.dynamodb.push_ledger import (
+    EmploymentEntry,
+    EntryState,
+    LedgerChanges,
+    PushLedger,
+    ResearcherUrlEntry,
+    WorkEntry,
+)
+from orcid_sync.domain.institution_settings import IntegrationSettings
+from orcid_sync.domain.job_models import JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.models import (
+    Asset,
+    OrcidStatus,
+    Researcher,
+    SealedSecret,
+    StoredToken,
+    TokenInvalidReason,
+    TokenSource,
+)
+from orcid_sync.domain.orcid import errors as orcid_errors
+from orcid_sync.domain.orcid.models import (
+    Employment,
+    OrcidError,
+    OrcidIdentifier,
+    ResearcherUrl,
+    ResearcherUrls,
+    Source,
+    Work,
+)
+from orcid_sync.domain.push import (
     REQUEST_TIME_MARGIN_SECONDS,
     OutOfTimeError,
     PushContext,
@@ -23,34 +50,7 @@ from orcid_sync.logic.push import (
     push_researcher,
     select_push_researchers,
 )
-from orcid_sync.logic.works import content_hash
-from orcid_sync.models import (
-    Asset,
-    OrcidStatus,
-    Researcher,
-    SealedSecret,
-    StoredToken,
-    TokenInvalidReason,
-    TokenSource,
-)
-from orcid_sync.orcid import errors as orcid_errors
-from orcid_sync.orcid.models import (
-    Employment,
-    OrcidError,
-    OrcidIdentifier,
-    ResearcherUrl,
-    ResearcherUrls,
-    Source,
-    Work,
-)
-from orcid_sync.store.ledger import (
-    EmploymentEntry,
-    EntryState,
-    LedgerChanges,
-    PushLedger,
-    ResearcherUrlEntry,
-    WorkEntry,
-)
+from orcid_sync.domain.works import content_hash
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -217,7 +217,7 @@ class FakeOrcid:
 
 
 def _no_ids() -> Any:
-    from orcid_sync.orcid.models import ExternalIds
+    from orcid_sync.domain.orcid.models import ExternalIds
 
     return ExternalIds()
 

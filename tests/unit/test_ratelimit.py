@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orcid_sync.orcid.ratelimit import DynamoDbTokenBucket, NoRateLimit, RateLimiter, TokenBucket
+from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket, NoRateLimit, RateLimiter, TokenBucket
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orcid_sync.settings import OrcidEnvironment, Settings, SettingsError, get_settings
+from orcid_sync.config import OrcidEnvironment, Settings, SettingsError, get_settings
 
 FULL_ENV = {
     "ORCID_ENVIRONMENT": "sandbox",

@@ -10,10 +10,10 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from orcid_sync.logic.token_probe import client_probe
-from orcid_sync.logic.tokens import ProbeResult
-from orcid_sync.orcid.client import OrcidClient, RetryPolicy
-from orcid_sync.orcid.ratelimit import NoRateLimit
+from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy
+from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit
+from orcid_sync.domain.token_probe import client_probe
+from orcid_sync.domain.tokens import ProbeResult
 
 API = "https://api.orcid.test"
 ORCID = "0000-0002-1825-0097"

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from orcid_sync.errors import InvalidInputError
-from orcid_sync.jobs import Job, JobTrigger, JobType
-from orcid_sync.logic.batches import problems_from
-from orcid_sync.logic.pull import select_pull_researchers
-from orcid_sync.logic.pull_csv import CSV_COLUMNS, PulledWorkRow, read_rows, rows_bytes
-from orcid_sync.logic.push import ineligibility, select_push_researchers
-from orcid_sync.logic.reports import TokenProblem, token_health, token_health_csv
-from orcid_sync.logic.tokens import TokenRow, parse_token_body, parse_token_row
-from orcid_sync.models import AssetInput, OrcidStatus, ResearcherInput
+from orcid_sync.domain.batches import problems_from
+from orcid_sync.domain.errors import InvalidInputError
+from orcid_sync.domain.job_models import Job, JobTrigger, JobType
+from orcid_sync.domain.models import AssetInput, OrcidStatus, ResearcherInput
+from orcid_sync.domain.pull import select_pull_researchers
+from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, read_rows, rows_bytes
+from orcid_sync.domain.push import ineligibility, select_push_researchers
+from orcid_sync.domain.reports import TokenProblem, token_health, token_health_csv
+from orcid_sync.domain.tokens import TokenRow, parse_token_body, parse_token_row
 from tests.unit.test_push_plan import NOW as NOW_PUSH
 from tests.unit.test_push_plan import SENDING, World, asset, orcid_failure, researcher, token, world
 
@@ -114,7 +114,7 @@ def test_a_token_with_a_control_character_is_refused_without_quoting_it() -> Non
 
 
 def test_a_push_answered_9017_marks_the_token_invalid_and_the_researcher_token_invalid() -> None:
-    from orcid_sync.models import TokenInvalidReason
+    from orcid_sync.domain.models import TokenInvalidReason
 
     w = world(asset(1))
     w.orcid.failures["create_works"] = [orcid_failure("TokenForOtherRecordError", 401, 9017, "401: not this record")]
@@ -135,7 +135,7 @@ def test_a_push_answered_9017_marks_the_token_invalid_and_the_researcher_token_i
 
 
 def test_a_revoked_token_still_marks_the_researcher_revoked_through_the_same_path() -> None:
-    from orcid_sync.models import TokenInvalidReason
+    from orcid_sync.domain.models import TokenInvalidReason
 
     w = world(asset(1))
     w.orcid.revoked = True
@@ -188,7 +188,7 @@ def test_the_token_report_names_a_wrong_record_token_and_why() -> None:
 
 
 def token_health_csv_of(row: Any) -> str:
-    from orcid_sync.logic.reports import TokenHealthReport
+    from orcid_sync.domain.reports import TokenHealthReport
 
     return token_health_csv(
         TokenHealthReport(generated_at=NOW, expiring_within_days=90, researchers_checked=1, rows=[row])
@@ -306,7 +306,7 @@ class MemoryStore:
 
 
 def test_a_requested_researcher_left_out_of_a_run_gets_an_event_saying_why() -> None:
-    from orcid_sync.logic.researchers import ExplainingSelector
+    from orcid_sync.domain.researchers import ExplainingSelector
 
     never = researcher(id="never", orcid_status="none")
     wrong = researcher(id="wrong", orcid_status="token_invalid")
@@ -341,7 +341,7 @@ def test_a_requested_researcher_left_out_of_a_run_gets_an_event_saying_why() -> 
 
 
 def test_pull_ineligibility_names_the_reason() -> None:
-    from orcid_sync.logic.researchers import pull_ineligibility
+    from orcid_sync.domain.researchers import pull_ineligibility
 
     r = researcher()
     assert pull_ineligibility(r, None) is not None and "no ORCID token" in str(pull_ineligibility(r, None))

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from orcid_sync.mapping import WorkTypeMapping, default_mapping
-from orcid_sync.orcid import vocabulary
+from orcid_sync.domain.orcid import vocabulary
+from orcid_sync.domain.type_mapping import WorkTypeMapping, default_mapping
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import xmlschema
 
-from orcid_sync.integration_settings import IntegrationSettings
-from orcid_sync.logic.works import (
+from orcid_sync.domain.institution_settings import IntegrationSettings
+from orcid_sync.domain.models import Asset
+from orcid_sync.domain.orcid.models import SHORT_DESCRIPTION_MAX_LENGTH
+from orcid_sync.domain.type_mapping import default_mapping
+from orcid_sync.domain.works import (
     ORCID_LANGUAGE_CODES,
     BuiltWork,
     InvalidWork,
@@ -19,10 +22,7 @@ from orcid_sync.logic.works import (
     content_hash,
     trim_at_word,
 )
-from orcid_sync.mapping import default_mapping
-from orcid_sync.models import Asset
-from orcid_sync.orcid.models import SHORT_DESCRIPTION_MAX_LENGTH
-from orcid_sync.orcid.xml import to_orcid_xml
+from tests.support.orcid_xml import to_orcid_xml
 
 FIRST_AUTHOR = "0000-0002-1825-0097"
 

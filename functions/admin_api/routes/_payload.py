@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
-from orcid_sync.errors import Problem
-from orcid_sync.logic.batches import check_body_size
-from orcid_sync.models import EntityId
+from orcid_sync.domain.batches import check_body_size
+from orcid_sync.domain.errors import Problem
+from orcid_sync.domain.models import EntityId
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Response

@@ -9,10 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import WithJsonSchema
 
-from orcid_sync import wiring
-from orcid_sync.logic.assets import StoredAsset, delete_asset, get_asset, load_assets, put_asset
-from orcid_sync.logic.batches import MAX_BATCH_ROWS, BatchReport
-from orcid_sync.models import Asset, AssetInput, utc_now
+from orcid_sync import composition
+from orcid_sync.domain.assets import StoredAsset, delete_asset, get_asset, load_assets, put_asset
+from orcid_sync.domain.batches import MAX_BATCH_ROWS, BatchReport
+from orcid_sync.domain.models import Asset, AssetInput, utc_now
 from orcid_sync.observability import logger
 
 from ._payload import BAD_REQUEST, NOT_FOUND, TOO_LARGE, IdInPath, body_size
@@ -45,7 +45,7 @@ def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=
     with a warning in `warnings` (field and reason).
     """
     result = put_asset(
-        wiring.asset_store(), asset, path_id=asset_id, now=utc_now(), researchers=wiring.researcher_store()
+        composition.asset_store(), asset, path_id=asset_id, now=utc_now(), researchers=composition.researcher_store()
     )
     logger.info("asset stored", asset_id=asset_id, outcome=result.asset.outcome, warnings=len(result.asset.warnings))
     return Response(
@@ -70,7 +70,7 @@ def load_assets_route(
     `counts` adds them up. A row naming a researcher id nobody has is stored with `warnings` (row,
     field, reason): the researcher may be loaded later.
     """
-    report = load_assets(wiring.asset_store(), rows, now=utc_now(), researchers=wiring.researcher_store())
+    report = load_assets(composition.asset_store(), rows, now=utc_now(), researchers=composition.researcher_store())
     logger.info("asset batch loaded", counts=report.counts.model_dump())
     return report
 
@@ -82,7 +82,7 @@ def load_assets_route(
     responses={200: {"description": "The asset"}, 404: NOT_FOUND},
 )
 def get_asset_route(asset_id: IdInPath) -> Asset:
-    return get_asset(wiring.asset_store(), asset_id)
+    return get_asset(composition.asset_store(), asset_id)
 
 
 @router.delete(
@@ -93,6 +93,6 @@ def get_asset_route(asset_id: IdInPath) -> Asset:
 )
 def delete_asset_route(asset_id: IdInPath) -> Response[None]:
     """The next push removes the ORCID works made from it."""
-    delete_asset(wiring.asset_store(), asset_id)
+    delete_asset(composition.asset_store(), asset_id)
     logger.info("asset deleted", asset_id=asset_id)
     return Response(status_code=204)

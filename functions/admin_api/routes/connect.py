@@ -8,8 +8,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orcid_sync import wiring
-from orcid_sync.logic.connect import (
+from orcid_sync import composition
+from orcid_sync.config import get_settings
+from orcid_sync.domain.connect import (
     ConnectLink,
     ConnectLinkRequest,
     Disconnected,
@@ -18,10 +19,9 @@ from orcid_sync.logic.connect import (
     issue_connect_link,
     request_base_url,
 )
-from orcid_sync.logic.signing import Signer
-from orcid_sync.models import utc_now
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.signing import Signer
 from orcid_sync.observability import logger
-from orcid_sync.settings import get_settings
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
@@ -45,8 +45,8 @@ def create_connect_link(
             domain_name=event.request_context.domain_name,
             host=event.headers.get("host"),
         ),
-        researchers=wiring.researcher_store(settings),
-        signer=Signer(wiring.app_secrets(settings).signing_key),
+        researchers=composition.researcher_store(),
+        signer=Signer(composition.app_secrets().signing_key),
         now=utc_now(),
     )
     logger.info("connect link issued", researcher_id=researcher_id, expires_at=link.expires_at.isoformat())
@@ -61,19 +61,19 @@ def create_connect_link(
 )
 def disconnect_orcid(researcher_id: str) -> Disconnected:
     # The only admin route that calls ORCID: its client (requests, ORCID's models) is imported here.
-    from orcid_sync.orcid.client import OrcidClient, RetryPolicy  # noqa: PLC0415
-    from orcid_sync.orcid.ratelimit import NoRateLimit  # noqa: PLC0415
+    from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy  # noqa: PLC0415
+    from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415
 
     settings = get_settings()
     return disconnect(
         researcher_id,
-        researchers=wiring.researcher_store(settings),
-        tokens=wiring.token_store(settings),
-        cipher=wiring.token_cipher(),
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
+        cipher=composition.token_cipher(),
         # Revocation is an OAuth call, outside the Member API's shared rate limit; an administrator is waiting.
         oauth=OrcidClient.from_settings(
             settings,
-            client_secret=wiring.app_secrets(settings).client_secret,
+            client_secret=composition.app_secrets().client_secret,
             rate_limiter=NoRateLimit(),
             retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0),
         ),

@@ -9,9 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, StrictBool
 
-from orcid_sync import aws_adapters, wiring
-from orcid_sync.jobs import Job, JobEvent, JobState, JobType
-from orcid_sync.logic.jobs import (
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.config import get_settings
+from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobType
+from orcid_sync.domain.job_runs import (
     ScheduleStatus,
     StartJobRequest,
     export_job_events,
@@ -22,12 +24,10 @@ from orcid_sync.logic.jobs import (
     request_job,
     set_schedule,
 )
-from orcid_sync.logic.reports import job_events_csv
-from orcid_sync.models import utc_now
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.ports import Page
+from orcid_sync.domain.reports import job_events_csv
 from orcid_sync.observability import logger
-from orcid_sync.settings import get_settings
-from orcid_sync.store.base import Page
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
 
 from ._payload import BAD_REQUEST, NOT_FOUND
 
@@ -52,7 +52,7 @@ def _caller() -> str:
 
 
 def _integration_store() -> DynamoIntegrationSettingsStore:
-    return DynamoIntegrationSettingsStore(wiring.dynamodb().Table(get_settings().state_table))
+    return DynamoIntegrationSettingsStore(composition.dynamodb().Table(get_settings().state_table))
 
 
 def _wants_csv(format_: str | None) -> bool:
@@ -73,9 +73,9 @@ def _wants_csv(format_: str | None) -> bool:
 def start_job_route(request: Annotated[StartJobRequest, Body(embed=False)]) -> Response[Job]:
     """Answers at once even for 10,000 researchers; follow the run with GET /jobs/{id} (``expected``, ``counts``)."""
     job = request_job(
-        aws_adapters.job_store(),
-        aws_adapters.control_queue(),
-        wiring.researcher_store(),
+        composition.job_store(),
+        composition.control_queue(),
+        composition.researcher_store(),
         request,
         started_by=_caller(),
         now=utc_now(),
@@ -96,14 +96,14 @@ def list_jobs_route(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Page[Job]:
-    return list_jobs(aws_adapters.job_store(), job_type=type, state=state, limit=limit, cursor=cursor)
+    return list_jobs(composition.job_store(), job_type=type, state=state, limit=limit, cursor=cursor)
 
 
 # Registered before /jobs/<job_id> so "schedules" is never taken for a job id.
 @router.get("/jobs/schedules", summary="The daily push and pull schedules", tags=["jobs"])
 def list_schedules_route() -> list[ScheduleStatus]:
     """Each schedule: active or not, its cron expression, and its last run."""
-    return list_schedules(aws_adapters.schedules(), aws_adapters.job_store(), _integration_store())
+    return list_schedules(composition.schedules(), composition.job_store(), _integration_store())
 
 
 @router.put(
@@ -120,7 +120,7 @@ def set_schedule_route(
 ) -> ScheduleStatus:
     """Flips the EventBridge rule. Activating push while send_assets is off works but warns: nothing would be sent."""
     status = set_schedule(
-        aws_adapters.schedules(), aws_adapters.job_store(), _integration_store(), job_type, enabled=change.enabled
+        composition.schedules(), composition.job_store(), _integration_store(), job_type, enabled=change.enabled
     )
     logger.info("job schedule set", job_type=job_type.value, enabled=status.enabled, by=_caller())
     return status
@@ -133,7 +133,7 @@ def set_schedule_route(
     responses={200: {"description": "The run"}, 404: NOT_FOUND},
 )
 def get_job_route(job_id: JobIdInPath) -> Job:
-    return get_job(aws_adapters.job_store(), job_id)
+    return get_job(composition.job_store(), job_id)
 
 
 @router.get(
@@ -156,7 +156,7 @@ def list_job_events_route(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
     format: Annotated[Literal["json", "csv"] | None, Query(description="csv: every event as one download")] = None,
 ) -> Response[Any]:
-    jobs = aws_adapters.job_store()
+    jobs = composition.job_store()
     if _wants_csv(format):
         events = export_job_events(jobs, job_id, level=level)
         return Response(

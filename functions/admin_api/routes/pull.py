@@ -7,11 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orcid_sync import aws_adapters
-from orcid_sync.logic.pull import CsvDownload, csv_download
-from orcid_sync.models import utc_now
+from orcid_sync import composition
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.pull import CsvDownload, csv_download
 from orcid_sync.observability import logger
-from orcid_sync.store.pull_files import pull_files
 
 from ._payload import NOT_FOUND
 
@@ -31,6 +30,6 @@ JobIdInPath = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za
 )
 def pull_csv_route(job_id: JobIdInPath) -> CsvDownload:
     """The file is assembled when the run's last researcher is done; until then this answers 404."""
-    download = csv_download(aws_adapters.job_store(), pull_files(), job_id, now=utc_now())
+    download = csv_download(composition.job_store(), composition.pull_files(), job_id, now=utc_now())
     logger.info("pull CSV link issued", job_id=job_id, rows=download.rows)
     return download

@@ -8,9 +8,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orcid_sync import wiring
-from orcid_sync.logic.reports import TokenHealthReport, token_health_csv, token_health_report
-from orcid_sync.models import utc_now
+from orcid_sync import composition
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.reports import TokenHealthReport, token_health_csv, token_health_report
 from orcid_sync.observability import logger
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
@@ -35,7 +35,7 @@ CSV = "text/csv; charset=utf-8"
 def token_report_route(
     format: Annotated[Literal["json", "csv"] | None, Query(description="csv: one row per researcher")] = None,
 ) -> Response[Any]:
-    report = token_health_report(wiring.researcher_store(), wiring.token_store(), now=utc_now())
+    report = token_health_report(composition.researcher_store(), composition.token_store(), now=utc_now())
     logger.info("token report", researchers_checked=report.researchers_checked, needing_attention=len(report.rows))
     wants_csv = format == "csv" or (format is None and "text/csv" in (router.current_event.headers.get("accept") or ""))
     if wants_csv:

@@ -9,9 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import WithJsonSchema
 
-from orcid_sync import wiring
-from orcid_sync.logic.batches import MAX_BATCH_ROWS, BatchReport
-from orcid_sync.logic.researchers import (
+from orcid_sync import composition
+from orcid_sync.config import get_settings
+from orcid_sync.domain.batches import MAX_BATCH_ROWS, BatchReport
+from orcid_sync.domain.models import OrcidStatus, ResearcherInput
+from orcid_sync.domain.ports import Page
+from orcid_sync.domain.researchers import (
     ResearcherView,
     StoredResearcher,
     get_researcher,
@@ -19,10 +22,7 @@ from orcid_sync.logic.researchers import (
     load_researchers,
     put_researcher,
 )
-from orcid_sync.models import OrcidStatus, ResearcherInput
 from orcid_sync.observability import logger
-from orcid_sync.settings import get_settings
-from orcid_sync.store.base import Page
 
 from ._payload import BAD_REQUEST, CONFLICT, NOT_FOUND, TOO_LARGE, IdInPath, body_size
 
@@ -54,7 +54,7 @@ def put_researcher_route(
     `outcome` is `created`, `updated`, or `unchanged` when the profile was stored as sent already
     (nothing is written).
     """
-    result = put_researcher(wiring.researcher_store(), profile, path_id=researcher_id, links=get_settings())
+    result = put_researcher(composition.researcher_store(), profile, path_id=researcher_id, links=get_settings())
     logger.info("researcher stored", researcher_id=researcher_id, outcome=result.researcher.outcome)
     return Response(
         status_code=201 if result.created else 200,
@@ -78,7 +78,7 @@ def load_researchers_route(
     Each row is `created`, `updated`, `unchanged` (the profile is stored as sent already: nothing is
     written) or `rejected`; `counts` adds them up.
     """
-    report = load_researchers(wiring.researcher_store(), rows)
+    report = load_researchers(composition.researcher_store(), rows)
     logger.info("researcher batch loaded", counts=report.counts.model_dump())
     return report
 
@@ -91,7 +91,7 @@ def load_researchers_route(
 )
 def get_researcher_route(researcher_id: IdInPath) -> ResearcherView:
     """The profile, ORCID iD, connection status, scopes, connected-at and last sync date (never the token)."""
-    return get_researcher(wiring.researcher_store(), researcher_id, get_settings())
+    return get_researcher(composition.researcher_store(), researcher_id, get_settings())
 
 
 @router.get(
@@ -105,4 +105,6 @@ def list_researchers_route(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Page[ResearcherView]:
-    return list_researchers(wiring.researcher_store(), status=status, limit=limit, cursor=cursor, links=get_settings())
+    return list_researchers(
+        composition.researcher_store(), status=status, limit=limit, cursor=cursor, links=get_settings()
+    )

@@ -8,9 +8,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from orcid_sync import wiring
-from orcid_sync.integration_settings import MappingRow, SettingsDocument
-from orcid_sync.logic.settings import (
+from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
+from orcid_sync.config import OrcidEnvironment, get_settings
+from orcid_sync.domain.institution_settings import MappingRow, SettingsDocument
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.settings_changes import (
     PreviewPorts,
     SettingsPreview,
     get_effective_mapping,
@@ -18,11 +22,7 @@ from orcid_sync.logic.settings import (
     preview_update,
     update_settings,
 )
-from orcid_sync.models import utc_now
 from orcid_sync.observability import logger
-from orcid_sync.settings import OrcidEnvironment, get_settings
-from orcid_sync.store.integration_settings import DynamoIntegrationSettingsStore
-from orcid_sync.store.ledger import DynamoLedgerStore
 
 PREVIEW_SECONDS = 20.0
 """The preview's time budget, inside the API's 29 s: past it, the answer says the counts are lower bounds."""
@@ -31,7 +31,7 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 
 
 def _store() -> DynamoIntegrationSettingsStore:
-    return DynamoIntegrationSettingsStore(wiring.dynamodb().Table(get_settings().state_table))
+    return DynamoIntegrationSettingsStore(composition.dynamodb().Table(get_settings().state_table))
 
 
 def _caller() -> str | None:
@@ -63,10 +63,10 @@ def preview_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -
     """
     settings = get_settings()
     ports = PreviewPorts(
-        researchers=wiring.researcher_store(settings),
-        tokens=wiring.token_store(settings),
-        assets=wiring.asset_store(settings),
-        ledger=DynamoLedgerStore(wiring.dynamodb().Table(settings.ledger_table)),
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
+        assets=composition.asset_store(),
+        ledger=DynamoLedgerStore(composition.dynamodb().Table(settings.ledger_table)),
     )
     preview = preview_update(
         _store(),

@@ -13,20 +13,20 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from orcid_sync import wiring
-from orcid_sync.logic.batches import MAX_BATCH_ROWS
-from orcid_sync.logic.token_uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
-from orcid_sync.logic.tokens import (
+from orcid_sync import composition
+from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
+from orcid_sync.config import get_settings
+from orcid_sync.domain.batches import MAX_BATCH_ROWS
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.token_uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
+from orcid_sync.domain.tokens import (
     MAX_VERIFIED_ROWS,
     TokenBatchReport,
     TokenImporter,
     TokenProbe,
     import_token_request,
 )
-from orcid_sync.models import utc_now
 from orcid_sync.observability import logger, metrics
-from orcid_sync.settings import get_settings
-from orcid_sync.store.uploads import DynamoUploadStore, S3UploadObjects
 
 from ._payload import BAD_REQUEST, NOT_FOUND, TOO_LARGE
 
@@ -56,7 +56,7 @@ def _s3() -> S3Client:
 
 
 def _uploads() -> DynamoUploadStore:
-    return DynamoUploadStore(wiring.dynamodb().Table(get_settings().state_table))
+    return DynamoUploadStore(composition.dynamodb().Table(get_settings().state_table))
 
 
 def _objects() -> S3UploadObjects:
@@ -66,9 +66,9 @@ def _objects() -> S3UploadObjects:
 def token_probe() -> TokenProbe:
     """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
     # The probe's ORCID client (requests, ORCID's models) is imported only when a verification asks for it.
-    from orcid_sync.logic.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
+    from orcid_sync.domain.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
 
-    return client_probe(wiring.member_api_client(retry=PROBE_RETRY))
+    return client_probe(composition.member_api_client(retry=PROBE_RETRY))
 
 
 def _caller() -> str | None:
@@ -78,10 +78,10 @@ def _caller() -> str | None:
 
 def _importer(*, verify: bool) -> TokenImporter:
     return TokenImporter(
-        researchers=wiring.researcher_store(),
-        tokens=wiring.token_store(),
-        cipher=wiring.token_cipher(),
-        signing_key=wiring.app_secrets().signing_key,
+        researchers=composition.researcher_store(),
+        tokens=composition.token_store(),
+        cipher=composition.token_cipher(),
+        signing_key=composition.app_secrets().signing_key,
         probe=token_probe() if verify else None,
     )
 

@@ -1,0 +1,342 @@
+"""The sync ledger: what we wrote to each researcher's ORCID record (put-codes and content hashes).
+
+LedgerTable, partition ``researcher_id``, sort key ``item``:
+
+- ``work#<asset_id>``: ``put_code``, ``content_hash``, ``state``, ``asset_updated_at``, ``last_pushed_at``
+- ``researcher-url``: ``put_code``, ``content_hash`` (of url and link text), ``state``, ``message``
+- ``employment``: ``put_code`` (sent once, never updated), ``content_hash``, ``state``
+- ``push-state``: ``fingerprint`` of the inputs the last complete push ran with
+
+Every item carries ``kind = push``. The pull worker keeps ``pulled#…`` items in the same partition;
+this store never reads or writes them.
+
+Writes are batched (:class:`LedgerBuffer`, :meth:`DynamoLedgerStore.write`): the push holds what ORCID
+answered and writes it, 25 items per ``BatchWriteItem``, before its next request for the researcher
+that touches works (see ``orcid_sync.domain.push``), so a bulk answer of 100 works costs 4 calls, not 100.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from itertools import batched
+from typing import TYPE_CHECKING, Any, Protocol
+
+from boto3.dynamodb.conditions import Attr, Key
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+WORK_PREFIX = "work#"
+RESEARCHER_URL_ITEM = "researcher-url"
+EMPLOYMENT_ITEM = "employment"
+PUSH_STATE_ITEM = "push-state"
+# Every item of ours carries kind=push, so one Query can leave the pull ledger's items out.
+_KIND = "kind"
+_PUSH_KIND = "push"
+
+
+class EntryState(StrEnum):
+    """Where an item we pushed stands."""
+
+    SYNCED = "synced"
+    # The researcher deleted it on ORCID (404 on PUT): not sent again unless the asset changes or an admin asks.
+    DELETED_BY_RESEARCHER = "deleted_by_researcher"
+    # ORCID rejected this exact content (400): not sent again until it changes, so a bad asset costs one request.
+    REJECTED = "rejected"
+
+
+class WorkEntry(BaseModel):
+    """One asset's work on ORCID."""
+
+    model_config = ConfigDict(frozen=True)
+
+    asset_id: str
+    put_code: int | None = None
+    content_hash: str
+    state: EntryState = EntryState.SYNCED
+    asset_updated_at: datetime | None = None
+    last_pushed_at: datetime
+    message: str | None = None
+
+
+class ResearcherUrlEntry(BaseModel):
+    """The link to the researcher's repository profile."""
+
+    model_config = ConfigDict(frozen=True)
+
+    put_code: int | None = None
+    content_hash: str
+    state: EntryState = EntryState.SYNCED
+    last_pushed_at: datetime
+    message: str | None = None
+
+
+class EmploymentEntry(BaseModel):
+    """The institutional affiliation: sent once and never updated (as Esploro does), or rejected as is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    put_code: int | None = None
+    content_hash: str
+    state: EntryState = EntryState.SYNCED
+    last_pushed_at: datetime
+    message: str | None = None
+
+
+class PushLedger(BaseModel):
+    """Everything the push knows about one researcher's record, from one Query."""
+
+    works: dict[str, WorkEntry] = {}
+    researcher_url: ResearcherUrlEntry | None = None
+    employment: EmploymentEntry | None = None
+    fingerprint: str | None = None
+
+
+@dataclass
+class LedgerChanges:
+    """Writes to one researcher's ledger not made yet: per item, the last one asked for."""
+
+    # asset id → its entry, or None to delete the entry
+    works: dict[str, WorkEntry | None] = field(default_factory=dict)
+    researcher_url: ResearcherUrlEntry | None = None
+    employment: EmploymentEntry | None = None
+    # (fingerprint, when) to record the inputs of a complete push, (None, when) to forget them
+    fingerprint: tuple[str | None, datetime] | None = None
+
+    def __len__(self) -> int:
+        items = (self.researcher_url, self.employment, self.fingerprint)
+        return len(self.works) + sum(1 for item in items if item is not None)
+
+
+class LedgerStore(Protocol):
+    def load(self, researcher_id: str) -> PushLedger: ...
+
+    def write(self, researcher_id: str, changes: LedgerChanges) -> None:
+        """Make every change durable, or raise (then some may be written and some not; each is idempotent)."""
+        ...
+
+    def delete_work(self, researcher_id: str, asset_id: str) -> None: ...
+
+    def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
+        """Record (or with None, forget) the inputs of the last complete push."""
+        ...
+
+
+class LedgerBuffer:
+    """One researcher's ledger writes, held until :meth:`flush` writes them all in as few calls as it can.
+
+    A later write of the same item replaces an earlier one (a put, then a delete, is a delete). When
+    ``flush`` fails, everything stays held, so flushing again writes it all again (each write is idempotent).
+    """
+
+    def __init__(self, store: LedgerStore, researcher_id: str) -> None:
+        self._store = store
+        self.researcher_id = researcher_id
+        self._changes = LedgerChanges()
+        self.flushes = 0
+        self.failed = False
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    @property
+    def holds_deletion(self) -> bool:
+        """Whether a held change deletes an item: a work's entry (after our DELETE) or the fingerprint.
+
+        Those must be durable before the next request of any kind: a DELETE not recorded comes back as a
+        404 (read as the researcher's deletion), an old fingerprint not forgotten may skip the next push.
+        """
+        changes = self._changes
+        forgets = changes.fingerprint is not None and changes.fingerprint[0] is None
+        return forgets or any(entry is None for entry in changes.works.values())
+
+    def put_work(self, entry: WorkEntry) -> None:
+        self._changes.works[entry.asset_id] = entry
+
+    def delete_work(self, asset_id: str) -> None:
+        self._changes.works[asset_id] = None
+
+    def put_researcher_url(self, entry: ResearcherUrlEntry) -> None:
+        self._changes.researcher_url = entry
+
+    def put_employment(self, entry: EmploymentEntry) -> None:
+        self._changes.employment = entry
+
+    def set_fingerprint(self, fingerprint: str | None, at: datetime) -> None:
+        self._changes.fingerprint = (fingerprint, at)
+
+    def flush(self) -> None:
+        """Write what is held (nothing to do: no call). ``failed`` says whether the last attempt raised."""
+        if not len(self._changes):
+            return
+        try:
+            self._store.write(self.researcher_id, self._changes)
+        except BaseException:
+            self.failed = True
+            raise
+        self.failed = False
+        self._changes = LedgerChanges()
+        self.flushes += 1
+
+
+class LedgerWriteError(RuntimeError):
+    """DynamoDB left some ledger writes unprocessed however long we waited; the task is retried."""
+
+
+BATCH_WRITE_MAX = 25
+"""Items per ``BatchWriteItem``: DynamoDB's limit."""
+
+
+def _entry_item(researcher_id: str, item: str, entry: BaseModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
+    values = entry.model_dump(mode="json", exclude_none=True, exclude=exclude)
+    return {"researcher_id": researcher_id, "item": item, _KIND: _PUSH_KIND, **values}
+
+
+@dataclass(frozen=True)
+class BatchRetry:
+    """How long to wait for DynamoDB to take unprocessed items: exponential backoff with full jitter.
+
+    botocore retries a throttled ``BatchWriteItem`` call itself; items the call answers as
+    ``UnprocessedItems`` (a partition over its throughput) are ours to send again.
+    """
+
+    attempts: int = 8
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, retry: int) -> float:
+        return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
+
+
+class DynamoLedgerStore:
+    """The ledger in DynamoDB: a researcher's changes in ``BatchWriteItem`` calls of 25 (one item: one PutItem)."""
+
+    def __init__(self, table: Table, *, retry: BatchRetry | None = None) -> None:
+        self._table = table
+        self._retry = retry or BatchRetry()
+
+    def load(self, researcher_id: str) -> PushLedger:
+        ledger = PushLedger()
+        works: dict[str, WorkEntry] = {}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("researcher_id").eq(researcher_id),
+            # The pull ledger shares the partition; leave its items on the server (a filter cannot name the key).
+            "FilterExpression": Attr(_KIND).eq(_PUSH_KIND),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._table.query(**kwargs)
+            for raw in response["Items"]:
+                # DynamoDB numbers arrive as Decimal; put-codes are integers.
+                item: dict[str, Any] = {k: (int(str(v)) if isinstance(v, Decimal) else v) for k, v in raw.items()}
+                key = str(item.pop("item"))
+                item.pop("researcher_id", None)
+                item.pop(_KIND, None)
+                if key.startswith(WORK_PREFIX):
+                    entry = WorkEntry.model_validate({**item, "asset_id": key.removeprefix(WORK_PREFIX)})
+                    works[entry.asset_id] = entry
+                elif key == RESEARCHER_URL_ITEM:
+                    ledger.researcher_url = ResearcherUrlEntry.model_validate(item)
+                elif key == EMPLOYMENT_ITEM:
+                    ledger.employment = EmploymentEntry.model_validate(item)
+                elif key == PUSH_STATE_ITEM:
+                    ledger.fingerprint = str(item["fingerprint"]) if item.get("fingerprint") else None
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        ledger.works = works
+        return ledger
+
+    def write(self, researcher_id: str, changes: LedgerChanges) -> None:
+        requests = _write_requests(researcher_id, changes)
+        if len(requests) == 1:
+            [request] = requests
+            if "PutRequest" in request:
+                self._table.put_item(Item=request["PutRequest"]["Item"])
+            else:
+                self._table.delete_item(Key=request["DeleteRequest"]["Key"])
+            return
+        # The fingerprint goes last: it may only be written once every other change is.
+        recording = changes.fingerprint is not None and changes.fingerprint[0] is not None
+        for chunk in batched(requests, BATCH_WRITE_MAX, strict=False):
+            unwritten = self._batch_write(list(chunk))
+            if unwritten:
+                if recording and not any(_key_of(request) == PUSH_STATE_ITEM for request in unwritten):
+                    # The fingerprint landed while an entry did not: the next push must not skip this researcher.
+                    self._table.delete_item(Key={"researcher_id": researcher_id, "item": PUSH_STATE_ITEM})
+                raise LedgerWriteError(
+                    f"{len(unwritten)} ledger write(s) for researcher {researcher_id} stayed unprocessed after "
+                    f"{self._retry.attempts} attempts"
+                )
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One BatchWriteItem, and its unprocessed items again with backoff; what is still unwritten after that."""
+        client: Any = self._table.meta.client  # the resource's client: items as Python values, as the Table takes
+        pending = requests
+        for attempt in range(self._retry.attempts):
+            if attempt:
+                self._retry.sleep(self._retry.delay(attempt))
+            response = client.batch_write_item(RequestItems={self._table.name: pending})
+            pending = list(response.get("UnprocessedItems", {}).get(self._table.name, []))
+            if not pending:
+                return []
+        return pending
+
+    def put_work(self, researcher_id: str, entry: WorkEntry) -> None:
+        self.write(researcher_id, LedgerChanges(works={entry.asset_id: entry}))
+
+    def delete_work(self, researcher_id: str, asset_id: str) -> None:
+        self._table.delete_item(Key={"researcher_id": researcher_id, "item": f"{WORK_PREFIX}{asset_id}"})
+
+    def put_researcher_url(self, researcher_id: str, entry: ResearcherUrlEntry) -> None:
+        self.write(researcher_id, LedgerChanges(researcher_url=entry))
+
+    def put_employment(self, researcher_id: str, entry: EmploymentEntry) -> None:
+        self.write(researcher_id, LedgerChanges(employment=entry))
+
+    def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
+        self.write(researcher_id, LedgerChanges(fingerprint=(fingerprint, at)))
+
+
+def _write_requests(researcher_id: str, changes: LedgerChanges) -> list[dict[str, Any]]:
+    """The changes as BatchWriteItem requests, one per item, the fingerprint last."""
+
+    def put(item: dict[str, Any]) -> dict[str, Any]:
+        return {"PutRequest": {"Item": item}}
+
+    def delete(item: str) -> dict[str, Any]:
+        return {"DeleteRequest": {"Key": {"researcher_id": researcher_id, "item": item}}}
+
+    requests: list[dict[str, Any]] = []
+    for asset_id, entry in changes.works.items():
+        key = f"{WORK_PREFIX}{asset_id}"
+        requests.append(
+            delete(key) if entry is None else put(_entry_item(researcher_id, key, entry, exclude={"asset_id"}))
+        )
+    if changes.researcher_url is not None:
+        requests.append(put(_entry_item(researcher_id, RESEARCHER_URL_ITEM, changes.researcher_url)))
+    if changes.employment is not None:
+        requests.append(put(_entry_item(researcher_id, EMPLOYMENT_ITEM, changes.employment)))
+    if changes.fingerprint is not None:
+        fingerprint, at = changes.fingerprint
+        if fingerprint is None:
+            requests.append(delete(PUSH_STATE_ITEM))
+        else:
+            item = {"researcher_id": researcher_id, "item": PUSH_STATE_ITEM, _KIND: _PUSH_KIND}
+            requests.append(put({**item, "fingerprint": fingerprint, "at": at.isoformat()}))
+    return requests
+
+
+def _key_of(request: dict[str, Any]) -> str:
+    """The sort key a BatchWriteItem request writes."""
+    body = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key") or {}
+    return str(body.get("item", ""))

@@ -1,0 +1,174 @@
+"""The composition root: the one place that builds adapters, once per container, from the validated settings.
+
+Handlers, the local stack and tests get every collaborator from here; ``reset()`` forgets them all (tests
+and the local stack switch endpoints between runs). The SDK clients are built on first use, and the ORCID
+client (requests, the ORCID models), the token cipher (cryptography) and the secrets are imported by the
+factories that build them: a function that never calls ORCID or opens a token never pays for those imports.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore
+from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
+from orcid_sync.adapters.messaging import EventBridgeSchedules, SnsNotifier, SqsControlQueue, SqsTaskQueue
+from orcid_sync.config import Settings, SettingsError, get_settings
+from orcid_sync.domain.job_models import JobType
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
+
+    from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy
+    from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
+    from orcid_sync.adapters.s3_pull_files import S3PullFiles
+    from orcid_sync.adapters.secrets import AppSecrets
+    from orcid_sync.adapters.token_encryption import TokenCipher
+
+ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
+"""The one token bucket (in the state table) that every Lambda of the stack draws from: ORCID's limit is per client."""
+
+
+def settings() -> Settings:
+    """The stack's settings, validated once per cold start."""
+    return get_settings()
+
+
+# --- AWS SDK clients -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> DynamoDBServiceResource:
+    return boto3.resource("dynamodb")
+
+
+@lru_cache(maxsize=1)
+def _sqs() -> SQSClient:
+    return boto3.client("sqs")
+
+
+@lru_cache(maxsize=1)
+def _s3() -> S3Client:
+    from botocore.config import Config  # noqa: PLC0415 - only the functions that touch the bucket
+
+    # SigV4 explicitly: the bucket is SSE-KMS, and S3 accepts only SigV4 presigned URLs for such objects.
+    return boto3.client("s3", config=Config(signature_version="s3v4"))
+
+
+# --- stores ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def researcher_store() -> DynamoResearcherStore:
+    return DynamoResearcherStore(dynamodb().Table(settings().researchers_table))
+
+
+@lru_cache(maxsize=1)
+def token_store() -> DynamoTokenStore:
+    return DynamoTokenStore(dynamodb().Table(settings().tokens_table))
+
+
+@lru_cache(maxsize=1)
+def asset_store() -> DynamoAssetStore:
+    return DynamoAssetStore(dynamodb().Table(settings().assets_table))
+
+
+@lru_cache(maxsize=1)
+def job_store() -> DynamoJobStore:
+    return DynamoJobStore(dynamodb().Table(settings().jobs_table))
+
+
+@lru_cache(maxsize=1)
+def pull_files() -> S3PullFiles:
+    """The stack's data bucket, for workers, the finisher and the admin API."""
+    from orcid_sync.adapters.s3_pull_files import S3PullFiles  # noqa: PLC0415 - see the module docstring
+
+    return S3PullFiles(_s3(), settings().data_bucket)
+
+
+# --- secrets, encryption, ORCID --------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def token_cipher() -> TokenCipher:
+    from orcid_sync.adapters.token_encryption import KmsDataKeys, TokenCipher  # noqa: PLC0415 - see the docstring
+
+    return TokenCipher(KmsDataKeys(boto3.client("kms"), settings().token_key_id))
+
+
+def app_secrets() -> AppSecrets:
+    """Cached by Powertools parameters for five minutes, so a rotated secret is picked up."""
+    from orcid_sync.adapters.secrets import load_app_secrets  # noqa: PLC0415 - see the module docstring
+
+    return load_app_secrets(settings().orcid_secret_id)
+
+
+def orcid_rate_limiter() -> DynamoDbTokenBucket:
+    from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket  # noqa: PLC0415 - see the docstring
+
+    config = settings()
+    return DynamoDbTokenBucket(
+        dynamodb().Table(config.state_table),
+        ORCID_RATE_BUCKET_KEY,
+        rate=config.orcid_rate_limit,
+        burst=config.orcid_burst,
+    )
+
+
+def member_api_client(*, retry: RetryPolicy | None = None) -> OrcidClient:
+    """An ORCID Member API client with the stack's credentials, under the rate limit shared by all Lambdas."""
+    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415 - see the module docstring
+
+    config = settings()
+    return OrcidClient.from_settings(
+        config,
+        client_secret=app_secrets().client_secret,
+        rate_limiter=orcid_rate_limiter(),
+        retry=retry,
+    )
+
+
+# --- queues, notifications, schedules --------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def notifier() -> SnsNotifier:
+    return SnsNotifier(boto3.client("sns"), settings().notification_topic_arn)
+
+
+def task_queue(job_type: JobType) -> SqsTaskQueue:
+    """The push or pull workers' queue."""
+    config = settings()
+    urls = {JobType.PUSH: config.push_queue_url, JobType.PULL: config.pull_queue_url}
+    url = urls.get(job_type)
+    if not url:
+        raise SettingsError(f"no task queue is configured for {job_type.value} jobs")
+    return SqsTaskQueue(_sqs(), url)
+
+
+def control_queue() -> SqsControlQueue:
+    config = settings()
+    if not config.job_control_queue_url:
+        raise SettingsError("JOB_CONTROL_QUEUE_URL is not set")
+    return SqsControlQueue(_sqs(), config.job_control_queue_url)
+
+
+def schedules() -> EventBridgeSchedules:
+    config = settings()
+    return EventBridgeSchedules(
+        boto3.client("events"), {JobType.PUSH: config.push_rule_name, JobType.PULL: config.pull_rule_name}
+    )
+
+
+def reset() -> None:
+    """Forget every cached client, store and the settings (tests and the local stack switch endpoints)."""
+    for value in list(globals().values()):
+        clear = getattr(value, "cache_clear", None)
+        if clear is not None and getattr(value, "__module__", None) == __name__:
+            clear()
+    get_settings.cache_clear()

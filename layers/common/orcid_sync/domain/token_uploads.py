@@ -1,0 +1,505 @@
+"""Token files of any size: a presigned upload, then an import in chunks of 1,000 rows with a report.
+
+The uploaded object holds plaintext tokens, so it is read as a stream (memory stays bounded by one
+chunk), deleted as soon as its outcome is recorded, and nothing derived from it (report, record,
+logs) carries a token value. The file is read twice: first to check it is well-formed from start to
+end, so a broken file changes nothing, then to import it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from itertools import batched
+from typing import IO, Protocol, TextIO
+
+from pydantic import BaseModel, StrictBool
+
+from orcid_sync.adapters.dynamodb.job_store import JobStore
+from orcid_sync.adapters.upload_store import (
+    UPLOAD_PREFIX,
+    UploadFormat,
+    UploadObjects,
+    UploadRecord,
+    UploadStatus,
+    UploadStore,
+    report_key,
+    upload_key,
+)
+from orcid_sync.domain.errors import InvalidInputError, NotFoundError, Problem
+from orcid_sync.domain.job_models import JobCounts, JobEvent
+from orcid_sync.domain.job_runs import Notifier, close_upload_job, open_upload_job
+from orcid_sync.domain.tokens import (
+    CHUNK_ROWS,
+    TokenCounts,
+    TokenImporter,
+    TokenOutcomeKind,
+    TokenRowOutcome,
+    csv_token_rows,
+    import_token_rows,
+)
+from orcid_sync.observability import logger
+
+UPLOAD_URL_SECONDS = 900
+REPORT_URL_SECONDS = 900
+LEASE_SECONDS = 960
+"""How long a claim holds: the import function's 900 s timeout plus a margin, so a dead attempt's lease ends."""
+TIME_MARGIN_SECONDS = 120.0
+"""Stop starting chunks when less time than this is left (a chunk with ORCID probes can take a minute)."""
+MAX_ATTEMPTS = 3
+"""S3's asynchronous invocation tries three times; the last failure is recorded rather than retried."""
+PREVIEW_ROWS = 100
+"""Rejected rows shown inline by GET /tokens/uploads/{id}; beyond that only the report has them."""
+MAX_JSON_ROW_CHARS = 1_000_000
+_READ_BLOCK = 64 * 1024
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_KEY = re.compile(rf"^{re.escape(UPLOAD_PREFIX)}([0-9a-f]{{32}})\.(csv|json)$")
+
+
+class UploadRequest(BaseModel):
+    """What ``POST /tokens/uploads`` needs to know before the file arrives."""
+
+    model_config = {"extra": "forbid"}
+
+    format: UploadFormat = UploadFormat.CSV
+    verify: StrictBool = False
+
+
+class UploadTicket(BaseModel):
+    """Where to PUT the file (no AWS credentials needed), and the id to poll."""
+
+    upload_id: str
+    key: str
+    url: str
+    method: str = "PUT"
+    expires_in: int
+    status: UploadStatus
+
+
+class UploadView(BaseModel):
+    """An upload's progress and outcome; ``report_url`` (presigned GET) holds every rejected row."""
+
+    upload_id: str
+    status: UploadStatus
+    format: UploadFormat
+    verify: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    rows: int
+    counts: TokenCounts
+    message: str | None
+    report_url: str | None
+    rejected: list[TokenRowOutcome] | None
+    """The rejected rows inline when there are at most 100 of them."""
+
+
+# --- streaming rows ---------------------------------------------------------------------------
+
+
+def _malformed(row: int, reason: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"the JSON is malformed at row {row}: {reason}", [Problem(row=row, field="row", reason=reason)]
+    )
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+class _Buffer:
+    """A window on a text stream: enough of it to decode the next value, never the whole stream."""
+
+    def __init__(self, reader: TextIO, head: str) -> None:
+        self._reader = reader
+        self.text = head
+        self.pos = 0
+        self.eof = False
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self._reader.read(_READ_BLOCK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.text = self.text[self.pos :] + chunk
+        self.pos = 0
+        return True
+
+    def next_char(self) -> str | None:
+        """The next non-space character (not consumed), reading on as needed; None at the end."""
+        while True:
+            self.pos = _skip_space(self.text, self.pos)
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self.more():
+                return None
+
+
+def _array_rows(buffer: _Buffer) -> Iterator[object]:
+    decoder = json.JSONDecoder()
+    row = 0
+    buffer.pos += 1  # the "["
+    if buffer.next_char() == "]":
+        buffer.pos += 1
+    else:
+        while True:
+            if buffer.next_char() is None:
+                raise _malformed(row, "the array ends before its closing ]")
+            try:
+                value, end = decoder.raw_decode(buffer.text, buffer.pos)
+                # A number at the end of the window may continue in the next block.
+                complete = end < len(buffer.text) or buffer.eof
+            except json.JSONDecodeError as exc:
+                if len(buffer.text) - buffer.pos > MAX_JSON_ROW_CHARS or not buffer.more():
+                    raise _malformed(row, exc.msg) from None
+                continue
+            if not complete:
+                buffer.more()
+                continue
+            yield value
+            row += 1
+            buffer.pos = end
+            separator = buffer.next_char()
+            buffer.pos += 1
+            if separator == "]":
+                break
+            if separator != ",":
+                raise _malformed(row, "expected , or ] after the previous row")
+    if buffer.next_char() is not None:
+        raise _malformed(row, "there is more text after the closing ]")
+
+
+def _json_lines(buffer: _Buffer, reader: TextIO) -> Iterator[object]:
+    def lines() -> Iterator[str]:
+        head, pending = buffer.text[buffer.pos :], ""
+        for line in io.StringIO(head, newline="\n"):
+            if line.endswith("\n"):
+                yield pending + line
+                pending = ""
+            else:
+                pending += line
+        if pending:
+            yield pending + reader.readline()
+        yield from reader
+
+    for number, line in enumerate(lines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(
+                f"line {number} is not valid JSON: {exc.msg}",
+                [Problem(field="row", reason=f"line {number}: {exc.msg} at column {exc.colno}")],
+            ) from None
+
+
+def upload_rows(reader: TextIO, file_format: UploadFormat) -> Iterator[object]:
+    """The rows of an uploaded file, one at a time: CSV with a header, a JSON array, or JSON Lines."""
+    if file_format is UploadFormat.CSV:
+        yield from csv_token_rows(reader)
+        return
+    buffer = _Buffer(reader, reader.read(_READ_BLOCK))
+    first = buffer.next_char()
+    if first is None:
+        return
+    if first == "[":
+        yield from _array_rows(buffer)
+    else:
+        yield from _json_lines(buffer, reader)
+
+
+# --- the upload's life ------------------------------------------------------------------------
+
+
+def create_upload(
+    uploads: UploadStore,
+    objects: UploadObjects,
+    request: UploadRequest,
+    *,
+    upload_id: str,
+    now: datetime,
+    requested_by: str | None = None,
+) -> UploadTicket:
+    """Record a pending upload and hand out a presigned PUT URL for its file."""
+    key = upload_key(upload_id, request.format)
+    uploads.create(
+        UploadRecord(
+            upload_id=upload_id,
+            status=UploadStatus.PENDING,
+            format=request.format,
+            verify=request.verify,
+            key=key,
+            requested_by=requested_by,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    url = objects.upload_url(key, expires_in=UPLOAD_URL_SECONDS)
+    return UploadTicket(
+        upload_id=upload_id, key=key, url=url, expires_in=UPLOAD_URL_SECONDS, status=UploadStatus.PENDING
+    )
+
+
+def get_upload(uploads: UploadStore, objects: UploadObjects, upload_id: str, *, now: datetime) -> UploadView:
+    """An upload's state; one whose import died without a word (lease run out, no retry) shows as failed."""
+    record = uploads.get(upload_id) if _UPLOAD_ID.match(upload_id) else None
+    if record is None:
+        raise NotFoundError(f"no upload has id {upload_id}")
+    if record.status is UploadStatus.PROCESSING and record.lease_until is not None and record.lease_until < now:
+        record = _failed(record, "the import stopped without finishing; upload the file again", record.updated_at)
+    report_url = objects.download_url(record.report_key, expires_in=REPORT_URL_SECONDS) if record.report_key else None
+    return UploadView(
+        upload_id=record.upload_id,
+        status=record.status,
+        format=record.format,
+        verify=record.verify,
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        rows=record.rows,
+        counts=TokenCounts.model_validate(record.counts),
+        message=record.message,
+        report_url=report_url,
+        rejected=[TokenRowOutcome.model_validate(row) for row in record.rejected_preview]
+        if record.rejected_preview is not None and record.counts.get("rejected", 0) <= PREVIEW_ROWS
+        else None,
+    )
+
+
+def upload_id_of(key: str) -> str | None:
+    match = _UPLOAD_KEY.match(key)
+    return match.group(1) if match else None
+
+
+def process_upload(
+    uploads: UploadStore,
+    objects: UploadObjects,
+    importer_for: Callable[[bool], TokenImporter],
+    *,
+    key: str,
+    version_id: str | None,
+    seconds_left: Callable[[], float],
+    now: Callable[[], datetime],
+    runs: UploadRuns | None = None,
+) -> UploadRecord | None:
+    """Import one uploaded file; a redelivered event for the same file finds it done and does nothing."""
+    upload_id = upload_id_of(key)
+    record = uploads.get(upload_id) if upload_id else None
+    if upload_id is None or record is None or record.key != key:
+        # Not made through POST /tokens/uploads; it still holds plaintext tokens, so it goes.
+        logger.warning("deleting an upload nobody asked for", key=key)
+        objects.delete(key, version_id)
+        return None
+    started = now()
+    claimed = uploads.claim(upload_id, now=started, lease_until=started + timedelta(seconds=LEASE_SECONDS))
+    if claimed is None:
+        current = uploads.get(upload_id)
+        if current is not None and current.status in (UploadStatus.DONE, UploadStatus.FAILED):
+            # A redelivered event, or the URL used again after the import: nothing more to do with it.
+            logger.info("upload already imported; deleting the file again", upload_id=upload_id)
+            objects.delete(key, version_id)
+        else:
+            logger.info("upload is being imported by another invocation", upload_id=upload_id)
+        return current
+    try:
+        if runs is not None:
+            runs.opened(claimed)
+        finished = _import(
+            claimed, objects, importer_for(claimed.verify), version_id=version_id, seconds_left=seconds_left, now=now
+        )
+    except Exception as exc:
+        if claimed.attempts < MAX_ATTEMPTS:
+            uploads.release(
+                upload_id, attempts=claimed.attempts, message=f"attempt failed: {type(exc).__name__}", now=now()
+            )
+            raise
+        logger.exception("upload import failed for good", upload_id=upload_id)
+        finished = claimed.model_copy(
+            update={
+                "status": UploadStatus.FAILED,
+                "finished_at": now(),
+                "updated_at": now(),
+                "message": f"the import failed {MAX_ATTEMPTS} times ({type(exc).__name__}); upload the file again",
+            }
+        )
+    if uploads.finish(finished):
+        objects.delete(key, version_id)
+        logger.info("upload imported", upload_id=upload_id, status=finished.status.value, counts=finished.counts)
+        if runs is not None:
+            try:
+                runs.closed(finished)
+            except Exception:  # the tokens are in and the file is gone; a missing history entry must not undo that
+                logger.exception("could not record the upload's job run", upload_id=upload_id)
+    return finished
+
+
+class UploadRuns(Protocol):
+    """Where an upload's run is recorded besides its own record (the job history)."""
+
+    def opened(self, record: UploadRecord) -> None: ...
+
+    def closed(self, record: UploadRecord) -> None: ...
+
+
+def upload_job_id(upload_id: str) -> str:
+    return f"upload-{upload_id}"
+
+
+class JobUploadRuns:
+    """Token uploads in the job history beside push and pull, with the same end-of-job email."""
+
+    def __init__(self, jobs: JobStore, notifier: Notifier) -> None:
+        self._jobs = jobs
+        self._notifier = notifier
+
+    def opened(self, record: UploadRecord) -> None:
+        assert record.started_at is not None  # a claimed upload has started
+        open_upload_job(
+            self._jobs,
+            started_by=record.requested_by or "token upload",
+            now=record.started_at,
+            options={"upload_id": record.upload_id, "format": record.format.value, "verify": record.verify},
+            job_id=upload_job_id(record.upload_id),
+        )
+
+    def closed(self, record: UploadRecord) -> None:
+        at = record.finished_at or record.updated_at
+        counts = TokenCounts.model_validate(record.counts)
+        # The first rejected rows as events (the report has them all); reasons never quote a token.
+        events = [
+            JobEvent(
+                researcher_id=outcome.researcher_id,
+                level="error",
+                action="rejected row",
+                message=f"row {outcome.row_number}: " + "; ".join(f"{p.field}: {p.reason}" for p in outcome.problems),
+                at=at,
+            )
+            for outcome in (TokenRowOutcome.model_validate(row) for row in record.rejected_preview or [])
+        ]
+        close_upload_job(
+            self._jobs,
+            upload_job_id(record.upload_id),
+            counts=JobCounts(
+                researchers_processed=counts.received,
+                researchers_updated=counts.stored + counts.replaced,
+                researchers_failed=counts.rejected,
+            ),
+            events=events,
+            notifier=self._notifier,
+            now=at,
+            report={"upload_id": record.upload_id, "rows": record.rows, "tokens": counts.model_dump()},
+            error=record.message if record.status is UploadStatus.FAILED else None,
+        )
+
+
+def _failed(record: UploadRecord, message: str, now: datetime, **changes: object) -> UploadRecord:
+    return record.model_copy(
+        update={"status": UploadStatus.FAILED, "message": message, "finished_at": now, "updated_at": now, **changes}
+    )
+
+
+def _import(
+    record: UploadRecord,
+    objects: UploadObjects,
+    importer: TokenImporter,
+    *,
+    version_id: str | None,
+    seconds_left: Callable[[], float],
+    now: Callable[[], datetime],
+) -> UploadRecord:
+    reader = objects.open_text(record.key, version_id)
+    if reader is None:
+        return _failed(record, "the uploaded file is gone; upload it again", now())
+    try:
+        with reader:
+            total = sum(1 for _ in upload_rows(reader, record.format))
+    except InvalidInputError as exc:
+        details = "; ".join(p.reason for p in exc.problems if p.reason not in exc.message)
+        return _failed(record, exc.message + (f" ({details})" if details else "") + "; nothing was imported", now())
+    except UnicodeDecodeError as exc:
+        return _failed(record, f"the file is not UTF-8 (byte {exc.start} of a block); nothing was imported", now())
+
+    reader = objects.open_text(record.key, version_id)
+    if reader is None:
+        return _failed(record, "the uploaded file is gone; upload it again", now())
+    counts = TokenCounts()
+    preview: list[TokenRowOutcome] = []
+    seen: dict[str, int] = {}
+    done = 0
+    with reader, tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+b") as rejected:
+        for chunk in batched(enumerate(upload_rows(reader, record.format)), CHUNK_ROWS, strict=False):
+            if seconds_left() < TIME_MARGIN_SECONDS:
+                break
+            outcomes = import_token_rows(importer, chunk, seen=seen)
+            counts.add(outcomes)
+            done += len(chunk)
+            for outcome in outcomes:
+                if outcome.outcome is TokenOutcomeKind.REJECTED:
+                    rejected.write(outcome.model_dump_json(exclude_none=True).encode() + b"\n")
+                    if len(preview) < PREVIEW_ROWS:
+                        preview.append(outcome)
+        message = None
+        if done < total:
+            message = (
+                f"stopped after {done:,} of {total:,} rows: the import ran out of time; rows from {done} on "
+                "were not imported (send the file again: rows already imported report unchanged)"
+            )
+        key = report_key(record.upload_id)
+        rejected.seek(0)
+        status = UploadStatus.DONE if done == total else UploadStatus.FAILED
+        _write_report(
+            objects,
+            key,
+            upload_id=record.upload_id,
+            status=status,
+            total=total,
+            counts=counts,
+            message=message,
+            rejected_lines=rejected,
+        )
+    finished = now()
+    return record.model_copy(
+        update={
+            "status": status,
+            "rows": total,
+            "counts": counts.model_dump(),
+            "report_key": key,
+            "rejected_preview": [o.model_dump(mode="json") for o in preview],
+            "message": message,
+            "finished_at": finished,
+            "updated_at": finished,
+        }
+    )
+
+
+def _write_report(
+    objects: UploadObjects,
+    key: str,
+    *,
+    upload_id: str,
+    status: UploadStatus,
+    total: int,
+    counts: TokenCounts,
+    message: str | None,
+    rejected_lines: IO[bytes],
+) -> None:
+    """The report as one JSON document, assembled on disk so that any number of rejected rows fits."""
+    head = {"upload_id": upload_id, "status": status.value, "rows": total, "counts": counts.model_dump()}
+    if message:
+        head["message"] = message
+    with tempfile.SpooledTemporaryFile(max_size=1024 * 1024, mode="w+b") as report:
+        report.write(json.dumps(head)[:-1].encode() + b', "rejected": [')
+        for number, line in enumerate(rejected_lines):
+            report.write((b",\n" if number else b"\n") + line.rstrip(b"\n"))
+        report.write(b"\n]}\n")
+        report.seek(0)
+        objects.put_report(key, report)
