@@ -83,10 +83,11 @@ PYTEST_WORKERS ?= auto
 test: $(BIN)/.installed $(CHROMIUM)  ## run the whole test suite (unit, integration, stack, e2e) in parallel
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-lint: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## ruff, mypy, cfn-lint, sam validate --lint
+lint: $(BIN)/.installed $(SAMVENV)/bin/.installed  ## ruff, mypy, the import layers (lint-imports), cfn-lint, sam validate --lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common/orcid_sync functions cli/orcid_sync_cli local/orcid_sync_local
+	PYTHONPATH=. $(BIN)/lint-imports
 	$(SAMVENV)/bin/cfn-lint template.yaml
 	PATH="$(abspath $(BIN)):$$PATH" $(SAMVENV)/bin/sam validate --lint --region $(AWS_DEFAULT_REGION)
 

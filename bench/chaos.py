@@ -127,7 +127,8 @@ class CrashInjector:
     def installed(self) -> Iterator[CrashInjector]:
         # Imported only now: the stack has set the functions' environment (see bench.workload).
         from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
-        from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore, LedgerChanges
+        from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
+        from orcid_sync.domain.push_ledger import LedgerChanges
 
         injector = self
         message = f"simulated {self.kind} worker crash before its ledger write"
@@ -294,8 +295,9 @@ class OverlapWatch:
 
         patches: list[tuple[Any, str, Any]] = [(push, "push_researcher", watched_push)]
         try:  # the lease and the hand-back exist from issue 13 on; without them there is nothing to count
-            from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, LeaseHeldError
+            from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
             from orcid_sync.adapters.messaging import SqsTaskQueue
+            from orcid_sync.domain.leases import LeaseHeldError
 
             original_acquire = DynamoLeaseStore.acquire
             original_hand_back = SqsTaskQueue.hand_back

@@ -35,7 +35,7 @@ from orcid_sync.domain.signing import Signer
 from orcid_sync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
-    from orcid_sync.adapters.orcid_api.client import RetryPolicy
+    from orcid_sync.domain.retry_policy import RetryPolicy
 
 # No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).
 CONTENT_SECURITY_POLICY = (
@@ -98,7 +98,7 @@ def _signer(settings: Settings) -> Signer:
 
 def _interactive_retry() -> RetryPolicy:
     """One quick retry, as a person is waiting."""
-    from orcid_sync.adapters.orcid_api.client import RetryPolicy  # noqa: PLC0415 - see _oauth
+    from orcid_sync.domain.retry_policy import RetryPolicy  # noqa: PLC0415
 
     return RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
 

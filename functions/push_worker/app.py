@@ -37,13 +37,14 @@ from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
 from orcid_sync import composition, metric_names
 from orcid_sync.adapters import messaging
 from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
-from orcid_sync.adapters.dynamodb.job_store import JobStore
-from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, LeaseStore
+from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
 from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
 from orcid_sync.adapters.orcid_api.client import NO_ANSWER, RequestStats
 from orcid_sync.config import OrcidEnvironment, get_settings
 from orcid_sync.domain.job_models import JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.domain.job_runs import JobFinisher, Notifier
+from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.leases import LeaseStore
 from orcid_sync.domain.models import StoredToken, utc_now
 from orcid_sync.domain.push import OutOfTimeError, PushContext, PushPorts, ResearcherBusyError, process_push_task
 from orcid_sync.domain.settings_changes import CachedIntegrationSettings

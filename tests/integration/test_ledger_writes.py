@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from orcid_sync.adapters.dynamodb.push_ledger import (
-    BatchRetry,
-    DynamoLedgerStore,
+from orcid_sync.adapters.dynamodb.push_ledger import BatchRetry, DynamoLedgerStore
+from orcid_sync.domain.push_ledger import (
     EmploymentEntry,
     LedgerBuffer,
     LedgerChanges,

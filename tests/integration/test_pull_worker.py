@@ -22,7 +22,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
-from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy
+from orcid_sync.adapters.orcid_api.client import OrcidClient
 from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
 from orcid_sync.domain.job_runs import StoredResearcherSelector, fan_out, open_job
 from orcid_sync.domain.models import (
@@ -35,6 +35,7 @@ from orcid_sync.domain.models import (
 )
 from orcid_sync.domain.pull import PullJobFinisher, select_pull_researchers
 from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, csv_key, part_key, read_rows
+from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, AwsEnv

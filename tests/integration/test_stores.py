@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.stores import InvalidCursorError
-from orcid_sync.adapters.token_encryption import KmsDataKeys, TokenCipher
+from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher, KmsDataKeys
 from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
@@ -68,7 +68,7 @@ def test_find_by_orcid_and_get_many(aws: AwsEnv) -> None:
 
 
 def test_tokens_are_stored_encrypted(aws: AwsEnv) -> None:
-    cipher = TokenCipher(KmsDataKeys(boto3.client("kms"), aws.key_id))
+    cipher = EnvelopeTokenCipher(KmsDataKeys(boto3.client("kms"), aws.key_id))
     batch = cipher.batch()
     plaintext = "f5af9f51-07e6-4332-8f1a-c0c11c1e3728"
     token = StoredToken(

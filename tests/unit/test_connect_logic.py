@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from orcid_sync import templates
-from orcid_sync.adapters.token_encryption import TokenCipher
+from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
 from orcid_sync.domain import connect
 from orcid_sync.domain.connect import (
     CallbackParams,
@@ -196,8 +196,8 @@ class World:
     signer: Signer = field(default_factory=lambda: Signer(KEY))
 
     @property
-    def cipher(self) -> TokenCipher:
-        return TokenCipher(self.keys)
+    def cipher(self) -> EnvelopeTokenCipher:
+        return EnvelopeTokenCipher(self.keys)
 
     def services(self) -> CallbackServices:
         return CallbackServices(

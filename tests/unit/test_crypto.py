@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from orcid_sync.adapters.token_encryption import TokenCipher, TokenDecryptionError, token_fingerprint
+from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
+from orcid_sync.domain.tokens_crypto import TokenDecryptionError, token_fingerprint
 
 
 class FakeKeys:
@@ -32,7 +33,7 @@ class FakeKeys:
 
 def test_a_batch_seals_many_tokens_with_one_data_key() -> None:
     keys = FakeKeys()
-    cipher = TokenCipher(keys)
+    cipher = EnvelopeTokenCipher(keys)
     batch = cipher.batch()
     sealed = [batch.seal(f"r{i}", f"token-{i}") for i in range(50)]
     assert keys.generated == 1
@@ -43,15 +44,15 @@ def test_a_batch_seals_many_tokens_with_one_data_key() -> None:
 
 def test_open_returns_the_plaintext_and_decrypts_each_data_key_once() -> None:
     keys = FakeKeys()
-    sealed = TokenCipher(keys).batch().seal("r1", "f5af9f51-07e6-4332-8f1a-c0c11c1e3728")
-    other = TokenCipher(keys)  # a cold container: nothing cached
+    sealed = EnvelopeTokenCipher(keys).batch().seal("r1", "f5af9f51-07e6-4332-8f1a-c0c11c1e3728")
+    other = EnvelopeTokenCipher(keys)  # a cold container: nothing cached
     assert other.open("r1", sealed) == "f5af9f51-07e6-4332-8f1a-c0c11c1e3728"
     assert other.open("r1", sealed) == "f5af9f51-07e6-4332-8f1a-c0c11c1e3728"
     assert keys.decrypted == 1
 
 
 def test_a_token_moved_to_another_researcher_does_not_decrypt() -> None:
-    cipher = TokenCipher(FakeKeys())
+    cipher = EnvelopeTokenCipher(FakeKeys())
     sealed = cipher.batch().seal("alice", "secret-token")
     with pytest.raises(TokenDecryptionError) as excinfo:
         cipher.open("bob", sealed)
@@ -59,7 +60,7 @@ def test_a_token_moved_to_another_researcher_does_not_decrypt() -> None:
 
 
 def test_a_tampered_ciphertext_does_not_decrypt() -> None:
-    cipher = TokenCipher(FakeKeys())
+    cipher = EnvelopeTokenCipher(FakeKeys())
     sealed = cipher.batch().seal("alice", "secret-token")
     tampered = sealed.model_copy(update={"ciphertext": bytes([sealed.ciphertext[0] ^ 1]) + sealed.ciphertext[1:]})
     with pytest.raises(TokenDecryptionError):

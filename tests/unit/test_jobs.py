@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orcid_sync.adapters.dynamodb.job_store import FINISH_CLAIM_STALE_AFTER, event_sort_key, outcome_delta
+from orcid_sync.adapters.dynamodb.job_store import FINISH_CLAIM_STALE_AFTER, event_sort_key
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.job_models import (
     Job,
@@ -31,6 +31,7 @@ from orcid_sync.domain.job_runs import (
     open_job,
     redact,
 )
+from orcid_sync.domain.job_store import outcome_delta
 from orcid_sync.domain.ports import Page
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from orcid_sync.adapters.orcid_api.client import NO_ANSWER, OrcidClient, RetryPolicy, Timeout, put_code_from_location
+from orcid_sync.adapters.orcid_api.client import NO_ANSWER, OrcidClient, Timeout, put_code_from_location
 from orcid_sync.config import Settings
 from orcid_sync.domain.orcid.errors import (
     ConflictError,
@@ -41,6 +41,7 @@ from orcid_sync.domain.orcid.errors import (
     redact,
 )
 from orcid_sync.domain.orcid.models import Employment, OrcidError, ResearcherUrl, Work
+from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync.observability import logger
 from tests.unit.orcid_responses import (
     ACCESS_TOKEN,

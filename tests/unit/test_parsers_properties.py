@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from orcid_sync.adapters.upload_store import UploadFormat
 from orcid_sync.domain.assets import load_assets
 from orcid_sync.domain.batches import RowOutcomeKind
 from orcid_sync.domain.errors import InvalidInputError
@@ -44,6 +43,7 @@ from orcid_sync.domain.ports import AssetState
 from orcid_sync.domain.researchers import load_researchers
 from orcid_sync.domain.token_uploads import upload_rows
 from orcid_sync.domain.tokens import parse_token_body
+from orcid_sync.domain.uploads import UploadFormat
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 bounded = settings(

@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from orcid_sync.adapters.dynamodb.pull_ledger import PulledEntry
 from orcid_sync.domain.job_models import JobType, ResearcherTask
 from orcid_sync.domain.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
 from orcid_sync.domain.orcid.models import OrcidError, Work, Works
@@ -27,6 +26,7 @@ from orcid_sync.domain.pull import (
     select_works,
 )
 from orcid_sync.domain.pull_csv import part_key, read_rows
+from orcid_sync.domain.pull_ledger import PulledEntry
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 ORCID = "0000-0002-1825-0097"

@@ -10,14 +10,6 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from orcid_sync.adapters.dynamodb.push_ledger import (
-    EmploymentEntry,
-    EntryState,
-    LedgerChanges,
-    PushLedger,
-    ResearcherUrlEntry,
-    WorkEntry,
-)
 from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.job_models import JobTrigger, JobType, ResearcherTask
 from orcid_sync.domain.job_runs import open_job
@@ -49,6 +41,14 @@ from orcid_sync.domain.push import (
     process_push_task,
     push_researcher,
     select_push_researchers,
+)
+from orcid_sync.domain.push_ledger import (
+    EmploymentEntry,
+    EntryState,
+    LedgerChanges,
+    PushLedger,
+    ResearcherUrlEntry,
+    WorkEntry,
 )
 from orcid_sync.domain.works import content_hash
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier

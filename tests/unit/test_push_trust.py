@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from orcid_sync.adapters.dynamodb.push_ledger import EntryState as LedgerState
-
 # The use cases new with issue 13 are looked up as module attributes when a test runs, so that on a main
 # without them each test fails on its own, for its own rule, instead of the whole module failing to import.
 from orcid_sync.domain import push as push_logic
@@ -21,6 +19,7 @@ from orcid_sync.domain.job_models import JobTrigger, JobType, ResearcherTask
 from orcid_sync.domain.job_runs import open_job
 from orcid_sync.domain.orcid.models import Work
 from orcid_sync.domain.push import process_push_task
+from orcid_sync.domain.push_ledger import EntryState as LedgerState
 from tests.support.aws import template_resources
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier
 from tests.unit.test_push_plan import (
@@ -241,7 +240,7 @@ class FakeLeases:
         self.counter = 0
 
     def acquire(self, researcher_id: str, *, job_id: str, now: datetime, duration: timedelta) -> Any:
-        from orcid_sync.adapters.dynamodb.leases import Lease, LeaseHeldError
+        from orcid_sync.domain.leases import Lease, LeaseHeldError
 
         with self.lock:
             current = self.held.get(researcher_id)

@@ -10,8 +10,9 @@ import requests
 import responses
 from pydantic import SecretStr
 
-from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy
+from orcid_sync.adapters.orcid_api.client import OrcidClient
 from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit
+from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync.domain.token_probe import client_probe
 from orcid_sync.domain.tokens import ProbeResult
 

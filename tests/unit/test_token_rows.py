@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orcid_sync.adapters.upload_store import UploadFormat
 from orcid_sync.domain.errors import InvalidInputError, PayloadTooLargeError, Problem
 from orcid_sync.domain.identifiers import orcid_check_character
 from orcid_sync.domain.token_uploads import upload_rows
 from orcid_sync.domain.tokens import TokenRow, csv_token_rows, parse_token_body, parse_token_row
+from orcid_sync.domain.uploads import UploadFormat
 
 ORCID = "0000-0002-1825-0097"
 ACCESS = "f5af9f51-07e6-4332-8f1a-c0c11c1e3728"

@@ -61,8 +61,9 @@ def create_connect_link(
 )
 def disconnect_orcid(researcher_id: str) -> Disconnected:
     # The only admin route that calls ORCID: its client (requests, ORCID's models) is imported here.
-    from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy  # noqa: PLC0415
+    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415
     from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415
+    from orcid_sync.domain.retry_policy import RetryPolicy  # noqa: PLC0415
 
     settings = get_settings()
     return disconnect(

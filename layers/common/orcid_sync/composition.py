@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
-    from orcid_sync.adapters.orcid_api.client import OrcidClient, RetryPolicy
+    from orcid_sync.adapters.orcid_api.client import OrcidClient
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
-    from orcid_sync.adapters.token_encryption import TokenCipher
+    from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
+    from orcid_sync.domain.retry_policy import RetryPolicy
 
 ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
 """The one token bucket (in the state table) that every Lambda of the stack draws from: ORCID's limit is per client."""
@@ -95,10 +96,10 @@ def pull_files() -> S3PullFiles:
 
 
 @lru_cache(maxsize=1)
-def token_cipher() -> TokenCipher:
-    from orcid_sync.adapters.token_encryption import KmsDataKeys, TokenCipher  # noqa: PLC0415 - see the docstring
+def token_cipher() -> EnvelopeTokenCipher:
+    from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher, KmsDataKeys  # noqa: PLC0415 - see the docstring
 
-    return TokenCipher(KmsDataKeys(boto3.client("kms"), settings().token_key_id))
+    return EnvelopeTokenCipher(KmsDataKeys(boto3.client("kms"), settings().token_key_id))
 
 
 def app_secrets() -> AppSecrets:

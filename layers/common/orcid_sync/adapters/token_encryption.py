@@ -6,13 +6,12 @@ researcher's item fails to decrypt instead of handing them someone else's token.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
 from orcid_sync.domain.models import SealedSecret
+from orcid_sync.domain.tokens_crypto import TokenDecryptionError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -63,10 +62,6 @@ def _aesgcm(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
-class TokenDecryptionError(RuntimeError):
-    """A stored token could not be decrypted (wrong researcher, tampered item, or wrong key)."""
-
-
 class EncryptionBatch:
     """Encrypts many tokens under one data key (one KMS call for the whole batch)."""
 
@@ -80,7 +75,7 @@ class EncryptionBatch:
         return SealedSecret(data_key=self._key_blob, nonce=nonce, ciphertext=ciphertext)
 
 
-class TokenCipher:
+class EnvelopeTokenCipher:
     """Seals and opens token values; decrypted data keys are cached so a batch costs one KMS call."""
 
     def __init__(self, keys: DataKeyProvider, *, cache_size: int = 64) -> None:
@@ -110,9 +105,3 @@ class TokenCipher:
         self._cache.move_to_end(blob)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
-
-
-def token_fingerprint(signing_key: str, researcher_id: str, *values: str | None) -> str:
-    """A keyed hash of token values, to tell "same token again" from "new token" without decrypting."""
-    message = "\x1f".join([researcher_id, *(v or "" for v in values)]).encode("utf-8")
-    return hmac.new(signing_key.encode("utf-8"), message, hashlib.sha256).hexdigest()

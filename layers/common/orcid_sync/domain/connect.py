@@ -16,9 +16,9 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from orcid_sync.adapters.token_encryption import TokenCipher, TokenDecryptionError, token_fingerprint
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError, OrcidSyncError, Problem
 from orcid_sync.domain.identifiers import orcid_uri
+from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import (
     PERSON_SCOPE,
     PULL_SCOPE,
@@ -29,9 +29,9 @@ from orcid_sync.domain.models import (
     StoredToken,
     TokenSource,
 )
-from orcid_sync.domain.ports import ResearcherStore, TokenStore
+from orcid_sync.domain.ports import ResearcherStore, TokenCipher, TokenStore
 from orcid_sync.domain.signing import ExpiredTokenError, ForgedTokenError, Signer, new_nonce
-from orcid_sync.observability import logger
+from orcid_sync.domain.tokens_crypto import TokenDecryptionError, token_fingerprint
 
 # ORCID's errors and models (pydantic models built at import) are only needed once ORCID has been
 # called, in the callback and in a disconnect: imported there, so the pages that do not call ORCID

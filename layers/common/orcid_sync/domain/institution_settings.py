@@ -17,7 +17,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
@@ -272,3 +272,24 @@ def effective_mapping(settings: IntegrationSettings) -> list[MappingRow]:
         )
         for asset_type, work_type in settings.mapping.items()
     ]
+
+
+class VersionConflictError(RuntimeError):
+    """Someone saved the settings since the version the caller read."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"the settings were changed by someone else (version {actual}, you sent {expected})")
+        self.expected = expected
+        self.actual = actual
+
+
+class IntegrationSettingsStore(Protocol):
+    def get(self) -> StoredIntegrationSettings:
+        """The saved settings, or the defaults at version 0 when none were ever saved."""
+        ...
+
+    def save(
+        self, settings: IntegrationSettings, *, expected_version: int, at: datetime, by: str | None
+    ) -> StoredIntegrationSettings:
+        """Store the settings as ``expected_version + 1``; raise ``VersionConflictError`` if that version is gone."""
+        ...

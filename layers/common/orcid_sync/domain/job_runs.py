@@ -19,7 +19,6 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from orcid_sync import metric_names
-from orcid_sync.adapters.dynamodb.job_store import JobStore
 from orcid_sync.domain.errors import InvalidInputError, NotFoundError, OrcidSyncError, Problem
 from orcid_sync.domain.job_models import (
     Job,
@@ -31,6 +30,7 @@ from orcid_sync.domain.job_models import (
     ResearcherOutcome,
     ResearcherTask,
 )
+from orcid_sync.domain.job_store import JobStore
 from orcid_sync.domain.models import EntityId, OrcidStatus, Researcher, StoredToken
 from orcid_sync.domain.ports import Page, ResearcherStore, TokenStore
 from orcid_sync.observability import logger, metrics
@@ -38,7 +38,7 @@ from orcid_sync.observability import logger, metrics
 if TYPE_CHECKING:
     # Only the schedule routes take one (as an argument): importing it would load the integration
     # settings' and ORCID's models into every function that opens or finishes a job.
-    from orcid_sync.adapters.dynamodb.institution_settings import IntegrationSettingsStore
+    from orcid_sync.domain.institution_settings import IntegrationSettingsStore
 
 SQS_BATCH = 10
 """SendMessageBatch takes at most ten entries."""

@@ -16,6 +16,7 @@ from orcid_sync.domain.models import (
     OrcidStatus,
     Researcher,
     ResearcherInput,
+    SealedSecret,
     StoredToken,
     TokenInvalidReason,
 )
@@ -132,3 +133,17 @@ class AssetStore(Protocol):
     def delete(self, asset_id: str) -> Asset | None: ...
 
     def list_for_researcher(self, researcher_id: str) -> list[Asset]: ...
+
+
+class SealingBatch(Protocol):
+    """Seals many token values under one data key (one KMS call for the whole batch)."""
+
+    def seal(self, researcher_id: str, secret: str) -> SealedSecret: ...
+
+
+class TokenCipher(Protocol):
+    """Seals and opens ORCID token values (envelope encryption; the researcher id is bound to each value)."""
+
+    def batch(self) -> SealingBatch: ...
+
+    def open(self, researcher_id: str, sealed: SealedSecret) -> str: ...

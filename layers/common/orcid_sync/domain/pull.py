@@ -29,12 +29,12 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, SecretStr
 
-from orcid_sync.adapters.dynamodb.job_store import JobStore
-from orcid_sync.adapters.dynamodb.pull_ledger import PulledEntry, PullLedgerStore
 from orcid_sync.domain.errors import NotFoundError
 from orcid_sync.domain.identifiers import InvalidIdentifierError, doi_key, parse_pmcid, pmid_key
 from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.domain.job_runs import JobFinisher, Notifier, complete_researcher, get_job
+from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import Asset, Researcher, SealedSecret, StoredToken, TokenInvalidReason
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.orcid.models import (
@@ -55,8 +55,8 @@ from orcid_sync.domain.pull_csv import (
     delete_parts,
     write_part,
 )
+from orcid_sync.domain.pull_ledger import PulledEntry, PullLedgerStore
 from orcid_sync.domain.tokens import confirm_orcid, invalidate_token
-from orcid_sync.observability import logger
 
 PULLED_ROWS_METRIC = "PulledRows"
 """Rows one researcher added to a pull CSV (dimension: service)."""

@@ -45,22 +45,14 @@ from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr, ValidationError
 
-from orcid_sync.adapters.dynamodb.job_store import JobStore
-from orcid_sync.adapters.dynamodb.leases import Lease, LeaseHeldError, LeaseStore
-from orcid_sync.adapters.dynamodb.push_ledger import (
-    EmploymentEntry,
-    EntryState,
-    LedgerBuffer,
-    LedgerStore,
-    PushLedger,
-    ResearcherUrlEntry,
-    WorkEntry,
-)
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.identifiers import doi_key, pmid_key
 from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.job_models import JobCounts, JobEvent, JobType, ResearcherOutcome, ResearcherTask
 from orcid_sync.domain.job_runs import JobFinisher, Notifier, complete_researcher
+from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.leases import Lease, LeaseHeldError, LeaseStore
+from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import PERSON_SCOPE, Asset, OrcidStatus, Researcher, StoredToken, TokenInvalidReason
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.orcid.models import (
@@ -75,9 +67,17 @@ from orcid_sync.domain.orcid.models import (
     Work,
 )
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
+from orcid_sync.domain.push_ledger import (
+    EmploymentEntry,
+    EntryState,
+    LedgerBuffer,
+    LedgerStore,
+    PushLedger,
+    ResearcherUrlEntry,
+    WorkEntry,
+)
 from orcid_sync.domain.tokens import confirm_orcid, invalidate_token
 from orcid_sync.domain.works import BuiltWork, InvalidWork, WorkWarning, build_work, content_hash
-from orcid_sync.observability import logger
 
 EMPLOYMENT_ID_TYPE = "source-work-id"
 """The ``self`` id of our employment: ORCID's duplicate check on affiliations looks only at external ids."""

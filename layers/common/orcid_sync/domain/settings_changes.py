@@ -11,19 +11,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from orcid_sync.adapters.dynamodb.institution_settings import IntegrationSettingsStore, VersionConflictError
-from orcid_sync.adapters.dynamodb.push_ledger import EntryState, LedgerStore, PushLedger
 from orcid_sync.domain.errors import ConflictError
 from orcid_sync.domain.institution_settings import (
     IntegrationSettings,
+    IntegrationSettingsStore,
     MappingRow,
     SettingsDocument,
     StoredIntegrationSettings,
+    VersionConflictError,
     effective_mapping,
 )
 from orcid_sync.domain.models import Asset
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
 from orcid_sync.domain.push import Step, plan_works, select_push_researchers
+from orcid_sync.domain.push_ledger import EntryState, LedgerStore, PushLedger
 
 DEFAULT_CACHE_SECONDS = 60.0
 

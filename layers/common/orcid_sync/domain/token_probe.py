@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
-from orcid_sync.adapters.orcid_api.client import RetryPolicy
+from orcid_sync.domain.log import logger
 from orcid_sync.domain.orcid import errors as orcid_errors
+from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync.domain.tokens import ProbeResult, TokenProbe
-from orcid_sync.observability import logger
 
 if TYPE_CHECKING:
     pass

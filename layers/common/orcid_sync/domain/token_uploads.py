@@ -19,20 +19,11 @@ from typing import IO, Protocol, TextIO
 
 from pydantic import BaseModel, StrictBool
 
-from orcid_sync.adapters.dynamodb.job_store import JobStore
-from orcid_sync.adapters.upload_store import (
-    UPLOAD_PREFIX,
-    UploadFormat,
-    UploadObjects,
-    UploadRecord,
-    UploadStatus,
-    UploadStore,
-    report_key,
-    upload_key,
-)
 from orcid_sync.domain.errors import InvalidInputError, NotFoundError, Problem
 from orcid_sync.domain.job_models import JobCounts, JobEvent
 from orcid_sync.domain.job_runs import Notifier, close_upload_job, open_upload_job
+from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.log import logger
 from orcid_sync.domain.tokens import (
     CHUNK_ROWS,
     TokenCounts,
@@ -42,7 +33,16 @@ from orcid_sync.domain.tokens import (
     csv_token_rows,
     import_token_rows,
 )
-from orcid_sync.observability import logger
+from orcid_sync.domain.uploads import (
+    UPLOAD_PREFIX,
+    UploadFormat,
+    UploadObjects,
+    UploadRecord,
+    UploadStatus,
+    UploadStore,
+    report_key,
+    upload_key,
+)
 
 UPLOAD_URL_SECONDS = 900
 REPORT_URL_SECONDS = 900

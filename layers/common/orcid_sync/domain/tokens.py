@@ -33,10 +33,10 @@ from pydantic import (
     field_validator,
 )
 
-from orcid_sync.adapters.token_encryption import TokenCipher, token_fingerprint
 from orcid_sync.domain.batches import MAX_BATCH_ROWS, check_batch_size, check_body_size, json_type, problems_from
 from orcid_sync.domain.errors import InvalidInputError, Problem
 from orcid_sync.domain.identifiers import InvalidIdentifierError, OrcidId, parse_orcid
+from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import (
     ORCID_SCOPES,
     PULL_SCOPE,
@@ -50,8 +50,8 @@ from orcid_sync.domain.models import (
     control_character_problem,
     utc_now,
 )
-from orcid_sync.domain.ports import ResearcherStore, TokenStore
-from orcid_sync.observability import logger
+from orcid_sync.domain.ports import ResearcherStore, TokenCipher, TokenStore
+from orcid_sync.domain.tokens_crypto import token_fingerprint
 
 CHUNK_ROWS = MAX_BATCH_ROWS
 """Rows sealed under one data key and looked up together."""

@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from orcid_sync.domain.institution_settings import IntegrationSettings, StoredIntegrationSettings
+from orcid_sync.domain.institution_settings import IntegrationSettings, StoredIntegrationSettings, VersionConflictError
 from orcid_sync.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 SETTINGS_ITEM_ID = "settings#integration"
-
-
-class VersionConflictError(RuntimeError):
-    """Someone saved the settings since the version the caller read."""
-
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(f"the settings were changed by someone else (version {actual}, you sent {expected})")
-        self.expected = expected
-        self.actual = actual
-
-
-class IntegrationSettingsStore(Protocol):
-    def get(self) -> StoredIntegrationSettings:
-        """The saved settings, or the defaults at version 0 when none were ever saved."""
-        ...
-
-    def save(
-        self, settings: IntegrationSettings, *, expected_version: int, at: datetime, by: str | None
-    ) -> StoredIntegrationSettings:
-        """Store the settings as ``expected_version + 1``; raise ``VersionConflictError`` if that version is gone."""
-        ...
 
 
 class DynamoIntegrationSettingsStore:

@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
@@ -25,6 +25,7 @@ from botocore.exceptions import ClientError
 from orcid_sync.adapters.dynamodb.stores import decode_cursor, encode_cursor
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.job_models import COUNT_FIELDS, Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome
+from orcid_sync.domain.job_store import outcome_delta
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.ports import Page
 
@@ -41,76 +42,6 @@ RETENTION = timedelta(days=400)
 FINISH_CLAIM_STALE_AFTER = timedelta(minutes=15)
 """No Lambda invocation lives longer than 15 minutes: an older claim belongs to a finisher that crashed."""
 
-_LEVEL_RANK = {"error": "1-error", "warning": "2-warning", "info": "3-info"}
-
-
-class JobStore(Protocol):
-    def create(self, job: Job) -> None:
-        """Store a new run; ConflictError if the id is taken."""
-        ...
-
-    def get(self, job_id: str) -> Job | None: ...
-
-    def list(
-        self, *, job_type: JobType | None = None, state: JobState | None = None, limit: int, cursor: str | None = None
-    ) -> Page[Job]:
-        """Runs, newest first."""
-        ...
-
-    def set_expected(self, job_id: str, expected: int) -> Job:
-        """Record how many researchers were fanned out (also the run's ``researchers_eligible``)."""
-        ...
-
-    def record_outcome(self, job_id: str, outcome: ResearcherOutcome) -> Job | None:
-        """Count a researcher's outcome exactly once; None when it was already counted (a redelivery)."""
-        ...
-
-    def add_events(self, job_id: str, events: Sequence[JobEvent]) -> None: ...
-
-    def list_events(
-        self, job_id: str, *, limit: int, cursor: str | None = None, level: str | None = None
-    ) -> Page[JobEvent]:
-        """Events, errors first then warnings then infos; ``level`` keeps only one level."""
-        ...
-
-    def claim_finish(self, job_id: str, *, now: datetime | None = None) -> bool:
-        """True for exactly one caller while the run is running (or its claim went stale)."""
-        ...
-
-    def finish(
-        self,
-        job_id: str,
-        state: JobState,
-        *,
-        ended_at: datetime,
-        csv_uri: str | None = None,
-        csv_rows: int | None = None,
-        report: dict[str, Any] | None = None,
-        counts: JobCounts | None = None,
-    ) -> Job:
-        """Record the end state; csv and counts are only overwritten when given."""
-        ...
-
-    def set_csv(self, job_id: str, *, csv_uri: str, csv_rows: int) -> Job: ...
-
-
-def outcome_delta(outcome: ResearcherOutcome) -> JobCounts:
-    """The counters one researcher adds to its run; processed/updated/failed come from the outcome's flags."""
-    return outcome.counts.model_copy(
-        update={
-            "researchers_processed": 1,
-            "researchers_updated": int(outcome.updated),
-            "researchers_failed": int(outcome.failed),
-        }
-    )
-
-
-def event_sort_key(event: JobEvent) -> str:
-    """Deterministic key of an event: the same event reported twice lands on the same item."""
-    content = event.model_dump(mode="json", exclude={"at"})
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
-    return f"{EVENT_PREFIX}{_LEVEL_RANK[event.level]}#{event.researcher_id or '-'}#{digest}"
-
 
 def _iso(value: datetime) -> str:
     # One timezone and one format, so ISO strings sort as the instants they are (the GSI sorts on them).
@@ -123,6 +54,16 @@ def _expires_at(started_at: datetime) -> int:
 
 def _count_attr(name: str) -> str:
     return f"c_{name}"
+
+
+_LEVEL_RANK = {"error": "1-error", "warning": "2-warning", "info": "3-info"}
+
+
+def event_sort_key(event: JobEvent) -> str:
+    """Deterministic key of an event: the same event reported twice lands on the same item."""
+    content = event.model_dump(mode="json", exclude={"at"})
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+    return f"{EVENT_PREFIX}{_LEVEL_RANK[event.level]}#{event.researcher_id or '-'}#{digest}"
 
 
 class DynamoJobStore:

@@ -14,48 +14,18 @@ and was taken over can never free the new holder's lease.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+from orcid_sync.domain.leases import Lease, LeaseHeldError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
 _PREFIX = "lease#"
 _TTL_GRACE = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Lease:
-    """A lease on one researcher: who holds it (one attempt of one job) and until when."""
-
-    researcher_id: str
-    holder: str
-    job_id: str
-    expires_at: datetime
-
-    def seconds_left(self, now: datetime) -> float:
-        return max(0.0, (self.expires_at - now).total_seconds())
-
-
-class LeaseHeldError(Exception):
-    """Someone else holds the researcher's lease."""
-
-    def __init__(self, held: Lease) -> None:
-        super().__init__(f"researcher {held.researcher_id} is leased by job {held.job_id} until {held.expires_at}")
-        self.held = held
-
-
-class LeaseStore(Protocol):
-    def acquire(self, researcher_id: str, *, job_id: str, now: datetime, duration: timedelta) -> Lease:
-        """Take the researcher's lease for ``duration``, or raise LeaseHeldError naming the current holder."""
-        ...
-
-    def release(self, lease: Lease) -> None:
-        """Give the lease up (a no-op if it expired and someone else took it)."""
-        ...
 
 
 def lease_key(scope: str, researcher_id: str) -> str:

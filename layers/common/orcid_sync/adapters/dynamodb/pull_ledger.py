@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
-from pydantic import BaseModel, ConfigDict
+
+from orcid_sync.domain.pull_ledger import PulledEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -25,28 +26,6 @@ _KIND = "kind"
 _PULL_KIND = "pull"
 # DynamoDB refuses sort keys over 1,024 bytes; a DOI that long is kept under its hash instead.
 _MAX_SORT_KEY_BYTES = 1024
-
-
-class PulledEntry(BaseModel):
-    """One identifier of a work that went into a pull CSV."""
-
-    model_config = ConfigDict(frozen=True)
-
-    key: str
-    """``doi:<normalised DOI>`` or ``pmid:<digits>``."""
-    job_id: str
-    put_code: int | None = None
-    pulled_at: datetime
-
-
-class PullLedgerStore(Protocol):
-    def load(self, researcher_id: str) -> dict[str, PulledEntry]:
-        """Every identifier pulled for the researcher, by key."""
-        ...
-
-    def mark_pulled(self, researcher_id: str, entries: Sequence[PulledEntry]) -> None:
-        """Record identifiers as pulled (a later write for the same key replaces the earlier one)."""
-        ...
 
 
 def sort_key(key: str) -> str:

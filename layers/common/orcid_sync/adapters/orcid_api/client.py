@@ -14,12 +14,10 @@ recovers a work's put-code from :class:`~orcid_sync.domain.orcid.errors.Duplicat
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -49,6 +47,7 @@ from orcid_sync.domain.orcid.models import (
     Work,
     Works,
 )
+from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync.observability import logger
 
 if TYPE_CHECKING:
@@ -75,32 +74,6 @@ class Timeout(NamedTuple):
 
 
 DEFAULT_TIMEOUT = Timeout(connect=3.05, read=10.0)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry transient failures; ``rng`` and ``sleep`` are injectable for tests."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    # A Retry-After beyond this is not worth holding a Lambda for; the caller's retry (SQS) is.
-    max_retry_after: float = 60.0
-    rng: random.Random = field(default_factory=random.Random)
-    sleep: Callable[[float], None] = time.sleep
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < self.base_delay:
-            raise ValueError("delays must satisfy 0 <= base_delay <= max_delay")
-
-    def delay(self, retry_number: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry ``retry_number`` (1-based): Retry-After if given, else full jitter."""
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
-        return self.rng.uniform(0, ceiling)
 
 
 class RequestStats:
