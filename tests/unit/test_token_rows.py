@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from orcid_sync.domain.errors import InvalidInputError, PayloadTooLargeError, Problem
 from orcid_sync.domain.identifiers import orcid_check_character
-from orcid_sync.domain.token_uploads import upload_rows
-from orcid_sync.domain.tokens import TokenRow, csv_token_rows, parse_token_body, parse_token_row
+from orcid_sync.domain.token_upload_rows import upload_rows
+from orcid_sync.domain.token_rows import TokenRow, csv_token_rows, parse_token_body, parse_token_row
 from orcid_sync.domain.uploads import UploadFormat
 
 ORCID = "0000-0002-1825-0097"

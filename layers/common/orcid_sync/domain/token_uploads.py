@@ -3,34 +3,32 @@
 The uploaded object holds plaintext tokens, so it is read as a stream (memory stays bounded by one
 chunk), deleted as soon as its outcome is recorded, and nothing derived from it (report, record,
 logs) carries a token value. The file is read twice: first to check it is well-formed from start to
-end, so a broken file changes nothing, then to import it.
+end, so a broken file changes nothing, then to import it. Reading the rows is ``token_upload_rows``;
+the run in the job history is ``token_upload_runs``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import batched
-from typing import IO, Protocol, TextIO
+from typing import IO
 
 from pydantic import BaseModel, StrictBool
 
-from orcid_sync.domain.errors import InvalidInputError, NotFoundError, Problem
-from orcid_sync.domain.job_models import JobCounts, JobEvent
-from orcid_sync.domain.job_runs import Notifier, close_upload_job, open_upload_job
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.errors import InvalidInputError, NotFoundError
 from orcid_sync.domain.log import logger
+from orcid_sync.domain.token_upload_rows import upload_rows
+from orcid_sync.domain.token_upload_runs import UploadRuns
 from orcid_sync.domain.tokens import (
     CHUNK_ROWS,
     TokenCounts,
     TokenImporter,
     TokenOutcomeKind,
     TokenRowOutcome,
-    csv_token_rows,
     import_token_rows,
 )
 from orcid_sync.domain.uploads import (
@@ -54,8 +52,6 @@ MAX_ATTEMPTS = 3
 """S3's asynchronous invocation tries three times; the last failure is recorded rather than retried."""
 PREVIEW_ROWS = 100
 """Rejected rows shown inline by GET /tokens/uploads/{id}; beyond that only the report has them."""
-MAX_JSON_ROW_CHARS = 1_000_000
-_READ_BLOCK = 64 * 1024
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _UPLOAD_KEY = re.compile(rf"^{re.escape(UPLOAD_PREFIX)}([0-9a-f]{{32}})\.(csv|json)$")
 
@@ -96,125 +92,6 @@ class UploadView(BaseModel):
     report_url: str | None
     rejected: list[TokenRowOutcome] | None
     """The rejected rows inline when there are at most 100 of them."""
-
-
-# --- streaming rows ---------------------------------------------------------------------------
-
-
-def _malformed(row: int, reason: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"the JSON is malformed at row {row}: {reason}", [Problem(row=row, field="row", reason=reason)]
-    )
-
-
-def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-class _Buffer:
-    """A window on a text stream: enough of it to decode the next value, never the whole stream."""
-
-    def __init__(self, reader: TextIO, head: str) -> None:
-        self._reader = reader
-        self.text = head
-        self.pos = 0
-        self.eof = False
-
-    def more(self) -> bool:
-        if self.eof:
-            return False
-        chunk = self._reader.read(_READ_BLOCK)
-        if not chunk:
-            self.eof = True
-            return False
-        self.text = self.text[self.pos :] + chunk
-        self.pos = 0
-        return True
-
-    def next_char(self) -> str | None:
-        """The next non-space character (not consumed), reading on as needed; None at the end."""
-        while True:
-            self.pos = _skip_space(self.text, self.pos)
-            if self.pos < len(self.text):
-                return self.text[self.pos]
-            if not self.more():
-                return None
-
-
-def _array_rows(buffer: _Buffer) -> Iterator[object]:
-    decoder = json.JSONDecoder()
-    row = 0
-    buffer.pos += 1  # the "["
-    if buffer.next_char() == "]":
-        buffer.pos += 1
-    else:
-        while True:
-            if buffer.next_char() is None:
-                raise _malformed(row, "the array ends before its closing ]")
-            try:
-                value, end = decoder.raw_decode(buffer.text, buffer.pos)
-                # A number at the end of the window may continue in the next block.
-                complete = end < len(buffer.text) or buffer.eof
-            except json.JSONDecodeError as exc:
-                if len(buffer.text) - buffer.pos > MAX_JSON_ROW_CHARS or not buffer.more():
-                    raise _malformed(row, exc.msg) from None
-                continue
-            if not complete:
-                buffer.more()
-                continue
-            yield value
-            row += 1
-            buffer.pos = end
-            separator = buffer.next_char()
-            buffer.pos += 1
-            if separator == "]":
-                break
-            if separator != ",":
-                raise _malformed(row, "expected , or ] after the previous row")
-    if buffer.next_char() is not None:
-        raise _malformed(row, "there is more text after the closing ]")
-
-
-def _json_lines(buffer: _Buffer, reader: TextIO) -> Iterator[object]:
-    def lines() -> Iterator[str]:
-        head, pending = buffer.text[buffer.pos :], ""
-        for line in io.StringIO(head, newline="\n"):
-            if line.endswith("\n"):
-                yield pending + line
-                pending = ""
-            else:
-                pending += line
-        if pending:
-            yield pending + reader.readline()
-        yield from reader
-
-    for number, line in enumerate(lines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInputError(
-                f"line {number} is not valid JSON: {exc.msg}",
-                [Problem(field="row", reason=f"line {number}: {exc.msg} at column {exc.colno}")],
-            ) from None
-
-
-def upload_rows(reader: TextIO, file_format: UploadFormat) -> Iterator[object]:
-    """The rows of an uploaded file, one at a time: CSV with a header, a JSON array, or JSON Lines."""
-    if file_format is UploadFormat.CSV:
-        yield from csv_token_rows(reader)
-        return
-    buffer = _Buffer(reader, reader.read(_READ_BLOCK))
-    first = buffer.next_char()
-    if first is None:
-        return
-    if first == "[":
-        yield from _array_rows(buffer)
-    else:
-        yield from _json_lines(buffer, reader)
 
 
 # --- the upload's life ------------------------------------------------------------------------
@@ -340,65 +217,6 @@ def process_upload(
             except Exception:  # the tokens are in and the file is gone; a missing history entry must not undo that
                 logger.exception("could not record the upload's job run", upload_id=upload_id)
     return finished
-
-
-class UploadRuns(Protocol):
-    """Where an upload's run is recorded besides its own record (the job history)."""
-
-    def opened(self, record: UploadRecord) -> None: ...
-
-    def closed(self, record: UploadRecord) -> None: ...
-
-
-def upload_job_id(upload_id: str) -> str:
-    return f"upload-{upload_id}"
-
-
-class JobUploadRuns:
-    """Token uploads in the job history beside push and pull, with the same end-of-job email."""
-
-    def __init__(self, jobs: JobStore, notifier: Notifier) -> None:
-        self._jobs = jobs
-        self._notifier = notifier
-
-    def opened(self, record: UploadRecord) -> None:
-        assert record.started_at is not None  # a claimed upload has started
-        open_upload_job(
-            self._jobs,
-            started_by=record.requested_by or "token upload",
-            now=record.started_at,
-            options={"upload_id": record.upload_id, "format": record.format.value, "verify": record.verify},
-            job_id=upload_job_id(record.upload_id),
-        )
-
-    def closed(self, record: UploadRecord) -> None:
-        at = record.finished_at or record.updated_at
-        counts = TokenCounts.model_validate(record.counts)
-        # The first rejected rows as events (the report has them all); reasons never quote a token.
-        events = [
-            JobEvent(
-                researcher_id=outcome.researcher_id,
-                level="error",
-                action="rejected row",
-                message=f"row {outcome.row_number}: " + "; ".join(f"{p.field}: {p.reason}" for p in outcome.problems),
-                at=at,
-            )
-            for outcome in (TokenRowOutcome.model_validate(row) for row in record.rejected_preview or [])
-        ]
-        close_upload_job(
-            self._jobs,
-            upload_job_id(record.upload_id),
-            counts=JobCounts(
-                researchers_processed=counts.received,
-                researchers_updated=counts.stored + counts.replaced,
-                researchers_failed=counts.rejected,
-            ),
-            events=events,
-            notifier=self._notifier,
-            now=at,
-            report={"upload_id": record.upload_id, "rows": record.rows, "tokens": counts.model_dump()},
-            error=record.message if record.status is UploadStatus.FAILED else None,
-        )
 
 
 def _failed(record: UploadRecord, message: str, now: datetime, **changes: object) -> UploadRecord:
