@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, g, request
 
 from .errors import OAuthError, OrcidApiError, orcid_error
 from .faults import FaultPlan
-from .render import is_visible_to
+from .render import Renderer, is_visible_to
 from .responses import (
     DROP_CONNECTION_KEY,
     base_url,
@@ -20,8 +20,8 @@ from .responses import (
     renderer,
     sandbox_state,
 )
-from .state import AccessToken, Record, Source, StoredActivity
-from .validation import ValidatedActivity
+from .state import AccessToken, Record, SandboxState, Source, StoredActivity
+from .validation import JsonObject, OrcidRules, ValidatedActivity
 
 READ_LIMITED = "/read-limited"
 ACTIVITIES_UPDATE = "/activities/update"
@@ -181,16 +181,6 @@ def read_work(orcid: str, put_code: int) -> Response:
     return orcid_json(body)
 
 
-@member_api.post("/work")
-def create_work(orcid: str) -> Response:
-    """Add one work: 201 with the new put-code in Location."""
-    caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    state = sandbox_state()
-    work = state.rules.work(_json_body(), creating=True)
-    stored = state.add_work(caller.record, work, caller.source)
-    return _created(f"{orcid}/work/{stored.put_code}")
-
-
 @member_api.post("/works")
 def create_works_in_bulk(orcid: str) -> Response:
     """Add up to 100 works; each item succeeds or fails on its own, in order."""
@@ -224,28 +214,6 @@ def create_works_in_bulk(orcid: str) -> Response:
     return orcid_json({"bulk": results})
 
 
-@member_api.put("/work/<int:put_code>")
-def update_work(orcid: str, put_code: int) -> Response:
-    """Replace a work this client is source of."""
-    caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    raw = _json_body()
-    _require_same_put_code(raw, put_code, caller)
-    state = sandbox_state()
-    with state.lock:
-        state.require_source(caller.record.works, put_code, caller.source, "work")
-        stored = state.update_work(caller.record, put_code, state.rules.work(raw, creating=False), caller.source)
-        body = renderer().work(orcid, stored)
-    return orcid_json(body)
-
-
-@member_api.delete("/work/<int:put_code>")
-def delete_work(orcid: str, put_code: int) -> Response:
-    """Delete a work this client is source of."""
-    caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    sandbox_state().delete_work(caller.record, put_code, caller.source)
-    return Response(status=204)
-
-
 # --- researcher URLs ------------------------------------------------------------------------------------------
 
 
@@ -258,16 +226,6 @@ def read_researcher_urls(orcid: str) -> Response:
     return orcid_json(body)
 
 
-@member_api.post("/researcher-urls")
-def create_researcher_url(orcid: str) -> Response:
-    """Add a researcher URL."""
-    caller = _authorize(orcid, PERSON_UPDATE)
-    state = sandbox_state()
-    item = state.rules.researcher_url(_json_body(), creating=True)
-    stored = state.add_researcher_url(caller.record, item, caller.source)
-    return _created(f"{orcid}/researcher-urls/{stored.put_code}")
-
-
 @member_api.get("/researcher-urls/<int:put_code>")
 def read_researcher_url(orcid: str, put_code: int) -> Response:
     """One researcher URL."""
@@ -278,29 +236,6 @@ def read_researcher_url(orcid: str, put_code: int) -> Response:
             raise orcid_error(9016, detail=f"No researcher-url found with put-code {put_code}")
         body = renderer().researcher_url(orcid, item)
     return orcid_json(body)
-
-
-@member_api.put("/researcher-urls/<int:put_code>")
-def update_researcher_url(orcid: str, put_code: int) -> Response:
-    """Replace a researcher URL this client is source of."""
-    caller = _authorize(orcid, PERSON_UPDATE)
-    raw = _json_body()
-    _require_same_put_code(raw, put_code, caller)
-    state = sandbox_state()
-    with state.lock:
-        state.require_source(caller.record.researcher_urls, put_code, caller.source, "researcher-url")
-        item = state.rules.researcher_url(raw, creating=False)
-        stored = state.update_researcher_url(caller.record, put_code, item, caller.source)
-        body = renderer().researcher_url(orcid, stored)
-    return orcid_json(body)
-
-
-@member_api.delete("/researcher-urls/<int:put_code>")
-def delete_researcher_url(orcid: str, put_code: int) -> Response:
-    """Delete a researcher URL this client is source of."""
-    caller = _authorize(orcid, PERSON_UPDATE)
-    sandbox_state().delete_researcher_url(caller.record, put_code, caller.source)
-    return Response(status=204)
 
 
 # --- employments ----------------------------------------------------------------------------------------------
@@ -316,16 +251,6 @@ def read_employments(orcid: str) -> Response:
     return orcid_json(body)
 
 
-@member_api.post("/employment")
-def create_employment(orcid: str) -> Response:
-    """Add an employment."""
-    caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    state = sandbox_state()
-    employment = state.rules.employment(_json_body(), creating=True)
-    stored = state.add_employment(caller.record, employment, caller.source)
-    return _created(f"{orcid}/employment/{stored.put_code}")
-
-
 @member_api.get("/employment/<int:put_code>")
 def read_employment(orcid: str, put_code: int) -> Response:
     """One employment."""
@@ -335,27 +260,84 @@ def read_employment(orcid: str, put_code: int) -> Response:
     return orcid_json(body)
 
 
-@member_api.put("/employment/<int:put_code>")
-def update_employment(orcid: str, put_code: int) -> Response:
-    """Replace an employment this client is source of."""
-    caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    raw = _json_body()
-    _require_same_put_code(raw, put_code, caller)
-    state = sandbox_state()
-    with state.lock:
-        state.require_source(caller.record.employments, put_code, caller.source, "employment")
-        employment = state.rules.employment(raw, creating=False)
-        stored = state.update_employment(caller.record, put_code, employment, caller.source)
-        body = renderer().employment(orcid, stored)
-    return orcid_json(body)
+# --- adding, replacing and deleting: one shape for works, researcher URLs and employments -----------------------------
 
 
-@member_api.delete("/employment/<int:put_code>")
-def delete_employment(orcid: str, put_code: int) -> Response:
-    """Delete an employment this client is source of."""
-    caller = _authorize(orcid, ACTIVITIES_UPDATE)
-    sandbox_state().delete_employment(caller.record, put_code, caller.source)
-    return Response(status=204)
+@dataclass(frozen=True)
+class _Section:
+    """A section of the record whose items a client adds (POST), and replaces (PUT) and deletes (DELETE) when it
+    is their source: one shape for works, researcher URLs and employments.
+
+    ``name`` names its parts: ``Record.<name>s``, ``OrcidRules.<name>``, ``SandboxState.add_<name>``,
+    ``update_<name>`` and ``delete_<name>``, ``Renderer.<name>``, and the endpoints.
+    """
+
+    name: str
+    path: str  # the item's URL, below the record
+    label: str  # ORCID's word for the item in its errors
+    scope: str
+
+    def items(self, record: Record) -> dict[int, Any]:
+        return cast(dict[int, Any], getattr(record, f"{self.name}s"))
+
+    def validate(self, rules: OrcidRules, raw: Any, *, creating: bool) -> Any:
+        return getattr(rules, self.name)(raw, creating=creating)
+
+    def add(self, state: SandboxState, caller: Caller, item: Any) -> Any:
+        return getattr(state, f"add_{self.name}")(caller.record, item, caller.source)
+
+    def update(self, state: SandboxState, caller: Caller, put_code: int, item: Any) -> Any:
+        return getattr(state, f"update_{self.name}")(caller.record, put_code, item, caller.source)
+
+    def delete(self, state: SandboxState, caller: Caller, put_code: int) -> None:
+        getattr(state, f"delete_{self.name}")(caller.record, put_code, caller.source)
+
+    def render(self, output: Renderer, orcid: str, stored: Any) -> JsonObject:
+        return cast(JsonObject, getattr(output, self.name)(orcid, stored))
+
+
+_SECTIONS = (
+    _Section("work", "/work", "work", ACTIVITIES_UPDATE),
+    _Section("researcher_url", "/researcher-urls", "researcher-url", PERSON_UPDATE),
+    _Section("employment", "/employment", "employment", ACTIVITIES_UPDATE),
+)
+
+
+def _register_writes(section: _Section) -> None:
+    def create(orcid: str) -> Response:
+        """Add an item: 201 with the new put-code in Location."""
+        caller = _authorize(orcid, section.scope)
+        state = sandbox_state()
+        stored = section.add(state, caller, section.validate(state.rules, _json_body(), creating=True))
+        return _created(f"{orcid}{section.path}/{stored.put_code}")
+
+    def update(orcid: str, put_code: int) -> Response:
+        """Replace an item this client is source of."""
+        caller = _authorize(orcid, section.scope)
+        raw = _json_body()
+        _require_same_put_code(raw, put_code, caller)
+        state = sandbox_state()
+        with state.lock:
+            state.require_source(section.items(caller.record), put_code, caller.source, section.label)
+            item = section.validate(state.rules, raw, creating=False)
+            stored = section.update(state, caller, put_code, item)
+            body = section.render(renderer(), orcid, stored)
+        return orcid_json(body)
+
+    def delete(orcid: str, put_code: int) -> Response:
+        """Delete an item this client is source of."""
+        caller = _authorize(orcid, section.scope)
+        section.delete(sandbox_state(), caller, put_code)
+        return Response(status=204)
+
+    rule = f"{section.path}/<int:put_code>"
+    member_api.post(section.path, endpoint=f"create_{section.name}")(create)
+    member_api.put(rule, endpoint=f"update_{section.name}")(update)
+    member_api.delete(rule, endpoint=f"delete_{section.name}")(delete)
+
+
+for _section in _SECTIONS:
+    _register_writes(_section)
 
 
 # --- record ---------------------------------------------------------------------------------------------------
