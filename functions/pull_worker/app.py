@@ -7,36 +7,25 @@ failing researcher is counted as failed instead, so the run still finishes and w
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import Json
 
 from orcid_sync import composition
-from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
-from orcid_sync.config import get_settings
-from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.job_models import ResearcherTask
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.pull import PULLED_ROWS_METRIC, JobDeliveries, PullJobFinisher, PullPorts, pull_researcher
+from orcid_sync.domain.pull import pull_researcher
 from orcid_sync.observability import logger, metrics, tracer
 
+PULLED_ROWS_METRIC = "PulledRows"
+"""Rows one researcher added to a pull CSV (dimension: service)."""
 # Stop taking new researchers when less than this is left: one researcher, or the run's assembly, fits in it.
 _MIN_REMAINING_MS = 60_000
-
-
-class PullWorkerEnv(BaseModel):
-    """This function's own environment (the rest is the stack's ``Settings``)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    # The PullQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
-    max_receive_count: int = Field(default=5, ge=1, alias="PULL_MAX_RECEIVE_COUNT")
 
 
 class PullTaskRecord(SqsRecordModel):
@@ -47,31 +36,6 @@ class OutOfTimeError(RuntimeError):
     """Too little time left in this invocation for another researcher; SQS brings the message back."""
 
 
-@lru_cache(maxsize=1)
-def ports() -> tuple[PullPorts, PullWorkerEnv]:
-    """Built once per container (tests call ``ports.cache_clear()``)."""
-    settings = get_settings()
-    client = composition.member_api_client()
-    jobs = composition.job_store()
-    files = composition.pull_files()
-    pull = PullPorts(
-        researchers=composition.researcher_store(),
-        tokens=composition.token_store(),
-        assets=composition.asset_store(),
-        ledger=DynamoPullLedgerStore(composition.dynamodb().Table(settings.ledger_table)),
-        files=files,
-        jobs=jobs,
-        cipher=composition.token_cipher(),
-        api=client,
-        finishers={JobType.PULL: PullJobFinisher(jobs, files)},
-        notifier=composition.notifier(),
-        client_id=settings.orcid_client_id,
-        deliveries=JobDeliveries(jobs),
-        request_count=lambda: client.stats.total,
-    )
-    return pull, PullWorkerEnv.model_validate(dict(os.environ))
-
-
 processor = BatchProcessor(event_type=EventType.SQS, model=PullTaskRecord)
 
 
@@ -80,9 +44,9 @@ def record_handler(record: PullTaskRecord, lambda_context: LambdaContext | None 
     task = record.body
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _MIN_REMAINING_MS:
         raise OutOfTimeError(f"not enough time left for researcher {task.researcher_id}")
-    pull, env = ports()
+    worker = composition.pull_worker_ports()
     receives = int(record.attributes.ApproximateReceiveCount)
-    outcome = pull_researcher(task, pull, now=utc_now(), last_attempt=receives >= env.max_receive_count)
+    outcome = pull_researcher(task, worker.pull, now=utc_now(), last_attempt=receives >= worker.env.max_receive_count)
     if outcome is not None and not task.dry_run:
         metrics.add_metric(name=PULLED_ROWS_METRIC, unit=MetricUnit.Count, value=outcome.counts.rows_pulled)
 
@@ -91,5 +55,5 @@ def record_handler(record: PullTaskRecord, lambda_context: LambdaContext | None 
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
-    get_settings()  # fail fast on a misconfigured stack
+    composition.settings()  # fail fast on a misconfigured stack
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from orcid_sync import composition
 from orcid_sync.domain.job_models import JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import StartJobRequest, request_job
+from orcid_sync.domain.job_starts import StartJobRequest, request_job
 from orcid_sync.domain.models import ResearcherInput, SealedSecret, StoredToken, TokenSource
 from tests.integration.test_jobs_api import create_job_resources
 from tests.support.apigw import lambda_context
@@ -26,18 +26,15 @@ ORCIDS = ["0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-9079-593X"]
 
 @pytest.fixture
 def scheduler(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from functions.job_scheduler import app
-
     env = create_job_resources(monkeypatch)
     # The notification topic, read back through an SQS subscription (what an email subscriber would get).
     sqs = boto3.client("sqs")
     inbox = sqs.create_queue(QueueName="notifications")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     boto3.client("sns").subscribe(TopicArn=aws.env["NOTIFICATION_TOPIC_ARN"], Protocol="sqs", Endpoint=inbox_arn)
-    app.ports.cache_clear()
+    composition.reset()
 
     yield env | {"INBOX": inbox}
-    app.ports.cache_clear()
     composition.reset()
 
 

@@ -31,7 +31,6 @@ from orcid_sync import composition
 from orcid_sync.adapters.s3_pull_files import S3PullFiles
 from orcid_sync.domain.job_models import JobState, JobTrigger, JobType
 from orcid_sync.domain.job_runs import open_job
-from orcid_sync.domain.pull import PullJobFinisher
 from orcid_sync.domain.pull_csv import (
     CSV_COLUMNS,
     DEFAULT_PART_SIZE,
@@ -46,6 +45,7 @@ from orcid_sync.domain.pull_csv import (
     read_rows,
     rows_bytes,
 )
+from orcid_sync.domain.pull_finish import PullJobFinisher
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 

@@ -24,7 +24,8 @@ from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
 from orcid_sync.adapters.orcid_api.client import OrcidClient
 from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import StoredResearcherSelector, fan_out, open_job
+from orcid_sync.domain.job_runs import fan_out, open_job
+from orcid_sync.domain.job_starts import StoredResearcherSelector
 from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
@@ -33,8 +34,9 @@ from orcid_sync.domain.models import (
     TokenSource,
     utc_now,
 )
-from orcid_sync.domain.pull import PullJobFinisher, select_pull_researchers
 from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, csv_key, part_key, read_rows
+from orcid_sync.domain.pull_finish import PullJobFinisher
+from orcid_sync.domain.pull_selection import select_pull_researchers
 from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext
@@ -122,14 +124,10 @@ def sandbox(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
 
     monkeypatch.setattr(OrcidClient, "from_settings", without_waiting)
     composition.reset()
-    composition.reset()
-    from functions.pull_worker import app
-
-    app.ports.cache_clear()
     try:
         yield Sandbox(url=url, failing=failing)
     finally:
-        app.ports.cache_clear()
+        composition.reset()
         server.shutdown()
         thread.join(timeout=10)
 
@@ -446,9 +444,7 @@ def test_works_of_a_run_that_never_wrote_its_csv_are_pulled_again(aws: AwsEnv, s
         def finish(self, job: Job) -> None:
             raise OSError("S3 unavailable")
 
-    from functions.pull_worker import app
-
-    pull_ports, _ = app.ports()
+    pull_ports = composition.pull_worker_ports().pull
     real_finishers = pull_ports.finishers
     pull_ports.finishers = {JobType.PULL: BrokenBucket()}
     try:

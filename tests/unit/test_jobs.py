@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from orcid_sync.adapters.dynamodb.job_store import FINISH_CLAIM_STALE_AFTER, event_sort_key
+from orcid_sync.adapters.job_email import notification_body, notification_subject
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.job_models import (
     Job,
@@ -26,13 +27,11 @@ from orcid_sync.domain.job_runs import (
     JobFinishPendingError,
     complete_researcher,
     fan_out,
-    notification_body,
-    notification_subject,
     open_job,
-    redact,
 )
 from orcid_sync.domain.job_store import outcome_delta
 from orcid_sync.domain.ports import Page
+from orcid_sync.domain.redaction import redact
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 
@@ -218,15 +217,15 @@ def test_open_job_with_a_given_id_returns_the_existing_run() -> None:
     assert _open(store).job_id.startswith("push-20261121T020000Z-")
 
 
-def test_fan_out_sends_batches_of_ten_then_sets_expected() -> None:
+def test_fan_out_sends_every_researcher_once_then_sets_expected() -> None:
     # Given a job for 23 researchers (one listed twice) and a long run-level option
     store, queue, notifier = FakeJobStore(), FakeQueue(), FakeNotifier()
     ids = [f"r{i:02d}" for i in range(23)]
     job = _open(store, options={"researcher_ids": ids, "resend_deleted": True}, dry_run=True)
     # When it is fanned out
     fanned = fan_out(store, queue, job, [*ids, "r05"], finishers={}, notifier=notifier, now=NOW)
-    # Then the tasks go out 10, 10, 3, each once, without the run-level id list
-    assert [len(b) for b in queue.batches] == [10, 10, 3]
+    # Then the tasks go to the queue (which batches them for SQS), each once, without the run-level id list
+    assert [len(b) for b in queue.batches] == [23]
     tasks = [t for b in queue.batches for t in b]
     assert [t.researcher_id for t in tasks] == ids
     assert all(t.dry_run and t.options == {"resend_deleted": True} and t.job_type is JobType.PUSH for t in tasks)

@@ -13,20 +13,19 @@ from pydantic import SecretStr
 from orcid_sync.domain.job_models import JobType, ResearcherTask
 from orcid_sync.domain.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
 from orcid_sync.domain.orcid.models import OrcidError, Work, Works
-from orcid_sync.domain.pull import (
-    PullPorts,
+from orcid_sync.domain.pull import PullPorts, pull_researcher_works
+from orcid_sync.domain.pull_csv import part_key, read_rows
+from orcid_sync.domain.pull_ledger import PulledEntry
+from orcid_sync.domain.pull_selection import (
     SkipReason,
     WorkIds,
     WorkSelection,
     asset_keys,
     build_row,
     needs_full_work,
-    pull_researcher_works,
     select_pull_researchers,
     select_works,
 )
-from orcid_sync.domain.pull_csv import part_key, read_rows
-from orcid_sync.domain.pull_ledger import PulledEntry
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 ORCID = "0000-0002-1825-0097"

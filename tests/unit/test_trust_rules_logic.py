@@ -18,7 +18,7 @@ from orcid_sync.domain.batches import problems_from
 from orcid_sync.domain.errors import InvalidInputError
 from orcid_sync.domain.job_models import Job, JobTrigger, JobType
 from orcid_sync.domain.models import AssetInput, OrcidStatus, ResearcherInput
-from orcid_sync.domain.pull import select_pull_researchers
+from orcid_sync.domain.pull_selection import select_pull_researchers
 from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, read_rows, rows_bytes
 from orcid_sync.domain.push import ineligibility, select_push_researchers
 from orcid_sync.domain.reports import TokenProblem, token_health, token_health_csv

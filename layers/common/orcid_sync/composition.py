@@ -8,18 +8,25 @@ factories that build them: a function that never calls ORCID or opens a token ne
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import boto3
+from pydantic import BaseModel, ConfigDict, Field
 
+from orcid_sync.adapters.cloudwatch_metrics import CloudWatchJobMetrics
 from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore
 from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
 from orcid_sync.adapters.messaging import EventBridgeSchedules, SnsNotifier, SqsControlQueue, SqsTaskQueue
 from orcid_sync.config import Settings, SettingsError, get_settings
 from orcid_sync.domain.job_models import JobType
+from orcid_sync.domain.job_runs import report_metrics_to
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
     from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
+    from orcid_sync.domain.job_ports import JobFinisher, Notifier, ResearcherSelector, TaskQueue
+    from orcid_sync.domain.pull import PullPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
 
 ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
@@ -164,6 +173,107 @@ def schedules() -> EventBridgeSchedules:
     return EventBridgeSchedules(
         boto3.client("events"), {JobType.PUSH: config.push_rule_name, JobType.PULL: config.pull_rule_name}
     )
+
+
+# --- the job scheduler and the pull worker ---------------------------------------------------
+
+# Runs finish inside every worker's use case (push, pull, uploads) and in the admin API (a run that could not be
+# queued): the domain reports them, and the scheduler its census of researchers, through one port installed here.
+report_metrics_to(CloudWatchJobMetrics())
+
+
+@dataclass(frozen=True)
+class SchedulerPorts:
+    """What starting a run needs: who is selected, where their tasks go, and how a run that ends here ends."""
+
+    jobs: DynamoJobStore
+    selectors: Mapping[JobType, ResearcherSelector]
+    queues: Mapping[JobType, TaskQueue]
+    finishers: Mapping[JobType, JobFinisher]
+    notifier: Notifier
+
+
+@lru_cache(maxsize=1)
+def scheduler_ports() -> SchedulerPorts:
+    """The job scheduler's collaborators; the institution's settings are re-read at most once a minute."""
+    # Imported here: only the scheduler loads both job types' eligibility rules.
+    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
+    from orcid_sync.domain.job_starts import StoredResearcherSelector  # noqa: PLC0415
+    from orcid_sync.domain.models import utc_now  # noqa: PLC0415
+    from orcid_sync.domain.pull_finish import PullJobFinisher  # noqa: PLC0415
+    from orcid_sync.domain.pull_selection import select_pull_researchers  # noqa: PLC0415
+    from orcid_sync.domain.push import ineligibility, select_push_researchers  # noqa: PLC0415
+    from orcid_sync.domain.researchers import ExplainingSelector, Ineligibility, pull_ineligibility  # noqa: PLC0415
+    from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415
+
+    researchers, tokens, jobs = researcher_store(), token_store(), job_store()
+    integration = CachedIntegrationSettings(DynamoIntegrationSettingsStore(dynamodb().Table(settings().state_table)))
+
+    def explained(select: ResearcherSelector, why: Ineligibility) -> ExplainingSelector:
+        # A run asked for named researchers says, as a job event, why any of them was left out.
+        return ExplainingSelector(select, researchers=researchers, tokens=tokens, events=jobs, why=why, now=utc_now)
+
+    push = StoredResearcherSelector(
+        researchers, tokens, lambda people, held, only: select_push_researchers(people, held, integration.get(), only)
+    )
+    pull = StoredResearcherSelector(researchers, tokens, select_pull_researchers)
+    return SchedulerPorts(
+        jobs=jobs,
+        selectors={
+            JobType.PUSH: explained(
+                push, lambda researcher, token: ineligibility(researcher, token, integration.get())
+            ),
+            JobType.PULL: explained(pull, pull_ineligibility),
+        },
+        queues={job_type: task_queue(job_type) for job_type in (JobType.PUSH, JobType.PULL)},
+        # A run can end in the scheduler (nobody eligible, or workers faster than the fan-out): pull's CSV then.
+        finishers={JobType.PULL: PullJobFinisher(jobs, pull_files())},
+        notifier=notifier(),
+    )
+
+
+class PullWorkerEnv(BaseModel):
+    """The pull worker's own environment (the rest is the stack's ``Settings``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # The PullQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
+    max_receive_count: int = Field(default=5, ge=1, alias="PULL_MAX_RECEIVE_COUNT")
+
+
+@dataclass(frozen=True)
+class PullWorkerPorts:
+    pull: PullPorts
+    env: PullWorkerEnv
+
+
+@lru_cache(maxsize=1)
+def pull_worker_ports() -> PullWorkerPorts:
+    """The pull worker's collaborators, built once per container."""
+    # Imported here: only the pull worker loads the pull, its ledger and the ORCID client (see the docstring).
+    from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore  # noqa: PLC0415
+    from orcid_sync.domain.pull import JobDeliveries, PullPorts  # noqa: PLC0415
+    from orcid_sync.domain.pull_finish import PullJobFinisher  # noqa: PLC0415
+
+    config = settings()
+    client = member_api_client()
+    jobs, files = job_store(), pull_files()
+    pull = PullPorts(
+        researchers=researcher_store(),
+        tokens=token_store(),
+        assets=asset_store(),
+        ledger=DynamoPullLedgerStore(dynamodb().Table(config.ledger_table)),
+        files=files,
+        jobs=jobs,
+        cipher=token_cipher(),
+        api=client,
+        finishers={JobType.PULL: PullJobFinisher(jobs, files)},
+        notifier=notifier(),
+        client_id=config.orcid_client_id,
+        deliveries=JobDeliveries(jobs),
+        request_count=lambda: client.stats.total,
+    )
+    return PullWorkerPorts(pull=pull, env=PullWorkerEnv.model_validate(dict(os.environ)))
 
 
 def reset() -> None:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from itertools import batched
 from typing import TYPE_CHECKING
 
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from orcid_sync.adapters.job_email import notification_body, notification_subject
 from orcid_sync.config import SettingsError
-from orcid_sync.domain.job_models import Job, JobControlMessage, JobEvent, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import ScheduleRule, notification_body, notification_subject
+from orcid_sync.domain.job_models import Job, JobControlMessage, JobEvent, JobType, ResearcherTask, ScheduleRule
 from orcid_sync.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_sns.client import SNSClient
     from mypy_boto3_sqs.client import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import BatchResultErrorEntryTypeDef, SendMessageBatchRequestEntryTypeDef
 
+SQS_BATCH = 10
+"""SendMessageBatch takes at most ten entries."""
 SEND_ATTEMPTS = 5
 """SendMessageBatch can fail single entries (throttling, internal errors); they are resent this many times."""
 HANDBACKS_ATTRIBUTE = "orcid_sync_handbacks"
@@ -29,6 +32,23 @@ class TaskSendError(RuntimeError):
     """Some tasks could not be enqueued after every retry."""
 
 
+class _EntriesFailedError(Exception):
+    """One SendMessageBatch call failed some entries (the ones still pending)."""
+
+    def __init__(self, failed: Sequence[BatchResultErrorEntryTypeDef]) -> None:
+        super().__init__(f"{len(failed)} entries failed")
+        self.failed = failed
+
+    @property
+    def sender_fault(self) -> bool:
+        # A sender fault (malformed entry) will fail the same way again: no point in another try.
+        return any(entry["SenderFault"] for entry in self.failed)
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, _EntriesFailedError) and not error.sender_fault
+
+
 class SqsTaskQueue:
     """Sends researcher tasks to a push or pull queue, ten per SendMessageBatch."""
 
@@ -38,7 +58,7 @@ class SqsTaskQueue:
         self._backoff = backoff_seconds
 
     def send_tasks(self, tasks: Sequence[ResearcherTask]) -> None:
-        for batch in batched(tasks, 10, strict=False):
+        for batch in batched(tasks, SQS_BATCH, strict=False):
             self._send_batch(batch)
 
     def hand_back(self, task: ResearcherTask, *, delay_seconds: int, handbacks: int) -> None:
@@ -51,22 +71,33 @@ class SqsTaskQueue:
         )
 
     def _send_batch(self, batch: Sequence[ResearcherTask]) -> None:
+        """Send up to ten tasks; entries SQS failed (throttling, internal errors) are sent again, alone."""
         pending: list[SendMessageBatchRequestEntryTypeDef] = [
             {"Id": str(index), "MessageBody": task.model_dump_json()} for index, task in enumerate(batch)
         ]
-        for attempt in range(SEND_ATTEMPTS):
+
+        def send_pending() -> None:
+            nonlocal pending
             response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=pending)
             failed = response.get("Failed", [])
-            if not failed:
-                return
-            # A sender fault (malformed entry) will fail the same way again: stop at once.
-            if any(entry["SenderFault"] for entry in failed):
-                break
-            failed_ids = {entry["Id"] for entry in failed}
-            pending = [entry for entry in pending if entry["Id"] in failed_ids]
-            time.sleep(self._backoff * 2**attempt)
-        codes = sorted({entry["Code"] for entry in failed})
-        raise TaskSendError(f"{len(failed)} task(s) could not be sent to {self._queue_url}: {', '.join(codes)}")
+            if failed:
+                failed_ids = {entry["Id"] for entry in failed}
+                pending = [entry for entry in pending if entry["Id"] in failed_ids]
+                raise _EntriesFailedError(failed)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(SEND_ATTEMPTS),
+            wait=wait_exponential(multiplier=self._backoff),
+            retry=retry_if_exception(_worth_retrying),
+            reraise=True,
+        )
+        try:
+            retrying(send_pending)
+        except _EntriesFailedError as exc:
+            codes = sorted({entry["Code"] for entry in exc.failed})
+            raise TaskSendError(
+                f"{len(exc.failed)} task(s) could not be sent to {self._queue_url}: {', '.join(codes)}"
+            ) from exc
 
 
 class SnsNotifier:

@@ -130,3 +130,11 @@ class ResearcherOutcome(BaseModel):
     failed: bool = False
     events: list[JobEvent] = Field(default_factory=list)
     detail: dict[str, Any] | None = None
+
+
+class ScheduleRule(BaseModel):
+    """A daily schedule as the scheduler service has it (an EventBridge rule in AWS)."""
+
+    name: str
+    enabled: bool
+    schedule: str
