@@ -17,15 +17,15 @@ from orcid_sync_cli.errors import CONFIG, CliError, translate
 from orcid_sync_cli.options import OUTPUT_FORMATS, debug_option, debugging
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "researchers": ("orcid_sync_cli.data", "researchers"),
-    "assets": ("orcid_sync_cli.data", "assets"),
-    "tokens": ("orcid_sync_cli.data", "tokens"),
+    "researchers": ("orcid_sync_cli.data_cmd", "researchers"),
+    "assets": ("orcid_sync_cli.data_cmd", "assets"),
+    "tokens": ("orcid_sync_cli.tokens_cmd", "tokens"),
     "connect-link": ("orcid_sync_cli.connect", "connect_link"),
     "disconnect": ("orcid_sync_cli.connect", "disconnect"),
     "settings": ("orcid_sync_cli.settings_cmd", "settings"),
     "mapping": ("orcid_sync_cli.mapping_cmd", "mapping"),
-    "jobs": ("orcid_sync_cli.jobs", "jobs"),
-    "report": ("orcid_sync_cli.jobs", "report"),
+    "jobs": ("orcid_sync_cli.jobs_cmd", "jobs"),
+    "report": ("orcid_sync_cli.report_cmd", "report"),
     "pull": ("orcid_sync_cli.pull_cmd", "pull"),
     "secret": ("orcid_sync_cli.secret_cmd", "secret"),
 }

@@ -24,7 +24,7 @@ from orcid_sync import composition
 from orcid_sync.domain.identifiers import orcid_check_character
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
 from orcid_sync.domain.tokens import ProbeResult
-from orcid_sync_cli import data as data_cli
+from orcid_sync_cli import tokens_cmd as tokens_cli
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context
 from tests.support.aws import AwsEnv
@@ -58,7 +58,7 @@ def requests_seen(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[Coun
     seen: Counter[str] = Counter()
     s3 = boto3.client("s3")
     s3.put_bucket_versioning(Bucket=aws.env["DATA_BUCKET"], VersioningConfiguration={"Status": "Enabled"})
-    monkeypatch.setattr(data_cli, "sleep", lambda seconds: None)
+    monkeypatch.setattr(tokens_cli, "sleep", lambda seconds: None)
 
     def api(request: Any) -> tuple[int, dict[str, str], str]:
         from functions.admin_api import app
@@ -389,8 +389,6 @@ def test_a_large_token_file_goes_through_an_upload(requests_seen: Counter[str], 
 def test_verify_sends_more_than_100_rows_through_an_upload(
     requests_seen: Counter[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from functions.token_import import app as import_app
-
     for n in range(150):
         researcher(f"r{n}", orcid_for(n))
     rows = [token_row(orcid_for(n)) for n in range(150)]
@@ -399,7 +397,7 @@ def test_verify_sends_more_than_100_rows_through_an_upload(
     def probe(orcid: str, token: SecretStr) -> ProbeResult:
         return ProbeResult.INVALID_TOKEN if token.get_secret_value() == dead else ProbeResult.VALID
 
-    monkeypatch.setattr(import_app, "token_probe", lambda: probe)
+    monkeypatch.setattr(composition, "token_probe", lambda: probe)
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps(rows))
     result = run_cli("tokens", "import", str(path), "--verify")

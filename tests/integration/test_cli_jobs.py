@@ -22,7 +22,7 @@ from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, Job
 from orcid_sync.domain.job_runs import complete_researcher
 from orcid_sync.domain.job_schedules import SEND_ASSETS_OFF_WARNING
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
-from orcid_sync_cli import jobs as jobs_cli
+from orcid_sync_cli import jobs_cmd as jobs_cli
 from orcid_sync_cli.main import cli
 from tests.integration.test_jobs_api import create_job_resources
 from tests.support.apigw import http_event, lambda_context
