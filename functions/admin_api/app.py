@@ -22,24 +22,16 @@ from orcid_sync.domain.batches import readable
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError, PayloadTooLargeError, Problem
 from orcid_sync.observability import logger, metrics, tracer
 
-from .routes import assets as asset_routes
-from .routes import connect as connect_routes
-from .routes import jobs as job_routes
-from .routes import pull as pull_routes
-from .routes import reports as report_routes
-from .routes import researchers as researcher_routes
-from .routes import settings as settings_routes
-from .routes import tokens as token_routes
+# On Lambda, CodeUri functions/admin_api/ makes this directory the zip root and this module the top-level
+# ``app``; the tests and the local stack import it as ``functions.admin_api.app``.
+if __package__:
+    from .routes import ROUTERS
+else:
+    from routes import ROUTERS  # type: ignore[import-not-found, no-redef]  # mypy sees the repo layout
 
 app = APIGatewayHttpResolver(enable_validation=True)
-app.include_router(settings_routes.router)
-app.include_router(researcher_routes.router)
-app.include_router(asset_routes.router)
-app.include_router(token_routes.router)
-app.include_router(job_routes.router)
-app.include_router(report_routes.router)
-app.include_router(pull_routes.router)
-app.include_router(connect_routes.router)
+for router in ROUTERS:
+    app.include_router(router)
 
 
 def _error(status: int, message: str, problems: list[Problem] | None = None) -> Response[str]:

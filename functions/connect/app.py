@@ -1,13 +1,13 @@
 """The public connect pages: the researcher's connect page, the start of OAuth, and ORCID's callback.
 
-Every route is thin: read the request, call one use case in ``orcid_sync.domain.connect``, render
-a page. Every response carries the same strict security headers; a refusal is a page, never an
-ORCID redirect.
+Every route is thin: read the request, call one use case (``orcid_sync.domain.connect_links`` or
+``oauth_callback``) with collaborators from the composition root, render a page. Every response
+carries the same strict security headers; a refusal is a page, never an ORCID redirect.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
@@ -16,26 +16,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orcid_sync import composition, templates
-from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
-from orcid_sync.config import OrcidEnvironment, Settings, get_settings
-from orcid_sync.domain.connect import (
-    CallbackParams,
-    CallbackServices,
-    ConnectRefusedError,
-    OAuthPort,
-    OrcidSite,
-    complete_authorization,
-    open_connect_page,
-    request_base_url,
-    start_authorization,
-    stylesheet_url,
-)
+from orcid_sync.config import get_settings
+from orcid_sync.domain.connect import CallbackParams, ConnectRefusedError, stylesheet_url
+from orcid_sync.domain.connect_links import open_connect_page, start_authorization
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.signing import Signer
+from orcid_sync.domain.oauth_callback import complete_authorization
 from orcid_sync.observability import logger, metrics, tracer
-
-if TYPE_CHECKING:
-    from orcid_sync.domain.retry_policy import RetryPolicy
 
 # No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).
 CONTENT_SECURITY_POLICY = (
@@ -61,13 +47,9 @@ app = APIGatewayHttpResolver()
 # --- request helpers ------------------------------------------------------------------------------
 
 
-def _base_url(settings: Settings) -> str:
+def _base_url() -> str:
     event = app.current_event
-    return request_base_url(
-        configured=settings.public_base_url,
-        domain_name=event.request_context.domain_name,
-        host=event.headers.get("host"),
-    )
+    return composition.public_base_url(domain_name=event.request_context.domain_name, host=event.headers.get("host"))
 
 
 def _lang() -> str:
@@ -81,60 +63,17 @@ def _page(template: str, *, status: int, **context: Any) -> Response[str]:
     return Response(status_code=status, content_type=HTML, body=body, headers=dict(SECURITY_HEADERS))
 
 
-# --- collaborators (built per request from cached clients; the secret is cached by Powertools) -----
-
-
-def _site(settings: Settings) -> OrcidSite:
-    return OrcidSite(
-        client_id=settings.orcid_client_id,
-        site_url=settings.orcid_site_url,
-        sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
-    )
-
-
-def _signer(settings: Settings) -> Signer:
-    return Signer(composition.app_secrets().signing_key)
-
-
-def _interactive_retry() -> RetryPolicy:
-    """One quick retry, as a person is waiting."""
-    from orcid_sync.domain.retry_policy import RetryPolicy  # noqa: PLC0415
-
-    return RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0)
-
-
-def _oauth(settings: Settings) -> OAuthPort:
-    # Only the callback calls ORCID: the client (requests, ORCID's models) is imported here, when the
-    # first callback reaches this container, not by the pages. OAuth calls are not Member API calls,
-    # so there is no shared rate limit.
-    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415
-    from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415
-
-    return OrcidClient.from_settings(
-        settings,
-        client_secret=composition.app_secrets().client_secret,
-        rate_limiter=NoRateLimit(),
-        retry=_interactive_retry(),
-    )
-
-
-def _states(settings: Settings) -> DynamoOAuthStateStore:
-    return DynamoOAuthStateStore(composition.dynamodb().Table(settings.state_table))
-
-
 # --- routes ---------------------------------------------------------------------------------------
 
 
 @app.get("/connect")
 def connect_page() -> Response[str]:
-    settings = get_settings()
-    base_url = _base_url(settings)
     view = open_connect_page(
         app.current_event.get_query_string_value("link"),
-        base_url=base_url,
+        base_url=_base_url(),
         researchers=composition.researcher_store(),
-        signer=_signer(settings),
-        site=_site(settings),
+        signer=composition.link_signer(),
+        site=composition.orcid_site(),
         now=utc_now(),
     )
     return _page("connect.html.j2", status=200, view=view)
@@ -142,15 +81,14 @@ def connect_page() -> Response[str]:
 
 @app.get("/connect/start")
 def start() -> Response[str]:
-    settings = get_settings()
     authorize_url = start_authorization(
         app.current_event.get_query_string_value("link"),
-        base_url=_base_url(settings),
+        base_url=_base_url(),
         lang=_lang(),
         researchers=composition.researcher_store(),
-        states=_states(settings),
-        signer=_signer(settings),
-        site=_site(settings),
+        states=composition.oauth_states(),
+        signer=composition.link_signer(),
+        site=composition.orcid_site(),
         now=utc_now(),
     )
     return Response(status_code=302, body="", headers={**SECURITY_HEADERS, "Location": authorize_url})
@@ -165,21 +103,10 @@ def stylesheet() -> Response[str]:
 
 @app.get("/orcid/callback")
 def callback() -> Response[str]:
-    settings = get_settings()
-    base_url = _base_url(settings)
-    secrets = composition.app_secrets()
-    services = CallbackServices(
-        researchers=composition.researcher_store(),
-        tokens=composition.token_store(),
-        states=_states(settings),
-        cipher=composition.token_cipher(),
-        oauth=_oauth(settings),
-        signer=Signer(secrets.signing_key),
-        fingerprint_key=secrets.signing_key,
-        site=_site(settings),
-    )
     params = CallbackParams.model_validate(app.current_event.query_string_parameters or {})
-    connected = complete_authorization(params, base_url=base_url, services=services, now=utc_now())
+    connected = complete_authorization(
+        params, base_url=_base_url(), services=composition.callback_services(), now=utc_now()
+    )
     metrics.add_metric(name="ResearcherConnected", unit=MetricUnit.Count, value=1)
     return _page("success.html.j2", status=200, view=connected)
 

@@ -315,8 +315,6 @@ def test_malformed_bodies_store_nothing(aws: AwsEnv, body: str, content_type: st
 
 
 def test_verification_rejects_dead_and_foreign_tokens(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    from functions.admin_api.routes import tokens as token_routes
-
     researcher("r1", ORCIDS[0])
     researcher("r2", ORCIDS[1])
     researcher("r3", ORCIDS[2])
@@ -334,7 +332,7 @@ def test_verification_rejects_dead_and_foreign_tokens(aws: AwsEnv, monkeypatch: 
         probed.append(orcid)
         return verdicts[token.get_secret_value()]
 
-    monkeypatch.setattr(token_routes, "token_probe", lambda: probe)
+    monkeypatch.setattr(composition, "token_probe", lambda: probe)
     status, body, raw = post_json(rows, verify="true")
     assert status == 200
     assert body["verified"] is True

@@ -363,17 +363,15 @@ def test_running_out_of_time_stops_between_chunks(bucket: str) -> None:
 
 
 def test_a_failed_attempt_is_released_for_the_retry(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from functions.token_import import app as import_app
-
     researchers(("r1", orcid_for(1)))
     ticket = start_upload("csv")
     event = s3_event(ticket["key"], put_file(ticket, as_csv([token_row(orcid_for(1))])))
-    real = import_app._importer
+    real = composition.token_importer
 
     def broken(verify: bool) -> Any:
         raise ConnectionError("DynamoDB is having a bad day")
 
-    monkeypatch.setattr(import_app, "_importer", broken)
+    monkeypatch.setattr(composition, "token_importer", broken)
     with pytest.raises(ConnectionError):
         run_import(copy.deepcopy(event))
     view = view_of(ticket["upload_id"])
@@ -381,7 +379,7 @@ def test_a_failed_attempt_is_released_for_the_retry(bucket: str, monkeypatch: py
     assert "ConnectionError" in view["message"]
     assert versions_of(ticket["key"]) != []  # kept for the retry
 
-    monkeypatch.setattr(import_app, "_importer", real)
+    monkeypatch.setattr(composition, "token_importer", real)
     run_import(copy.deepcopy(event))
     view = view_of(ticket["upload_id"])
     assert view["status"] == "done" and view["counts"]["stored"] == 1
@@ -389,8 +387,6 @@ def test_a_failed_attempt_is_released_for_the_retry(bucket: str, monkeypatch: py
 
 
 def test_verified_upload(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from functions.token_import import app as import_app
-
     researchers(("r1", orcid_for(1)), ("r2", orcid_for(2)))
     rows = [token_row(orcid_for(1)), token_row(orcid_for(2))]
     dead = rows[1]["access_token"]
@@ -398,7 +394,7 @@ def test_verified_upload(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     def probe(orcid: str, token: SecretStr) -> ProbeResult:
         return ProbeResult.INVALID_TOKEN if token.get_secret_value() == dead else ProbeResult.VALID
 
-    monkeypatch.setattr(import_app, "token_probe", lambda: probe)
+    monkeypatch.setattr(composition, "token_probe", lambda: probe)
     ticket = start_upload("csv", verify=True)
     run_import(s3_event(ticket["key"], put_file(ticket, as_csv(rows))))
     view = view_of(ticket["upload_id"])

@@ -42,15 +42,13 @@ ASSET: dict[str, Any] = {
 
 def verifying(monkeypatch: pytest.MonkeyPatch, verdict: ProbeResult) -> list[str]:
     """``verify=true`` answered with ``verdict`` for every token; returns the iDs tried."""
-    from functions.admin_api.routes import tokens as token_routes
-
     tried: list[str] = []
 
     def probe(orcid: str, token: SecretStr) -> ProbeResult:
         tried.append(orcid)
         return verdict
 
-    monkeypatch.setattr(token_routes, "token_probe", lambda: probe)
+    monkeypatch.setattr(composition, "token_probe", lambda: probe)
     return tried
 
 

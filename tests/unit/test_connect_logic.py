@@ -14,18 +14,17 @@ from pydantic import SecretStr
 
 from orcid_sync import templates
 from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
-from orcid_sync.domain import connect
+from orcid_sync.domain import connect, connect_links, disconnect, oauth_callback
 from orcid_sync.domain.connect import (
     CallbackParams,
-    CallbackServices,
     ConnectRefusedError,
     OrcidSite,
-    OrcidUnavailableError,
     RefusalReason,
-    RevocationOutcome,
 )
+from orcid_sync.domain.disconnect import OrcidUnavailableError, RevocationOutcome
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from orcid_sync.domain.models import OrcidStatus, Researcher, StoredToken, TokenSource
+from orcid_sync.domain.oauth_callback import CallbackServices
 from orcid_sync.domain.orcid.errors import InvalidTokenError, OAuthError, OrcidApiError, ServiceUnavailableError
 from orcid_sync.domain.orcid.models import OAuthToken
 from orcid_sync.domain.signing import Signer, new_nonce
@@ -215,7 +214,7 @@ class World:
         return self.signer.sign_link(rid, expires_at)
 
     def start(self, rid: str = "r1", *, lang: str = "en") -> dict[str, str]:
-        url = connect.start_authorization(
+        url = connect_links.start_authorization(
             self.link(rid),
             base_url=BASE,
             lang=lang,
@@ -232,7 +231,7 @@ class World:
         return self.start(rid)["state"]
 
     def callback(self, *, now: datetime = NOW, **params: str) -> connect.Connected:
-        return connect.complete_authorization(
+        return oauth_callback.complete_authorization(
             CallbackParams.model_validate(params), base_url=BASE, services=self.services(), now=now
         )
 
@@ -257,7 +256,7 @@ def link_of(url: str) -> str:
 
 
 def test_a_connect_link_is_a_signed_url_to_the_connect_page(world: World) -> None:
-    link = connect.issue_connect_link(
+    link = connect_links.issue_connect_link(
         "r1", expires_in_days=30, base_url=BASE, researchers=world.researchers, signer=world.signer, now=NOW
     )
     assert link.url.startswith(f"{BASE}/connect?link=")
@@ -269,7 +268,7 @@ def test_a_connect_link_is_a_signed_url_to_the_connect_page(world: World) -> Non
 
 def test_a_connect_link_for_an_unknown_researcher_is_not_found(world: World) -> None:
     with pytest.raises(NotFoundError, match="nobody"):
-        connect.issue_connect_link(
+        connect_links.issue_connect_link(
             "nobody", expires_in_days=30, base_url=BASE, researchers=world.researchers, signer=world.signer, now=NOW
         )
 
@@ -277,7 +276,7 @@ def test_a_connect_link_for_an_unknown_researcher_is_not_found(world: World) -> 
 @pytest.mark.parametrize("days", [0, -1, 366])
 def test_a_connect_link_lifetime_outside_a_year_is_invalid(world: World, days: int) -> None:
     with pytest.raises(InvalidInputError) as excinfo:
-        connect.issue_connect_link(
+        connect_links.issue_connect_link(
             "r1", expires_in_days=days, base_url=BASE, researchers=world.researchers, signer=world.signer, now=NOW
         )
     assert excinfo.value.problems[0].field == "expires_in_days"
@@ -287,7 +286,7 @@ def test_a_connect_link_lifetime_outside_a_year_is_invalid(world: World, days: i
 
 
 def _page(world: World, link: str | None, *, now: datetime = NOW) -> connect.ConnectPage:
-    return connect.open_connect_page(
+    return connect_links.open_connect_page(
         link, base_url=BASE, researchers=world.researchers, signer=world.signer, site=SITE, now=now
     )
 
@@ -335,7 +334,7 @@ def test_a_bad_link_is_refused_by_the_page_and_the_start(
     with pytest.raises(ConnectRefusedError) as page:
         _page(world, link)
     with pytest.raises(ConnectRefusedError) as start:
-        connect.start_authorization(
+        connect_links.start_authorization(
             link,
             base_url=BASE,
             lang="en",
@@ -383,7 +382,7 @@ def test_the_start_sends_only_the_id_when_it_is_known(world: World) -> None:
 
 
 def test_the_authorize_url_encodes_spaces_as_percent_20(world: World) -> None:
-    url = connect.start_authorization(
+    url = connect_links.start_authorization(
         world.link(),
         base_url=BASE,
         lang="en",
@@ -619,8 +618,8 @@ def _connect(world: World) -> None:
     world.callback(state=world.state(), code="Ab3dE6")
 
 
-def _disconnect(world: World, rid: str = "r1") -> connect.Disconnected:
-    return connect.disconnect(
+def _disconnect(world: World, rid: str = "r1") -> disconnect.Disconnected:
+    return disconnect.disconnect(
         rid, researchers=world.researchers, tokens=world.tokens, cipher=world.cipher, oauth=world.oauth
     )
 

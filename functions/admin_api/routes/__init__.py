@@ -1,0 +1,16 @@
+"""The admin API's routes: one Powertools ``Router`` per area, in the order the app includes them."""
+
+from __future__ import annotations
+
+from . import assets, connect, jobs, pull, reports, researchers, settings, tokens
+
+ROUTERS = (
+    settings.router,
+    researchers.router,
+    assets.router,
+    tokens.router,
+    jobs.router,
+    reports.router,
+    pull.router,
+    connect.router,
+)

@@ -15,7 +15,7 @@ from orcid_sync.domain.batches import MAX_BATCH_ROWS, BatchReport
 from orcid_sync.domain.models import Asset, AssetInput, utc_now
 from orcid_sync.observability import logger
 
-from ._payload import BAD_REQUEST, NOT_FOUND, TOO_LARGE, IdInPath, body_size
+from .openapi_errors import BAD_REQUEST, NOT_FOUND, TOO_LARGE, IdInPath, body_size
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 

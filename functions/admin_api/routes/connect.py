@@ -9,18 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orcid_sync import composition
-from orcid_sync.config import get_settings
-from orcid_sync.domain.connect import (
-    ConnectLink,
-    ConnectLinkRequest,
-    Disconnected,
-    OrcidUnavailableError,
-    disconnect,
-    issue_connect_link,
-    request_base_url,
-)
+from orcid_sync.domain.connect import ConnectLink, ConnectLinkRequest
+from orcid_sync.domain.connect_links import issue_connect_link
+from orcid_sync.domain.disconnect import Disconnected, OrcidUnavailableError, disconnect
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.signing import Signer
 from orcid_sync.observability import logger
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
@@ -35,18 +27,15 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 def create_connect_link(
     researcher_id: str, request: Annotated[ConnectLinkRequest | None, Body(embed=False)] = None
 ) -> ConnectLink:
-    settings = get_settings()
     event = router.current_event
     link = issue_connect_link(
         researcher_id,
         expires_in_days=(request or ConnectLinkRequest()).expires_in_days,
-        base_url=request_base_url(
-            configured=settings.public_base_url,
-            domain_name=event.request_context.domain_name,
-            host=event.headers.get("host"),
+        base_url=composition.public_base_url(
+            domain_name=event.request_context.domain_name, host=event.headers.get("host")
         ),
         researchers=composition.researcher_store(),
-        signer=Signer(composition.app_secrets().signing_key),
+        signer=composition.link_signer(),
         now=utc_now(),
     )
     logger.info("connect link issued", researcher_id=researcher_id, expires_at=link.expires_at.isoformat())
@@ -60,24 +49,13 @@ def create_connect_link(
     tags=["connect"],
 )
 def disconnect_orcid(researcher_id: str) -> Disconnected:
-    # The only admin route that calls ORCID: its client (requests, ORCID's models) is imported here.
-    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415
-    from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415
-    from orcid_sync.domain.retry_policy import RetryPolicy  # noqa: PLC0415
-
-    settings = get_settings()
+    # The only admin route that calls ORCID; revocation is an OAuth call and an administrator is waiting.
     return disconnect(
         researcher_id,
         researchers=composition.researcher_store(),
         tokens=composition.token_store(),
         cipher=composition.token_cipher(),
-        # Revocation is an OAuth call, outside the Member API's shared rate limit; an administrator is waiting.
-        oauth=OrcidClient.from_settings(
-            settings,
-            client_secret=composition.app_secrets().client_secret,
-            rate_limiter=NoRateLimit(),
-            retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0),
-        ),
+        oauth=composition.oauth_client(),
     )
 
 

@@ -21,7 +21,8 @@ from orcid_sync.domain.ports import Page
 from orcid_sync.domain.reports import job_events_csv
 from orcid_sync.observability import logger
 
-from ._payload import BAD_REQUEST, NOT_FOUND
+from .callers import caller_of
+from .openapi_errors import BAD_REQUEST, NOT_FOUND
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
@@ -36,11 +37,6 @@ class ScheduleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: StrictBool
-
-
-def _caller() -> str:
-    iam = router.current_event.request_context.authorizer.iam
-    return (iam.user_arn or iam.caller_id or "admin-api") if iam is not None else "admin-api"
 
 
 def _integration_store() -> DynamoIntegrationSettingsStore:
@@ -69,7 +65,7 @@ def start_job_route(request: Annotated[StartJobRequest, Body(embed=False)]) -> R
         composition.control_queue(),
         composition.researcher_store(),
         request,
-        started_by=_caller(),
+        started_by=caller_of(router.current_event) or "admin-api",
         now=utc_now(),
     )
     logger.info("job requested", job_id=job.job_id, job_type=job.type.value, dry_run=job.dry_run)
@@ -114,7 +110,8 @@ def set_schedule_route(
     status = set_schedule(
         composition.schedules(), composition.job_store(), _integration_store(), job_type, enabled=change.enabled
     )
-    logger.info("job schedule set", job_type=job_type.value, enabled=status.enabled, by=_caller())
+    by = caller_of(router.current_event) or "admin-api"
+    logger.info("job schedule set", job_type=job_type.value, enabled=status.enabled, by=by)
     return status
 
 

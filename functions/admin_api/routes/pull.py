@@ -12,7 +12,7 @@ from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.pull_finish import CsvDownload, csv_download
 from orcid_sync.observability import logger
 
-from ._payload import NOT_FOUND
+from .openapi_errors import NOT_FOUND
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 

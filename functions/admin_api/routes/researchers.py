@@ -24,7 +24,7 @@ from orcid_sync.domain.researchers import (
 )
 from orcid_sync.observability import logger
 
-from ._payload import BAD_REQUEST, CONFLICT, NOT_FOUND, TOO_LARGE, IdInPath, body_size
+from .openapi_errors import BAD_REQUEST, CONFLICT, NOT_FOUND, TOO_LARGE, IdInPath, body_size
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 

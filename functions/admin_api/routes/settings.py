@@ -24,6 +24,8 @@ from orcid_sync.domain.settings_changes import (
 )
 from orcid_sync.observability import logger
 
+from .callers import caller_of
+
 PREVIEW_SECONDS = 20.0
 """The preview's time budget, inside the API's 29 s: past it, the answer says the counts are lower bounds."""
 
@@ -32,11 +34,6 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 
 def _store() -> DynamoIntegrationSettingsStore:
     return DynamoIntegrationSettingsStore(composition.dynamodb().Table(get_settings().state_table))
-
-
-def _caller() -> str | None:
-    iam = router.current_event.request_context.authorizer.iam
-    return (iam.user_arn or iam.caller_id or None) if iam is not None else None
 
 
 @router.get("/settings", summary="Read the integration settings", tags=["settings"])
@@ -48,7 +45,7 @@ def read_settings() -> SettingsDocument:
 @router.put("/settings", summary="Replace the integration settings", tags=["settings"])
 def replace_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -> SettingsDocument:
     """Validate and store the settings (400 names the invalid field; 409 if ``version`` is no longer current)."""
-    saved = update_settings(_store(), document, now=utc_now(), by=_caller())
+    saved = update_settings(_store(), document, now=utc_now(), by=caller_of(router.current_event))
     logger.info("integration settings changed", version=saved.version, send_assets=saved.send_assets)
     return saved
 

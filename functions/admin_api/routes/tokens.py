@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-import boto3
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.config import Config
 
 from orcid_sync import composition
-from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
-from orcid_sync.config import get_settings
 from orcid_sync.domain.batches import MAX_BATCH_ROWS
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.token_uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
-from orcid_sync.domain.tokens import (
-    MAX_VERIFIED_ROWS,
-    TokenBatchReport,
-    TokenImporter,
-    TokenProbe,
-    import_token_request,
-)
+from orcid_sync.domain.tokens import MAX_VERIFIED_ROWS, TokenBatchReport, import_token_request
 from orcid_sync.observability import logger, metrics
 
-from ._payload import BAD_REQUEST, NOT_FOUND, TOO_LARGE
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+from .callers import caller_of
+from .openapi_errors import BAD_REQUEST, NOT_FOUND, TOO_LARGE
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
@@ -50,42 +38,6 @@ with `can_pull: false`. Each row is `stored`, `replaced`, `unchanged` (the same 
 """
 
 
-def _s3() -> S3Client:
-    # SigV4 presigning: objects in the data bucket are SSE-KMS encrypted, which SigV2 URLs cannot reach.
-    return boto3.client("s3", config=Config(signature_version="s3v4"))
-
-
-def _uploads() -> DynamoUploadStore:
-    return DynamoUploadStore(composition.dynamodb().Table(get_settings().state_table))
-
-
-def _objects() -> S3UploadObjects:
-    return S3UploadObjects(_s3(), get_settings().data_bucket)
-
-
-def token_probe() -> TokenProbe:
-    """Only built when verification is asked for: it reads the ORCID secret and opens an HTTP session."""
-    # The probe's ORCID client (requests, ORCID's models) is imported only when a verification asks for it.
-    from orcid_sync.domain.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415
-
-    return client_probe(composition.member_api_client(retry=PROBE_RETRY))
-
-
-def _caller() -> str | None:
-    iam = router.current_event.request_context.authorizer.iam
-    return (iam.user_arn or iam.caller_id or None) if iam is not None else None
-
-
-def _importer(*, verify: bool) -> TokenImporter:
-    return TokenImporter(
-        researchers=composition.researcher_store(),
-        tokens=composition.token_store(),
-        cipher=composition.token_cipher(),
-        signing_key=composition.app_secrets().signing_key,
-        probe=token_probe() if verify else None,
-    )
-
-
 @router.post(
     "/tokens",
     summary=f"Import up to {MAX_BATCH_ROWS:,} ORCID tokens (JSON or CSV)",
@@ -99,7 +51,7 @@ def import_tokens_route(
     event = router.current_event
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
-    report = import_token_request(_importer(verify=verify), body, event.headers.get("content-type", ""))
+    report = import_token_request(composition.token_importer(verify), body, event.headers.get("content-type", ""))
     for name, value in report.counts.model_dump().items():
         metrics.add_metric(name=f"TokenRows{name.title().replace('_', '')}", unit=MetricUnit.Count, value=value)
     logger.info("token batch imported", verified=verify, counts=report.counts.model_dump())
@@ -118,7 +70,12 @@ def import_tokens_route(
 def create_upload_route(request: Annotated[UploadRequest, Body(embed=False)]) -> Response[UploadTicket]:
     """The file (CSV with a header, a JSON array or JSON Lines) is imported in chunks of 1,000 rows once it lands."""
     ticket = create_upload(
-        _uploads(), _objects(), request, upload_id=uuid.uuid4().hex, now=utc_now(), requested_by=_caller()
+        composition.upload_store(),
+        composition.upload_objects(),
+        request,
+        upload_id=uuid.uuid4().hex,
+        now=utc_now(),
+        requested_by=caller_of(router.current_event),
     )
     logger.info("token upload started", upload_id=ticket.upload_id, format=request.format.value, verify=request.verify)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=ticket)
@@ -132,4 +89,4 @@ def create_upload_route(request: Annotated[UploadRequest, Body(embed=False)]) ->
 )
 def get_upload_route(upload_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]) -> UploadView:
     """``pending``, ``processing``, ``done`` or ``failed``; ``report_url`` holds every rejected row (never a token)."""
-    return get_upload(_uploads(), _objects(), upload_id, now=utc_now())
+    return get_upload(composition.upload_store(), composition.upload_objects(), upload_id, now=utc_now())

@@ -31,14 +31,22 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
+    from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
     from orcid_sync.adapters.orcid_api.client import OrcidClient
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
     from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
+    from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
+    from orcid_sync.domain.connect import OrcidSite
     from orcid_sync.domain.job_ports import JobFinisher, Notifier, ResearcherSelector, TaskQueue
+    from orcid_sync.domain.oauth_callback import CallbackServices
     from orcid_sync.domain.pull import PullPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
+    from orcid_sync.domain.signing import Signer
+    from orcid_sync.domain.token_upload_runs import JobUploadRuns
+    from orcid_sync.domain.token_verdicts import TokenProbe
+    from orcid_sync.domain.tokens import TokenImporter
 
 ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
 """The one token bucket (in the state table) that every Lambda of the stack draws from: ORCID's limit is per client."""
@@ -274,6 +282,123 @@ def pull_worker_ports() -> PullWorkerPorts:
         request_count=lambda: client.stats.total,
     )
     return PullWorkerPorts(pull=pull, env=PullWorkerEnv.model_validate(dict(os.environ)))
+
+
+# --- connecting researchers (the connect pages, the OAuth callback, disconnecting) -------------
+
+
+def orcid_site() -> OrcidSite:
+    """Where the browser goes for ORCID, and which host iD links use."""
+    from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.connect import OrcidSite  # noqa: PLC0415 - see the module docstring
+
+    config = settings()
+    return OrcidSite(
+        client_id=config.orcid_client_id,
+        site_url=config.orcid_site_url,
+        sandbox=config.orcid_environment is OrcidEnvironment.SANDBOX,
+    )
+
+
+def public_base_url(*, domain_name: str | None, host: str | None) -> str:
+    """The connect pages' public base URL: the configured one, else the request's own domain."""
+    from orcid_sync.domain.connect import request_base_url  # noqa: PLC0415 - see the module docstring
+
+    return request_base_url(configured=settings().public_base_url, domain_name=domain_name, host=host)
+
+
+def link_signer() -> Signer:
+    """Signs connect links and OAuth states; not cached, so a rotated signing key is picked up."""
+    from orcid_sync.domain.signing import Signer  # noqa: PLC0415 - see the module docstring
+
+    return Signer(app_secrets().signing_key)
+
+
+@lru_cache(maxsize=1)
+def oauth_states() -> DynamoOAuthStateStore:
+    from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore  # noqa: PLC0415 - see the docstring
+
+    return DynamoOAuthStateStore(dynamodb().Table(settings().state_table))
+
+
+def oauth_client() -> OrcidClient:
+    """ORCID's OAuth endpoints (code exchange, revocation) while a person waits: one quick retry.
+
+    OAuth calls are not Member API calls, so they draw on no shared rate limit.
+    """
+    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.retry_policy import RetryPolicy  # noqa: PLC0415 - see the module docstring
+
+    return OrcidClient.from_settings(
+        settings(),
+        client_secret=app_secrets().client_secret,
+        rate_limiter=NoRateLimit(),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0),
+    )
+
+
+def callback_services() -> CallbackServices:
+    """What completing an authorization touches; built per callback, as the secret may have rotated."""
+    from orcid_sync.domain.oauth_callback import CallbackServices  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.signing import Signer  # noqa: PLC0415 - see the module docstring
+
+    secrets = app_secrets()
+    return CallbackServices(
+        researchers=researcher_store(),
+        tokens=token_store(),
+        states=oauth_states(),
+        cipher=token_cipher(),
+        oauth=oauth_client(),
+        signer=Signer(secrets.signing_key),
+        fingerprint_key=secrets.signing_key,
+        site=orcid_site(),
+    )
+
+
+# --- importing tokens (POST /tokens and uploaded files) --------------------------------------
+
+
+def token_probe() -> TokenProbe:
+    """Tries a token against ORCID; only built when verification is asked for (the secret, an HTTP session)."""
+    from orcid_sync.domain.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415 - see the module docstring
+
+    return client_probe(member_api_client(retry=PROBE_RETRY))
+
+
+def token_importer(verify: bool) -> TokenImporter:
+    """The stores, cipher and fingerprint key an import needs, and a probe when ``verify`` asks for one."""
+    from orcid_sync.domain.tokens import TokenImporter  # noqa: PLC0415 - see the module docstring
+
+    return TokenImporter(
+        researchers=researcher_store(),
+        tokens=token_store(),
+        cipher=token_cipher(),
+        signing_key=app_secrets().signing_key,
+        probe=token_probe() if verify else None,
+    )
+
+
+@lru_cache(maxsize=1)
+def upload_store() -> DynamoUploadStore:
+    from orcid_sync.adapters.upload_store import DynamoUploadStore  # noqa: PLC0415 - see the module docstring
+
+    return DynamoUploadStore(dynamodb().Table(settings().state_table))
+
+
+@lru_cache(maxsize=1)
+def upload_objects() -> S3UploadObjects:
+    """Uploaded token files and their reports in the data bucket (presigned with SigV4, see ``_s3``)."""
+    from orcid_sync.adapters.upload_store import S3UploadObjects  # noqa: PLC0415 - see the module docstring
+
+    return S3UploadObjects(_s3(), settings().data_bucket)
+
+
+def upload_runs() -> JobUploadRuns:
+    """Token uploads in the job history, with the end-of-job email."""
+    from orcid_sync.domain.token_upload_runs import JobUploadRuns  # noqa: PLC0415 - see the module docstring
+
+    return JobUploadRuns(job_store(), notifier())
 
 
 def reset() -> None:

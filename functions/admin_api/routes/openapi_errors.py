@@ -1,4 +1,4 @@
-"""What the batch routes share: the request body limit and the documented error responses."""
+"""The admin routes' documented error responses (OpenAPI), and the path and body limits that produce them."""
 
 from __future__ import annotations
 
