@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from .resolution import Resolver
 from .stack import DEFAULT_TEMPLATE
 from .template import (
     NO_VALUE,
     PhysicalResource,
-    Resolver,
     StackIdentity,
     TemplateError,
     load_template,

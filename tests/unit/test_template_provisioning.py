@@ -29,13 +29,13 @@ from orcid_sync_local.provision import (
     provision_stack,
     unsupported_resource_types,
 )
+from orcid_sync_local.resolution import dependency_order
 from orcid_sync_local.sam_transform import local_code_path
 from orcid_sync_local.template import (
     NO_VALUE,
     StackIdentity,
     Template,
     TemplateError,
-    dependency_order,
     load_template,
 )
 from tests.support.template_env import function_environment, powertools_environment

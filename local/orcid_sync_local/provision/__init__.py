@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ..template import PhysicalResource, Resolver, Template, TemplateError, dependency_order
+from ..resolution import Resolver, dependency_order
+from ..template import PhysicalResource, Template, TemplateError
 from . import data, messaging, platform_services
 from .context import ProvisionContext, ProvisionedStack, Provisioner
 from .glue_handled import GLUE_HANDLED

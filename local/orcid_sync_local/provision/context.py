@@ -9,9 +9,9 @@ from typing import Any
 
 import boto3
 
+from ..resolution import Resolver
 from ..template import (
     PhysicalResource,
-    Resolver,
     StackIdentity,
     Template,
     physical_name,
