@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from orcid_sync.adapters.dynamodb.push_ledger import BatchRetry, DynamoLedgerStore
+from orcid_sync.adapters.dynamodb.batch_retry import BatchRetry
+from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
 from orcid_sync.domain.push_ledger import (
     EmploymentEntry,
     LedgerBuffer,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from orcid_sync import composition
+from orcid_sync.adapters.dynamodb.batch_retry import BatchRetry, UnprocessedKeysError, batch_get_items
+from orcid_sync.adapters.dynamodb.pagination import query_items, scan_items
 from orcid_sync.adapters.dynamodb.stores import InvalidCursorError
 from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher, KmsDataKeys
 from orcid_sync.domain.models import (
@@ -121,3 +126,75 @@ def test_assets_are_listed_per_researcher_and_follow_reassignment(aws: AwsEnv) -
     assert store.get("a2") is None
     got = store.get("a1")
     assert got is not None and got.researchers == ["r2"]
+
+
+# --- the shared paging and batch-read helpers -------------------------------------------------------
+
+
+def test_every_page_of_a_query_and_a_scan_is_read(aws: AwsEnv) -> None:
+    table = aws.table("LEDGER_TABLE")
+    for n in range(7):
+        table.put_item(Item={"researcher_id": "r1", "item": f"work#a{n}"})
+    table.put_item(Item={"researcher_id": "r2", "item": "work#a0"})
+    pages: list[int] = []
+    real_query = table.query
+
+    def counting_query(**kwargs: Any) -> Any:
+        response = real_query(**kwargs)
+        pages.append(len(response["Items"]))
+        return response
+
+    table.query = counting_query
+
+    # Three items a page: the helper follows LastEvaluatedKey until there is none
+    items = list(query_items(table, KeyConditionExpression=Key("researcher_id").eq("r1"), Limit=3))
+
+    assert [item["item"] for item in items] == [f"work#a{n}" for n in range(7)]
+    assert pages[:3] == [3, 3, 1]
+    assert len(list(scan_items(table, Limit=2))) == 8
+
+
+class UnprocessedKeys:
+    """The table, but its client's BatchGetItem leaves the last key unprocessed, the first ``times`` calls."""
+
+    def __init__(self, table: Any, *, times: int) -> None:
+        self._table = table
+        self.name = table.name
+        self.calls: list[int] = []
+        outer = self
+
+        def batch_get_item(RequestItems: dict[str, Any]) -> dict[str, Any]:
+            keys = RequestItems[outer.name]["Keys"]
+            outer.calls.append(len(keys))
+            left = keys[-1:] if len(outer.calls) <= times else []
+            done = [key for key in keys if key not in left]
+            response = table.meta.client.batch_get_item(RequestItems={outer.name: {"Keys": done}}) if done else {}
+            unprocessed = {outer.name: {"Keys": left}} if left else {}
+            return {"Responses": response.get("Responses", {}), "UnprocessedKeys": unprocessed}
+
+        self.meta = type("Meta", (), {"client": type("Client", (), {"batch_get_item": staticmethod(batch_get_item)})})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def test_unprocessed_keys_are_asked_again_with_backoff_and_fail_the_read_when_they_stay(aws: AwsEnv) -> None:
+    real = aws.table("RESEARCHERS_TABLE")
+    for rid in ("r1", "r2", "r3"):
+        real.put_item(Item={"id": rid})
+    keys = [{"id": rid} for rid in ("r1", "r2", "r3")]
+    sleeps: list[float] = []
+    retry = BatchRetry(rng=random.Random(1), sleep=sleeps.append)
+
+    # Left unprocessed twice: asked again twice, after waits under a ceiling that doubles
+    table = UnprocessedKeys(real, times=2)
+    assert sorted(item["id"] for item in batch_get_items(table, keys, retry=retry)) == ["r1", "r2", "r3"]  # type: ignore[arg-type]
+    assert table.calls == [3, 1, 1]
+    assert len(sleeps) == 2
+    assert all(0 <= wait <= 0.05 * 2**attempt for attempt, wait in enumerate(sleeps, start=1))
+
+    # Left unprocessed on every attempt: the read fails rather than pass a key off as missing
+    stuck = UnprocessedKeys(real, times=99)
+    with pytest.raises(UnprocessedKeysError, match="1 key"):
+        list(batch_get_items(stuck, keys, retry=BatchRetry(attempts=3, sleep=lambda _: None)))  # type: ignore[arg-type]
+    assert stuck.calls == [3, 1, 1]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
+from orcid_sync.adapters.dynamodb.pagination import query_pages
 from orcid_sync.adapters.dynamodb.stores import decode_cursor, encode_cursor
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.job_models import COUNT_FIELDS, Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome
@@ -133,28 +134,25 @@ class DynamoJobStore:
         condition: ConditionBase | None = None
         for clause in filters:
             condition = clause if condition is None else condition & clause
+        kwargs: dict[str, Any] = {
+            "IndexName": "by-start",
+            "KeyConditionExpression": Key("list_pk").eq(LIST_PK),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if condition is not None:
+            kwargs["FilterExpression"] = condition
+        if start:
+            kwargs["ExclusiveStartKey"] = start
         jobs: list[Job] = []
-        while True:
-            kwargs: dict[str, Any] = {
-                "IndexName": "by-start",
-                "KeyConditionExpression": Key("list_pk").eq(LIST_PK),
-                "ScanIndexForward": False,
-                "Limit": limit,
-            }
-            if condition is not None:
-                kwargs["FilterExpression"] = condition
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            response = self._table.query(**kwargs)
+        for response in query_pages(self._table, **kwargs):
             for item in response["Items"]:
                 jobs.append(self._job(item))
                 if len(jobs) == limit:
                     last = {k: item[k] for k in ("job_id", "sk", "list_pk", "started_at")}
                     more = "LastEvaluatedKey" in response or item is not response["Items"][-1]
                     return Page[Job](items=jobs, next_cursor=encode_cursor(last) if more else None)
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return Page[Job](items=jobs)
+        return Page[Job](items=jobs)
 
     def _update(self, job_id: str, expression: str, values: dict[str, Any], names: dict[str, str] | None = None) -> Job:
         kwargs: dict[str, Any] = {

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 
+from orcid_sync.adapters.dynamodb.pagination import query_items
 from orcid_sync.domain.pull_ledger import PulledEntry
 
 if TYPE_CHECKING:
@@ -45,24 +46,21 @@ class DynamoPullLedgerStore:
 
     def load(self, researcher_id: str) -> dict[str, PulledEntry]:
         entries: dict[str, PulledEntry] = {}
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("researcher_id").eq(researcher_id) & Key("item").begins_with(PULLED_PREFIX),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._table.query(**kwargs)
-            for item in response["Items"]:
-                put_code = item.get("put_code")
-                entry = PulledEntry(
-                    key=str(item["key"]),
-                    job_id=str(item["job_id"]),
-                    put_code=int(str(put_code)) if put_code is not None else None,
-                    pulled_at=datetime.fromisoformat(str(item["pulled_at"])),
-                )
-                entries[entry.key] = entry
-            if "LastEvaluatedKey" not in response:
-                return entries
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = query_items(
+            self._table,
+            KeyConditionExpression=Key("researcher_id").eq(researcher_id) & Key("item").begins_with(PULLED_PREFIX),
+            ConsistentRead=True,
+        )
+        for item in items:
+            put_code = item.get("put_code")
+            entry = PulledEntry(
+                key=str(item["key"]),
+                job_id=str(item["job_id"]),
+                put_code=int(str(put_code)) if put_code is not None else None,
+                pulled_at=datetime.fromisoformat(str(item["pulled_at"])),
+            )
+            entries[entry.key] = entry
+        return entries
 
     def mark_pulled(self, researcher_id: str, entries: Sequence[PulledEntry]) -> None:
         if not entries:

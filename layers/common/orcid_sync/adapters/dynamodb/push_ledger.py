@@ -17,10 +17,6 @@ that touches works (see ``orcid_sync.domain.push``), so a bulk answer of 100 wor
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import batched
@@ -29,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Attr, Key
 from pydantic import BaseModel
 
+from orcid_sync.adapters.dynamodb.batch_retry import BatchRetry
+from orcid_sync.adapters.dynamodb.pagination import query_items
 from orcid_sync.domain.push_ledger import (
     EmploymentEntry,
     LedgerChanges,
@@ -59,24 +57,6 @@ def _entry_item(researcher_id: str, item: str, entry: BaseModel, *, exclude: set
     return {"researcher_id": researcher_id, "item": item, _KIND: _PUSH_KIND, **values}
 
 
-@dataclass(frozen=True)
-class BatchRetry:
-    """How long to wait for DynamoDB to take unprocessed items: exponential backoff with full jitter.
-
-    botocore retries a throttled ``BatchWriteItem`` call itself; items the call answers as
-    ``UnprocessedItems`` (a partition over its throughput) are ours to send again.
-    """
-
-    attempts: int = 8
-    base_delay: float = 0.05
-    max_delay: float = 2.0
-    rng: random.Random = field(default_factory=random.Random)
-    sleep: Callable[[float], None] = time.sleep
-
-    def delay(self, retry: int) -> float:
-        return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**retry))
-
-
 class DynamoLedgerStore:
     """The ledger in DynamoDB: a researcher's changes in ``BatchWriteItem`` calls of 25 (one item: one PutItem)."""
 
@@ -87,32 +67,28 @@ class DynamoLedgerStore:
     def load(self, researcher_id: str) -> PushLedger:
         ledger = PushLedger()
         works: dict[str, WorkEntry] = {}
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("researcher_id").eq(researcher_id),
+        items = query_items(
+            self._table,
+            KeyConditionExpression=Key("researcher_id").eq(researcher_id),
             # The pull ledger shares the partition; leave its items on the server (a filter cannot name the key).
-            "FilterExpression": Attr(_KIND).eq(_PUSH_KIND),
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self._table.query(**kwargs)
-            for raw in response["Items"]:
-                # DynamoDB numbers arrive as Decimal; put-codes are integers.
-                item: dict[str, Any] = {k: (int(str(v)) if isinstance(v, Decimal) else v) for k, v in raw.items()}
-                key = str(item.pop("item"))
-                item.pop("researcher_id", None)
-                item.pop(_KIND, None)
-                if key.startswith(WORK_PREFIX):
-                    entry = WorkEntry.model_validate({**item, "asset_id": key.removeprefix(WORK_PREFIX)})
-                    works[entry.asset_id] = entry
-                elif key == RESEARCHER_URL_ITEM:
-                    ledger.researcher_url = ResearcherUrlEntry.model_validate(item)
-                elif key == EMPLOYMENT_ITEM:
-                    ledger.employment = EmploymentEntry.model_validate(item)
-                elif key == PUSH_STATE_ITEM:
-                    ledger.fingerprint = str(item["fingerprint"]) if item.get("fingerprint") else None
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            FilterExpression=Attr(_KIND).eq(_PUSH_KIND),
+            ConsistentRead=True,
+        )
+        for raw in items:
+            # DynamoDB numbers arrive as Decimal; put-codes are integers.
+            item: dict[str, Any] = {k: (int(str(v)) if isinstance(v, Decimal) else v) for k, v in raw.items()}
+            key = str(item.pop("item"))
+            item.pop("researcher_id", None)
+            item.pop(_KIND, None)
+            if key.startswith(WORK_PREFIX):
+                entry = WorkEntry.model_validate({**item, "asset_id": key.removeprefix(WORK_PREFIX)})
+                works[entry.asset_id] = entry
+            elif key == RESEARCHER_URL_ITEM:
+                ledger.researcher_url = ResearcherUrlEntry.model_validate(item)
+            elif key == EMPLOYMENT_ITEM:
+                ledger.employment = EmploymentEntry.model_validate(item)
+            elif key == PUSH_STATE_ITEM:
+                ledger.fingerprint = str(item["fingerprint"]) if item.get("fingerprint") else None
         ledger.works = works
         return ledger
 
@@ -141,15 +117,12 @@ class DynamoLedgerStore:
     def _batch_write(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One BatchWriteItem, and its unprocessed items again with backoff; what is still unwritten after that."""
         client: Any = self._table.meta.client  # the resource's client: items as Python values, as the Table takes
-        pending = requests
-        for attempt in range(self._retry.attempts):
-            if attempt:
-                self._retry.sleep(self._retry.delay(attempt))
+
+        def send(pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
             response = client.batch_write_item(RequestItems={self._table.name: pending})
-            pending = list(response.get("UnprocessedItems", {}).get(self._table.name, []))
-            if not pending:
-                return []
-        return pending
+            return list(response.get("UnprocessedItems", {}).get(self._table.name, []))
+
+        return self._retry.resend_unprocessed(send, requests)
 
     def put_work(self, researcher_id: str, entry: WorkEntry) -> None:
         self.write(researcher_id, LedgerChanges(works={entry.asset_id: entry}))

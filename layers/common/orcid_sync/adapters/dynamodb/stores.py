@@ -13,6 +13,8 @@ from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
+from orcid_sync.adapters.dynamodb.batch_retry import batch_get_items
+from orcid_sync.adapters.dynamodb.pagination import query_items, scan_items
 from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
@@ -68,16 +70,6 @@ def _without_none(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None and v != []}
 
 
-def _batch_get_items(table: Table, keys: Sequence[dict[str, Any]], **options: Any) -> Iterator[dict[str, Any]]:
-    """Every item of ``keys`` that exists, 100 keys per BatchGetItem, the unprocessed keys asked again."""
-    for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table.name: {"Keys": list(keys[start : start + 100]), **options}}
-        while request:
-            response = table.meta.client.batch_get_item(RequestItems=request)
-            yield from response["Responses"].get(table.name, [])
-            request = response.get("UnprocessedKeys") or {}
-
-
 _PROFILE_FIELDS = tuple(name for name in ResearcherInput.model_fields if name != "id")
 
 
@@ -94,7 +86,7 @@ class DynamoResearcherStore:
     def get_many(self, researcher_ids: Sequence[str]) -> dict[str, Researcher]:
         found: dict[str, Researcher] = {}
         keys = [{"id": rid} for rid in dict.fromkeys(researcher_ids)]
-        for item in _batch_get_items(self._table, keys):
+        for item in batch_get_items(self._table, keys):
             researcher = Researcher.model_validate(_plain(item))
             found[researcher.id] = researcher
         return found
@@ -138,14 +130,8 @@ class DynamoResearcherStore:
         return Page[Researcher](items=items, next_cursor=encode_cursor(response.get("LastEvaluatedKey")))
 
     def iter_all(self) -> Iterable[Researcher]:
-        kwargs: dict[str, Any] = {}
-        while True:
-            response = self._table.scan(**kwargs)
-            for item in response["Items"]:
-                yield Researcher.model_validate(_plain(item))
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for item in scan_items(self._table):
+            yield Researcher.model_validate(_plain(item))
 
     def record_connection(
         self,
@@ -239,7 +225,7 @@ class DynamoTokenStore:
     def get_many(self, researcher_ids: Sequence[str]) -> dict[str, StoredToken]:
         found: dict[str, StoredToken] = {}
         keys = [{"researcher_id": rid} for rid in dict.fromkeys(researcher_ids)]
-        for item in _batch_get_items(self._table, keys):
+        for item in batch_get_items(self._table, keys):
             token = StoredToken.model_validate(_plain(item))
             found[token.researcher_id] = token
         return found
@@ -335,7 +321,7 @@ class DynamoAssetStore:
         """The META items of these assets (consistent reads), with only ``attributes``."""
         names = {f"#a{n}": name for n, name in enumerate(attributes)}
         keys = [{"pk": _asset_pk(asset_id), "sk": _ASSET_META} for asset_id in dict.fromkeys(asset_ids)]
-        yield from _batch_get_items(
+        yield from batch_get_items(
             self._table,
             keys,
             ConsistentRead=True,
@@ -375,16 +361,10 @@ class DynamoAssetStore:
         return previous
 
     def list_for_researcher(self, researcher_id: str) -> list[Asset]:
-        return [self._asset(item) for item in self._query_all(_researcher_pk(researcher_id))]
-
-    def _query_all(self, pk: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
-        while True:
-            response = self._table.query(**kwargs)
-            yield from response["Items"]
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = query_items(
+            self._table, KeyConditionExpression=Key("pk").eq(_researcher_pk(researcher_id)), ConsistentRead=True
+        )
+        return [self._asset(item) for item in items]
 
     def _transact(self, writes: list[dict[str, Any]]) -> None:
         """Apply writes atomically (100 per transaction; only an asset with ~100 researchers needs two)."""
