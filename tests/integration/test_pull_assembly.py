@@ -28,15 +28,13 @@ import requests
 from botocore.config import Config
 
 from orcid_sync import composition
-from orcid_sync.adapters.s3_pull_files import S3PullFiles
+from orcid_sync.adapters.s3_pull_files import DEFAULT_PART_SIZE, MIN_PART_SIZE, S3PullFiles
 from orcid_sync.domain.job_models import JobState, JobTrigger, JobType
 from orcid_sync.domain.job_runs import open_job
 from orcid_sync.domain.pull_csv import (
     CSV_COLUMNS,
-    DEFAULT_PART_SIZE,
     AssemblyResult,
     PulledWorkRow,
-    PullFiles,
     assemble,
     csv_key,
     header_bytes,
@@ -45,6 +43,7 @@ from orcid_sync.domain.pull_csv import (
     read_rows,
     rows_bytes,
 )
+from orcid_sync.domain.pull_files import PullFiles
 from orcid_sync.domain.pull_finish import PullJobFinisher
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
@@ -122,14 +121,48 @@ def test_many_parts_become_one_file_with_one_header_and_every_row(files: S3PullF
 def test_a_file_larger_than_a_part_goes_up_in_parts_that_s3_accepts(files: S3PullFiles) -> None:
     # Given ~11 MB of parts, against moto's enforcement of the 5 MiB minimum part size
     total = write_parts(files, "pull-big", 100, 500)
+    small_parts = S3PullFiles(boto3.client("s3"), BUCKET, part_size=MIN_PART_SIZE)
     # When
-    result = assemble(files, "pull-big", part_size=5 * 1024 * 1024)
+    result = assemble(small_parts, "pull-big")
     # Then
     data = files.read(csv_key("pull-big"))
     assert result.upload_parts == 3
     assert len(data) == total + len(header_bytes())
     assert len(read_rows(data, header=True)) == result.rows == 100 * 500
+    largest_part = len(rows_bytes(sample_rows("r00000", 500)))
+    assert result.max_buffered_bytes < MIN_PART_SIZE + largest_part
     assert boto3.client("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+class FailingPartS3:
+    """The S3 client, except that uploading part ``fail_on_part`` resets the connection."""
+
+    def __init__(self, s3: Any, fail_on_part: int) -> None:
+        self._s3 = s3
+        self._fail_on_part = fail_on_part
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def upload_part(self, **kwargs: Any) -> Any:
+        if kwargs["PartNumber"] == self._fail_on_part:
+            raise OSError("connection reset")
+        return self._s3.upload_part(**kwargs)
+
+
+def test_a_failed_upload_is_aborted_and_the_parts_stay_for_another_try(files: S3PullFiles) -> None:
+    write_parts(files, "pull-big", 100, 500)
+    failing = S3PullFiles(FailingPartS3(boto3.client("s3"), 2), BUCKET, part_size=MIN_PART_SIZE)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="reset"):
+        assemble(failing, "pull-big")
+    assert not files.exists(csv_key("pull-big"))
+    assert boto3.client("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert len(list(files.list_keys(parts_prefix("pull-big")))) == 100
+
+
+def test_part_sizes_below_s3s_minimum_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        S3PullFiles(boto3.client("s3", region_name="us-east-1"), BUCKET, part_size=MIN_PART_SIZE - 1)
 
 
 def test_the_finisher_records_the_file_on_the_run_and_removes_the_parts(aws: AwsEnv, files: S3PullFiles) -> None:
@@ -229,10 +262,10 @@ class AssemblyMeasurement:
     assemble_seconds: float
 
 
-def measure_assembly(
-    files: PullFiles, *, researchers: int, works_per_researcher: int, part_size: int = DEFAULT_PART_SIZE
-) -> AssemblyMeasurement:
+def measure_assembly(files: PullFiles, *, researchers: int, works_per_researcher: int) -> AssemblyMeasurement:
     """Write ``researchers`` parts of ``works_per_researcher`` rows, then assemble them under tracemalloc.
+
+    The upload's part size is the files' own (``S3PullFiles(part_size=...)``, ``DEFAULT_PART_SIZE`` by default).
 
     The peak counts every Python allocation of this process during the assembly, boto3's included.
     """
@@ -243,7 +276,7 @@ def measure_assembly(
     gc.collect()
     tracemalloc.start()
     try:
-        result: AssemblyResult = assemble(files, job_id, part_size=part_size)
+        result: AssemblyResult = assemble(files, job_id)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -288,7 +321,7 @@ def moto_s3_endpoint() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def remote_files(endpoint: str) -> S3PullFiles:
+def remote_files(endpoint: str, *, part_size: int = DEFAULT_PART_SIZE) -> S3PullFiles:
     s3 = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -299,7 +332,7 @@ def remote_files(endpoint: str) -> S3PullFiles:
     )
     bucket = f"pull-measure-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
-    return S3PullFiles(s3, bucket)
+    return S3PullFiles(s3, bucket, part_size=part_size)
 
 
 def test_the_assemblys_memory_is_bounded_by_the_part_size_not_the_file_size(moto_s3_endpoint: str) -> None:
@@ -307,7 +340,7 @@ def test_the_assemblys_memory_is_bounded_by_the_part_size_not_the_file_size(moto
     part_size = 5 * 1024 * 1024
     # When
     measured = measure_assembly(
-        remote_files(moto_s3_endpoint), researchers=200, works_per_researcher=1000, part_size=part_size
+        remote_files(moto_s3_endpoint, part_size=part_size), researchers=200, works_per_researcher=1000
     )
     # Then
     assert measured.rows == 200_000

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from orcid_sync.domain.pull_csv import (
     CSV_COLUMNS,
-    MIN_PART_SIZE,
     PulledWorkRow,
     assemble,
     count_rows,
@@ -24,18 +23,18 @@ from orcid_sync.domain.pull_csv import (
     rows_bytes,
     write_part,
 )
+from orcid_sync.domain.pull_files import StreamedWrite
 
 ORCID = "0000-0002-1825-0097"
 
 
 class MemoryFiles:
-    """The PullFiles port over a dict, with S3's multipart rules (parts ≥ 5 MiB except the last)."""
+    """The PullFiles port over a dict; a stream is stored chunk by chunk (the S3 side is tested with moto)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
-        self.uploads: dict[str, dict[int, bytes]] = {}
-        self.aborted: list[str] = []
-        self.fail_on_part: int | None = None
+        self.streamed_chunks: list[int] = []
+        self.fail_on_chunk: int | None = None
         self.puts = 0
 
     def put(self, key: str, data: bytes) -> None:
@@ -53,26 +52,16 @@ class MemoryFiles:
         for key in keys:
             self.objects.pop(key, None)
 
-    def start_multipart(self, key: str) -> str:
-        upload_id = f"upload-{len(self.uploads) + 1}"
-        self.uploads[upload_id] = {}
-        return upload_id
-
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        if self.fail_on_part == number:
-            raise OSError("connection reset")
-        self.uploads[upload_id][number] = data
-        return f'"etag-{number}"'
-
-    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
-        parts = self.uploads.pop(upload_id)
-        assert list(parts) == list(range(1, len(etags) + 1))
-        assert all(len(parts[n]) >= MIN_PART_SIZE for n in list(parts)[:-1]), "S3 refuses parts under 5 MiB"
-        self.objects[key] = b"".join(parts[n] for n in sorted(parts))
-
-    def abort_multipart(self, key: str, upload_id: str) -> None:
-        self.uploads.pop(upload_id)
-        self.aborted.append(upload_id)
+    def write_stream(self, key: str, chunks: Iterable[bytes]) -> StreamedWrite:
+        received: list[bytes] = []
+        for number, chunk in enumerate(chunks, start=1):
+            if self.fail_on_chunk == number:
+                raise OSError("connection reset")
+            received.append(chunk)
+        self.streamed_chunks = [len(chunk) for chunk in received]
+        self.objects[key] = b"".join(received)
+        biggest = max(self.streamed_chunks)
+        return StreamedWrite(bytes=len(self.objects[key]), upload_parts=0, max_buffered_bytes=biggest)
 
     def exists(self, key: str) -> bool:
         return key in self.objects
@@ -194,22 +183,20 @@ def test_a_job_without_rows_still_gets_a_file_with_the_header() -> None:
     assert files.objects[csv_key("pull-empty")] == header_bytes()
 
 
-def test_a_large_job_streams_into_multipart_parts_of_at_least_the_part_size() -> None:
-    # Given 40 parts of ~300 KB: ~12 MB in all, more than two 5 MiB parts
+def test_the_file_is_handed_to_storage_as_a_stream_of_the_header_and_each_part() -> None:
+    # Given 40 researchers' parts of ~300 KB
     files = MemoryFiles()
     long_title = "x" * 3000
     for n in range(40):
         write_part(files, "pull-big", f"r{n:03d}", [row(n * 100 + i, title=long_title) for i in range(100)])
     # When
-    result = assemble(files, "pull-big", part_size=MIN_PART_SIZE)
-    # Then
+    result = assemble(files, "pull-big")
+    # Then the storage got the header and then one part at a time, never the whole file at once
     data = files.objects[csv_key("pull-big")]
-    assert result.upload_parts == 3
+    assert files.streamed_chunks[0] == len(header_bytes()) and len(files.streamed_chunks) == 41
     assert result.rows == 4000 == len(read_rows(data, header=True))
     assert data.count(b"researcher_id,orcid") == 1
-    largest_part = max(len(files.objects[k]) for k in files.objects if "/parts/" in k)
-    assert result.max_buffered_bytes < MIN_PART_SIZE + largest_part
-    assert result.max_buffered_bytes < len(data) / 2
+    assert result.bytes == len(data)
 
 
 class SlowFirstFiles(MemoryFiles):
@@ -230,21 +217,15 @@ def test_parts_read_concurrently_are_still_written_in_key_order() -> None:
     assert result.parts_read == 60
 
 
-def test_a_failed_upload_is_aborted_and_the_parts_stay_for_another_try() -> None:
+def test_a_failed_upload_leaves_the_parts_for_another_try() -> None:
     files = MemoryFiles()
     for n in range(40):
         write_part(files, "pull-big", f"r{n:03d}", [row(n * 100 + i, title="y" * 3000) for i in range(100)])
-    files.fail_on_part = 2
+    files.fail_on_chunk = 20
     with pytest.raises(OSError, match="reset"):
-        assemble(files, "pull-big", part_size=MIN_PART_SIZE)
-    assert files.aborted == ["upload-1"]
+        assemble(files, "pull-big")
     assert csv_key("pull-big") not in files.objects
     assert sum(1 for k in files.objects if "/parts/" in k) == 40
-
-
-def test_part_sizes_below_s3s_minimum_are_refused() -> None:
-    with pytest.raises(ValueError, match="at least"):
-        assemble(MemoryFiles(), "pull-1", part_size=MIN_PART_SIZE - 1)
 
 
 def test_deleting_parts_leaves_the_file_and_other_jobs_alone() -> None:

@@ -34,7 +34,8 @@ from orcid_sync.domain.models import Researcher, SealedSecret, StoredToken, Toke
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.orcid.models import BULK_MAX_WORKS, OrcidError, Work, Works
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
-from orcid_sync.domain.pull_csv import PullFiles, write_part
+from orcid_sync.domain.pull_csv import write_part
+from orcid_sync.domain.pull_files import PullFiles
 from orcid_sync.domain.pull_ledger import PulledEntry, PullLedgerStore
 from orcid_sync.domain.pull_selection import SkipReason, asset_keys, build_row, needs_full_work, select_works
 from orcid_sync.domain.tokens import confirm_orcid, invalidate_token

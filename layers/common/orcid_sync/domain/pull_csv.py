@@ -10,9 +10,9 @@ is what Esploro's "Smart Expansion via CSV" loads. A text cell that would begin 
 trigger (``=``, ``+``, ``-``, ``@``, tab, CR, LF) begins with a single quote instead (see
 :func:`spreadsheet_safe`), so opening the file in a spreadsheet runs nothing.
 
-Assembly streams the parts into an S3 multipart upload through a buffer of ``part_size`` bytes, so
-a 10,000-researcher job never sits in one Lambda's memory: what is held at once is the buffer plus
-the part being read.
+Assembly streams the parts, in key order, into one upload (``PullFiles.write_stream``; in S3 a
+multipart upload through a bounded buffer), so a 10,000-researcher job never sits in one Lambda's
+memory: what is held at once is the adapter's buffer plus the parts being read.
 """
 
 from __future__ import annotations
@@ -26,20 +26,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import batched
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
+
+from orcid_sync.domain.pull_files import PullFiles
 
 if TYPE_CHECKING:
     import _csv
 
 PULL_PREFIX = "pull/"
 CSV_NAME = "orcid-works.csv"
-CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
-MIB = 1024 * 1024
-MIN_PART_SIZE = 5 * MIB
-"""S3's smallest multipart part (all but the last)."""
-DEFAULT_PART_SIZE = 8 * MIB
 DEFAULT_READ_AHEAD = 16
 """Parts read concurrently while assembling (each is one researcher's rows, typically a few KB)."""
 DELETE_BATCH = 1000
@@ -175,47 +172,6 @@ def csv_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}{CSV_NAME}"
 
 
-# --- storage port -----------------------------------------------------------------------------------------
-
-
-class PullFiles(Protocol):
-    """The objects of pull runs (S3 in AWS and moto; a dict in unit tests)."""
-
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def read(self, key: str) -> bytes: ...
-
-    def list_keys(self, prefix: str) -> Iterator[str]:
-        """Keys under ``prefix`` in key order, fetched page by page as the caller iterates."""
-        ...
-
-    def delete(self, keys: Sequence[str]) -> None:
-        """Delete up to 1,000 keys; a missing key is not an error."""
-        ...
-
-    def start_multipart(self, key: str) -> str:
-        """Begin a multipart upload; returns its upload id."""
-        ...
-
-    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        """Upload part ``number`` (from 1); returns its ETag."""
-        ...
-
-    def complete_multipart(self, key: str, upload_id: str, etags: Sequence[str]) -> None: ...
-
-    def abort_multipart(self, key: str, upload_id: str) -> None: ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def uri(self, key: str) -> str:
-        """``s3://bucket/key``."""
-        ...
-
-    def download_url(self, key: str, *, expires_in: int) -> str:
-        """A presigned GET URL."""
-        ...
-
-
 # --- parts and assembly -----------------------------------------------------------------------------------
 
 
@@ -240,7 +196,7 @@ class AssemblyResult:
     upload_parts: int
     """Multipart parts uploaded; 0 when the file was small enough for one PUT."""
     max_buffered_bytes: int
-    """The most CSV bytes in the buffer at once (it includes the part just read)."""
+    """The most CSV bytes in the upload's buffer at once (it includes the part just read)."""
 
 
 def _read_in_order(files: PullFiles, keys: Iterable[str], read_ahead: int) -> Iterator[bytes]:
@@ -263,56 +219,32 @@ def _read_in_order(files: PullFiles, keys: Iterable[str], read_ahead: int) -> It
             yield pending.popleft().result()
 
 
-def assemble(
-    files: PullFiles, job_id: str, *, part_size: int = DEFAULT_PART_SIZE, read_ahead: int = DEFAULT_READ_AHEAD
-) -> AssemblyResult:
+def assemble(files: PullFiles, job_id: str, *, read_ahead: int = DEFAULT_READ_AHEAD) -> AssemblyResult:
     """Write the job's single CSV from its parts: the header, then every part in key order.
 
-    A file smaller than ``part_size`` is one PUT; a larger one a multipart upload whose parts are
-    ``part_size`` bytes or more (S3's minimum is 5 MiB). Memory holds the buffer, its copy on the
-    way to S3 and up to ``read_ahead`` parts being read. On failure the upload is aborted and the
-    parts stay, so the assembly can run again.
+    Memory holds up to ``read_ahead`` parts being read and what the storage buffers. On failure
+    nothing is stored and the parts stay, so the assembly can run again.
     """
-    if part_size < MIN_PART_SIZE:
-        raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum), got {part_size}")
     key = csv_key(job_id)
-    buffer = bytearray(header_bytes())
-    upload_id: str | None = None
-    etags: list[str] = []
-    rows = parts_read = written = 0
-    max_buffered = len(buffer)
-    try:
+    rows = parts_read = 0
+
+    def contents() -> Iterator[bytes]:
+        nonlocal rows, parts_read
+        yield header_bytes()
         for data in _read_in_order(files, files.list_keys(parts_prefix(job_id)), read_ahead):
             rows += count_rows(data)
             parts_read += 1
-            buffer += data
-            del data
-            max_buffered = max(max_buffered, len(buffer))
-            if len(buffer) >= part_size:
-                if upload_id is None:
-                    upload_id = files.start_multipart(key)
-                etags.append(files.upload_part(key, upload_id, len(etags) + 1, bytes(buffer)))
-                written += len(buffer)
-                buffer.clear()
-        if upload_id is None:
-            files.put(key, bytes(buffer))
-        else:
-            if buffer:
-                etags.append(files.upload_part(key, upload_id, len(etags) + 1, bytes(buffer)))
-            files.complete_multipart(key, upload_id, etags)
-        written += len(buffer)
-    except BaseException:
-        if upload_id is not None:
-            files.abort_multipart(key, upload_id)
-        raise
+            yield data
+
+    written = files.write_stream(key, contents())
     return AssemblyResult(
         key=key,
         uri=files.uri(key),
         rows=rows,
-        bytes=written,
+        bytes=written.bytes,
         parts_read=parts_read,
-        upload_parts=len(etags),
-        max_buffered_bytes=max_buffered,
+        upload_parts=written.upload_parts,
+        max_buffered_bytes=written.max_buffered_bytes,
     )
 
 

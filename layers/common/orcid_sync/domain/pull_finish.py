@@ -11,7 +11,8 @@ from orcid_sync.domain.job_models import Job, JobState, JobType
 from orcid_sync.domain.job_queries import get_job
 from orcid_sync.domain.job_store import JobStore
 from orcid_sync.domain.log import logger
-from orcid_sync.domain.pull_csv import AssemblyResult, PullFiles, assemble, csv_key, delete_parts
+from orcid_sync.domain.pull_csv import assemble, csv_key, delete_parts
+from orcid_sync.domain.pull_files import PullFiles
 
 DOWNLOAD_URL_SECONDS = 900
 """A presigned CSV link lives 15 minutes: long enough to start the download, short if it leaks."""
@@ -20,10 +21,9 @@ DOWNLOAD_URL_SECONDS = 900
 class PullJobFinisher:
     """Assembles a pull run's CSV once its last researcher is counted, records it on the run, drops the parts."""
 
-    def __init__(self, jobs: JobStore, files: PullFiles, *, part_size: int | None = None) -> None:
+    def __init__(self, jobs: JobStore, files: PullFiles) -> None:
         self._jobs = jobs
         self._files = files
-        self._part_size = part_size
 
     def finish(self, job: Job) -> None:
         if job.type is not JobType.PULL:
@@ -31,7 +31,7 @@ class PullJobFinisher:
         # A finisher that died after recording the file but before deleting every part runs again:
         # the parts may be incomplete by then, so the recorded file is kept rather than rebuilt.
         if job.csv_uri is None:
-            result = self._assemble(job.job_id)
+            result = assemble(self._files, job.job_id)
             self._jobs.set_csv(job.job_id, csv_uri=result.uri, csv_rows=result.rows)
             logger.info(
                 "pull CSV assembled",
@@ -44,11 +44,6 @@ class PullJobFinisher:
             )
         deleted = delete_parts(self._files, job.job_id)
         logger.info("pull CSV parts deleted", job_id=job.job_id, parts=deleted)
-
-    def _assemble(self, job_id: str) -> AssemblyResult:
-        if self._part_size is None:
-            return assemble(self._files, job_id)
-        return assemble(self._files, job_id, part_size=self._part_size)
 
 
 # --- the admin API: where is a run's CSV ---------------------------------------------------------------------
