@@ -1,4 +1,8 @@
-"""How often and how long a caller retries a transient failure (ORCID answers, network errors)."""
+"""How often and how long a caller retries a transient failure (ORCID answers, network errors).
+
+A plain value object: use cases choose a policy (the token probe's is short), and the ORCID adapter
+runs it with tenacity (``orcid_sync.adapters.orcid_api.transport``).
+"""
 
 from __future__ import annotations
 
