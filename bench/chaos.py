@@ -235,7 +235,7 @@ class OverlapWatch:
     the lease's refusals (another job's or a duplicate of the holder's own task), the tasks handed back,
     and the rendezvous that make the meetings happen.
 
-    Wraps ``orcid_sync.domain.push.push_researcher`` (looked up on every call, so every container is
+    Wraps ``orcid_sync.domain.push.researcher_push.push_researcher`` (looked up on every call, so every container is
     seen), ``DynamoLeaseStore.acquire`` and ``SqsTaskQueue.hand_back`` where they exist.
     """
 
@@ -280,7 +280,7 @@ class OverlapWatch:
 
     @contextmanager
     def installed(self) -> Iterator[OverlapWatch]:
-        push = importlib.import_module("orcid_sync.domain.push")
+        push = importlib.import_module("orcid_sync.domain.push.researcher_push")
         original_push = push.push_researcher
         watch = self
 
@@ -596,7 +596,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
     work.sandbox.reset_stats()
     twice = fleet.ids[-plan.duplicate_deliveries :] if plan.duplicate_deliveries else []
     push_crash = CrashInjector("push", set(fleet.ids[: plan.crashes]), plan.crash_after_writes)
-    push_deliveries = DeliveryCounter("orcid_sync.domain.push", "push_researcher")
+    push_deliveries = DeliveryCounter("orcid_sync.domain.push.researcher_push", "push_researcher")
     # Two researchers neither crashed nor duplicated by SQS: one meets the overlapping job, one the duplicate.
     calm = [rid for rid in fleet.ids if rid not in push_crash.researchers and rid not in twice]
     meetings: list[Rendezvous] = []

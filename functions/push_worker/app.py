@@ -19,35 +19,27 @@ way, to go on in another invocation.
 
 from __future__ import annotations
 
-import os
+import math
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, Json, SecretStr
+from pydantic import Json
 
 from orcid_sync import composition, metric_names
 from orcid_sync.adapters import messaging
-from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
-from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
-from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
 from orcid_sync.adapters.orcid_api.client import NO_ANSWER, RequestStats
-from orcid_sync.config import OrcidEnvironment, get_settings
-from orcid_sync.domain.job_models import JobType, ResearcherOutcome, ResearcherTask
-from orcid_sync.domain.job_runs import JobFinisher, Notifier
-from orcid_sync.domain.job_store import JobStore
-from orcid_sync.domain.leases import LeaseStore
-from orcid_sync.domain.models import StoredToken, utc_now
-from orcid_sync.domain.push import OutOfTimeError, PushContext, PushPorts, ResearcherBusyError, process_push_task
-from orcid_sync.domain.settings_changes import CachedIntegrationSettings
+from orcid_sync.config import get_settings
+from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.models import utc_now
+from orcid_sync.domain.push import OutOfTimeError, PushOutcome, ResearcherBusyError, process_push_task
 from orcid_sync.observability import logger, metrics, tracer
 
 # Stop taking new researchers when less than this is left: one researcher's push fits in it.
@@ -56,72 +48,12 @@ MAX_HANDBACKS = 30
 """Copies of a task handed back while its researcher is busy; at 60 s apart at most, far beyond a lapsed lease."""
 
 
-class PushWorkerEnv(BaseModel):
-    """This function's own environment (the rest is the stack's ``Settings``)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    # The PushQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
-    max_receive_count: int = Field(default=5, ge=1, alias="PUSH_MAX_RECEIVE_COUNT")
-
-
 class PushTaskRecord(SqsRecordModel):
     body: Json[ResearcherTask]
 
 
 class NoTimeToStartError(RuntimeError):
     """Too little time left in this invocation to push another researcher; SQS brings the message back."""
-
-
-@dataclass(frozen=True)
-class WorkerPorts:
-    push: PushPorts
-    requests: RequestStats
-    jobs: JobStore
-    finishers: Mapping[JobType, JobFinisher]
-    notifier: Notifier
-    env: PushWorkerEnv
-    leases: LeaseStore
-
-
-@lru_cache(maxsize=1)
-def ports() -> WorkerPorts:
-    """Built once per container (tests call ``ports.cache_clear()``)."""
-    settings = get_settings()
-    cipher = composition.token_cipher()
-    client = composition.member_api_client()
-    integration = CachedIntegrationSettings(
-        DynamoIntegrationSettingsStore(composition.dynamodb().Table(settings.state_table))
-    )
-
-    def open_token(token: StoredToken) -> SecretStr:
-        return SecretStr(cipher.open(token.researcher_id, token.access_token))
-
-    push = PushPorts(
-        researchers=composition.researcher_store(),
-        tokens=composition.token_store(),
-        assets=composition.asset_store(),
-        ledger=DynamoLedgerStore(composition.dynamodb().Table(settings.ledger_table)),
-        settings=integration.get,
-        open_token=open_token,
-        orcid=client,
-        context=PushContext(
-            client_id=settings.orcid_client_id,
-            sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
-            profile_url=settings.profile_url,
-        ),
-        request_count=lambda: client.stats.thread_total,
-        time_left=_time_left,
-    )
-    return WorkerPorts(
-        push=push,
-        requests=client.stats,
-        jobs=composition.job_store(),
-        finishers={},
-        notifier=composition.notifier(),
-        env=PushWorkerEnv.model_validate(dict(os.environ)),
-        leases=DynamoLeaseStore(composition.dynamodb().Table(settings.state_table)),
-    )
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -140,73 +72,15 @@ class ConcurrentBatchProcessor(BatchProcessor):
 
 
 processor = ConcurrentBatchProcessor(event_type=EventType.SQS, model=PushTaskRecord)
-
-# The invocation being served (a container serves one at a time); its threads ask it for the time left.
-_invocation: dict[str, LambdaContext] = {}
 # Powertools' metric set is shared by the invocation's threads.
 _metrics_lock = threading.Lock()
 
 
-def _time_left() -> float:
-    """Seconds left of the current invocation (unbounded outside one, e.g. in tests calling the logic)."""
-    context = _invocation.get("context")
+def _seconds_left(context: LambdaContext | None) -> Callable[[], float]:
+    """The invocation's time left, for the push to stop before a request it could not finish (unbounded in tests)."""
     if context is None:
-        return float("inf")
-    return context.get_remaining_time_in_millis() / 1000
-
-
-def _emit_metrics(outcome: ResearcherOutcome) -> None:
-    with _metrics_lock:
-        _add_outcome_metrics(outcome)
-
-
-def _add_outcome_metrics(outcome: ResearcherOutcome) -> None:
-    counts = outcome.counts
-    for name, value in (
-        (metric_names.WORKS_CREATED, counts.works_created),
-        (metric_names.WORKS_UPDATED, counts.works_updated),
-        (metric_names.WORKS_DELETED, counts.works_deleted),
-        (metric_names.WORKS_ADOPTED, counts.works_adopted),
-    ):
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    if outcome.failed:
-        researcher_metric = metric_names.RESEARCHERS_FAILED
-    elif outcome.updated:
-        researcher_metric = metric_names.RESEARCHERS_UPDATED
-    else:
-        researcher_metric = metric_names.RESEARCHERS_UNCHANGED
-    metrics.add_metric(name=researcher_metric, unit=MetricUnit.Count, value=1)
-    if any(event.action in ("marked token revoked", "marked token invalid") for event in outcome.events):
-        metrics.add_metric(name=metric_names.RESEARCHERS_DISCONNECTED, unit=MetricUnit.Count, value=1)
-
-
-def _outcome_class(status: str) -> str:
-    """An HTTP status (or no answer) as one of ``metric_names.ORCID_OUTCOMES``."""
-    if status == NO_ANSWER:
-        return "server_error"
-    code = int(status)
-    if 200 <= code < 300:
-        return "success"
-    if code == 401:
-        return "unauthorized"
-    if code in (429, 503):
-        return "throttled"
-    return "server_error" if code >= 500 else "client_error"
-
-
-def _emit_request_metrics(stats: RequestStats, before: Mapping[str, int], throttled_before: int) -> None:
-    """This invocation's ORCID requests by outcome, and its 503/429 answers (the throttling alarm)."""
-    by_class: Counter[str] = Counter()
-    for status, count in stats.by_outcome().items():
-        by_class[_outcome_class(status)] += count - before.get(status, 0)
-    for outcome, count in by_class.items():
-        if count:
-            # single_metric: the outcome dimension must not spill onto the invocation's other metrics.
-            with single_metric(name=metric_names.ORCID_REQUESTS, unit=MetricUnit.Count, value=count) as metric:
-                metric.add_dimension(name=metric_names.OUTCOME_DIMENSION, value=outcome)
-    throttled = stats.throttled - throttled_before
-    if throttled:
-        metrics.add_metric(name=metric_names.ORCID_THROTTLED, unit=MetricUnit.Count, value=throttled)
+        return lambda: math.inf
+    return lambda: context.get_remaining_time_in_millis() / 1000
 
 
 @tracer.capture_method(capture_response=False)
@@ -216,18 +90,17 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
         raise ValueError(f"the push queue got a {task.job_type.value} task for job {task.job_id}")
     if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < _MIN_REMAINING_MS:
         raise NoTimeToStartError(f"not enough time left for researcher {task.researcher_id}")
-    p = ports()
-    receives = int(record.attributes.ApproximateReceiveCount)
+    worker = composition.push_worker_ports()
     try:
         outcome = process_push_task(
             task,
-            p.push,
-            p.jobs,
-            finishers=p.finishers,
-            notifier=p.notifier,
+            replace(worker.push, time_left=_seconds_left(lambda_context)),
+            worker.jobs,
+            finishers=worker.finishers,
+            notifier=worker.notifier,
             now=utc_now,
-            last_attempt=receives >= p.env.max_receive_count,
-            leases=p.leases,
+            last_attempt=int(record.attributes.ApproximateReceiveCount) >= worker.env.max_receive_count,
+            leases=worker.leases,
         )
     except ResearcherBusyError as busy:
         _hand_back(record, busy)
@@ -236,7 +109,8 @@ def record_handler(record: PushTaskRecord, lambda_context: LambdaContext | None 
         _continue_later(record)
         return
     if not task.dry_run:
-        _emit_metrics(outcome)
+        with _metrics_lock:
+            _add_outcome_metrics(outcome)
     logger.info(
         "researcher pushed",
         job_id=task.job_id,
@@ -286,18 +160,66 @@ def _continue_later(record: PushTaskRecord) -> None:
     )
 
 
+def _add_outcome_metrics(outcome: PushOutcome) -> None:
+    """One researcher's push as metrics: the works it wrote, how the researcher came out, a lost connection."""
+    counts = outcome.counts
+    for name, value in (
+        (metric_names.WORKS_CREATED, counts.works_created),
+        (metric_names.WORKS_UPDATED, counts.works_updated),
+        (metric_names.WORKS_DELETED, counts.works_deleted),
+        (metric_names.WORKS_ADOPTED, counts.works_adopted),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if outcome.failed:
+        researcher_metric = metric_names.RESEARCHERS_FAILED
+    elif outcome.updated:
+        researcher_metric = metric_names.RESEARCHERS_UPDATED
+    else:
+        researcher_metric = metric_names.RESEARCHERS_UNCHANGED
+    metrics.add_metric(name=researcher_metric, unit=MetricUnit.Count, value=1)
+    if outcome.token_problem is not None:  # ORCID refused the token: the researcher is disconnected
+        metrics.add_metric(name=metric_names.RESEARCHERS_DISCONNECTED, unit=MetricUnit.Count, value=1)
+
+
+def _outcome_class(status: str) -> str:
+    """An HTTP status (or no answer) as one of ``metric_names.ORCID_OUTCOMES``."""
+    if status == NO_ANSWER:
+        return "server_error"
+    code = int(status)
+    if 200 <= code < 300:
+        return "success"
+    if code == 401:
+        return "unauthorized"
+    if code in (429, 503):
+        return "throttled"
+    return "server_error" if code >= 500 else "client_error"
+
+
+def _emit_request_metrics(stats: RequestStats, before: Mapping[str, int], throttled_before: int) -> None:
+    """This invocation's ORCID requests by outcome, and its 503/429 answers (the throttling alarm)."""
+    by_class: Counter[str] = Counter()
+    for status, count in stats.by_outcome().items():
+        by_class[_outcome_class(status)] += count - before.get(status, 0)
+    for outcome, count in by_class.items():
+        if count:
+            # single_metric: the outcome dimension must not spill onto the invocation's other metrics.
+            with single_metric(name=metric_names.ORCID_REQUESTS, unit=MetricUnit.Count, value=count) as metric:
+                metric.add_dimension(name=metric_names.OUTCOME_DIMENSION, value=outcome)
+    throttled = stats.throttled - throttled_before
+    if throttled:
+        metrics.add_metric(name=metric_names.ORCID_THROTTLED, unit=MetricUnit.Count, value=throttled)
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     get_settings()  # fail fast on a misconfigured stack
-    stats = ports().requests  # built here, once, before the batch's threads need it
+    stats = composition.push_worker_ports().requests  # built here, once, before the batch's threads need it
     before, throttled_before = stats.by_outcome(), stats.throttled
-    _invocation["context"] = context
     try:
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
-        _invocation.clear()
         _emit_request_metrics(stats, before, throttled_before)

@@ -26,12 +26,12 @@ from functions.push_worker import app
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
 from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
-from orcid_sync.domain import push as push_logic
 from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.job_models import Job, JobTrigger, JobType, ResearcherTask
 from orcid_sync.domain.job_runs import open_job
 from orcid_sync.domain.models import Asset, ResearcherInput, StoredToken, TokenSource, utc_now
 from orcid_sync.domain.orcid.models import StringValue, WorkTitle
+from orcid_sync.domain.push import planning as push_planning
 from orcid_sync.domain.push_ledger import EmploymentEntry, EntryState, ResearcherUrlEntry, WorkEntry
 from orcid_sync.domain.works import BuiltWork, content_hash
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
@@ -136,7 +136,7 @@ class Stack:
         store = DynamoIntegrationSettingsStore(self.aws.table("STATE_TABLE"))
         store.save(settings, expected_version=store.get().version, at=utc_now(), by="test")
         # A warm worker would see the change within a minute; a new container (as here) at once.
-        app.ports.cache_clear()
+        composition.reset()
 
     def researcher(self, researcher_id: str, *, scope: str | None = None, **profile: Any) -> str:
         """A connected researcher: an ORCID record with a token for our client, stored encrypted."""
@@ -266,9 +266,7 @@ def stack(aws: AwsEnv, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Ite
     # The worker's own variable (not in Globals), as the template gives it.
     monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", function_environment("PushWorkerFunction")["PUSH_MAX_RECEIVE_COUNT"])
     composition.reset()
-    app.ports.cache_clear()
     yield Stack(aws=aws, sandbox=sandbox, tokens={})
-    app.ports.cache_clear()
     composition.reset()
 
 
@@ -529,7 +527,7 @@ def test_orcid_validation_errors_name_the_asset_and_the_others_go(
     orcid = stack.researcher("r1")
     stack.assets("r1", 4)
     bad_id = "r1-a002"
-    real_build = push_logic.build_work
+    real_build = push_planning.build_work
 
     def build_with_a_gap(item: Asset, settings: IntegrationSettings, *, sandbox: bool = False) -> Any:
         built = real_build(item, settings, sandbox=sandbox)
@@ -539,7 +537,7 @@ def test_orcid_validation_errors_name_the_asset_and_the_others_go(
         work = built.work.model_copy(update={"title": title})
         return BuiltWork(built.asset_id, work, content_hash(work.to_orcid_json()))
 
-    monkeypatch.setattr(push_logic, "build_work", build_with_a_gap)
+    monkeypatch.setattr(push_planning, "build_work", build_with_a_gap)
     stack.settings(IntegrationSettings(send_assets=True))
     # When the push runs
     job, response = stack.run(["r1"])
@@ -623,7 +621,6 @@ def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
     monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
     composition.reset()
-    app.ports.cache_clear()
     leases = DynamoLeaseStore(stack.aws.table("STATE_TABLE"))
     nightly = leases.acquire("r1", job_id="push-nightly", now=utc_now(), duration=LEASE_DURATION)
     stack.sandbox.reset_stats()
@@ -701,7 +698,6 @@ def test_a_push_near_the_timeout_is_handed_back_to_go_on_in_another_invocation(
     environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
     monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
     composition.reset()
-    app.ports.cache_clear()
     job = stack.job(["r1"])
     record = sqs_record(ResearcherTask(job_id=job.job_id, job_type=JobType.PUSH, researcher_id="r1"))
     stack.sandbox.reset_stats()

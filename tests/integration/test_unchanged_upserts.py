@@ -342,17 +342,13 @@ class Pusher:
 
 @pytest.fixture
 def pusher(aws: AwsEnv, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pusher]:
-    from functions.push_worker import app
-
     monkeypatch.setenv("ORCID_API_URL", sandbox.url)
     monkeypatch.setenv("ORCID_SITE_URL", sandbox.url)
     monkeypatch.setenv("PUSH_MAX_RECEIVE_COUNT", function_environment("PushWorkerFunction")["PUSH_MAX_RECEIVE_COUNT"])
     composition.reset()
-    app.ports.cache_clear()
     store = DynamoIntegrationSettingsStore(aws.table("STATE_TABLE"))
     store.save(EVERYTHING, expected_version=store.get().version, at=utc_now(), by="test")
     yield Pusher(aws, sandbox)
-    app.ports.cache_clear()
     composition.reset()
 
 

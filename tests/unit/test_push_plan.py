@@ -789,6 +789,8 @@ def test_a_revoked_token_disconnects_the_researcher_and_stops() -> None:
     assert event.action == "marked token revoked"
     assert event.orcid_status == 401
     assert TOKEN not in event.message
+    # The worker's disconnected-researchers metric reads this, not the event's wording
+    assert outcome.token_problem is TokenInvalidReason.INVALID_TOKEN
 
 
 def test_a_missing_scope_is_reported_and_stops_the_researcher() -> None:
@@ -796,6 +798,7 @@ def test_a_missing_scope_is_reported_and_stops_the_researcher() -> None:
     w.orcid.failures["create_works"] = [orcid_failure("InsufficientScopeError", 403, 9038, "409 Conflict: scope")]
     outcome = w.push()
     assert outcome.failed
+    assert outcome.token_problem is None  # the token is fine, the researcher only gave us less
     assert outcome.events[-1].orcid_error_code == 9038
     assert "scope" in outcome.events[-1].message
     assert w.researchers.items["r1"].orcid_status is OrcidStatus.ACTIVE

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import boto3
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from orcid_sync.adapters.cloudwatch_metrics import CloudWatchJobMetrics
 from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
+    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
     from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
-    from orcid_sync.adapters.orcid_api.client import OrcidClient
+    from orcid_sync.adapters.orcid_api.client import OrcidClient, RequestStats
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from orcid_sync.domain.job_ports import JobFinisher, Notifier, ResearcherSelector, TaskQueue
     from orcid_sync.domain.oauth_callback import CallbackServices
     from orcid_sync.domain.pull import PullPorts
+    from orcid_sync.domain.push import PushPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
     from orcid_sync.domain.signing import Signer
     from orcid_sync.domain.token_upload_runs import JobUploadRuns
@@ -399,6 +401,78 @@ def upload_runs() -> JobUploadRuns:
     from orcid_sync.domain.token_upload_runs import JobUploadRuns  # noqa: PLC0415 - see the module docstring
 
     return JobUploadRuns(job_store(), notifier())
+
+
+# --- the push worker -------------------------------------------------------------------------
+
+
+class PushWorkerEnv(BaseModel):
+    """The push worker's own environment (the rest is the stack's ``Settings``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # The PushQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
+    max_receive_count: int = Field(default=5, ge=1, alias="PUSH_MAX_RECEIVE_COUNT")
+
+
+@dataclass(frozen=True)
+class PushWorkerPorts:
+    """What the push worker hands ``process_push_task``, and the ORCID client's counts for its request metrics."""
+
+    push: PushPorts
+    requests: RequestStats
+    jobs: DynamoJobStore
+    finishers: Mapping[JobType, JobFinisher]
+    notifier: SnsNotifier
+    leases: DynamoLeaseStore
+    env: PushWorkerEnv
+
+
+@lru_cache(maxsize=1)
+def push_worker_ports() -> PushWorkerPorts:
+    """The push worker's collaborators; the institution's settings are re-read at most once a minute."""
+    # Imported here: only the push worker loads the push, its ledger and the ORCID client (see the docstring).
+    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
+    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore  # noqa: PLC0415
+    from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore  # noqa: PLC0415
+    from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415
+    from orcid_sync.domain.models import StoredToken  # noqa: PLC0415
+    from orcid_sync.domain.push import PushContext, PushPorts  # noqa: PLC0415
+    from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415
+
+    config = settings()
+    cipher = token_cipher()
+    client = member_api_client()
+    integration = CachedIntegrationSettings(DynamoIntegrationSettingsStore(dynamodb().Table(config.state_table)))
+
+    def open_token(token: StoredToken) -> SecretStr:
+        return SecretStr(cipher.open(token.researcher_id, token.access_token))
+
+    push = PushPorts(
+        researchers=researcher_store(),
+        tokens=token_store(),
+        assets=asset_store(),
+        ledger=DynamoLedgerStore(dynamodb().Table(config.ledger_table)),
+        settings=integration.get,
+        open_token=open_token,
+        orcid=client,
+        context=PushContext(
+            client_id=config.orcid_client_id,
+            sandbox=config.orcid_environment is OrcidEnvironment.SANDBOX,
+            profile_url=config.profile_url,
+        ),
+        # Per thread: a worker pushes its batch's researchers at once, each counting its own requests.
+        request_count=lambda: client.stats.thread_total,
+    )
+    return PushWorkerPorts(
+        push=push,
+        requests=client.stats,
+        jobs=job_store(),
+        finishers={},
+        notifier=notifier(),
+        leases=DynamoLeaseStore(dynamodb().Table(config.state_table)),
+        env=PushWorkerEnv.model_validate(dict(os.environ)),
+    )
 
 
 def reset() -> None:

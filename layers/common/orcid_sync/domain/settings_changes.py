@@ -23,7 +23,8 @@ from orcid_sync.domain.institution_settings import (
 )
 from orcid_sync.domain.models import Asset
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
-from orcid_sync.domain.push import Step, plan_works, select_push_researchers
+from orcid_sync.domain.push.eligibility import select_push_researchers
+from orcid_sync.domain.push.planning import Step, plan_works
 from orcid_sync.domain.push_ledger import EntryState, LedgerStore, PushLedger
 
 DEFAULT_CACHE_SECONDS = 60.0
@@ -143,7 +144,7 @@ def preview_settings_change(
 ) -> SettingsPreview:
     """How many works on how many records the next push would delete, add and update under ``proposed``.
 
-    The same plan the push makes (``orcid_sync.domain.push.plan_works``), for every researcher the push
+    The same plan the push makes (``orcid_sync.domain.push.planning.plan_works``), for every researcher the push
     would update under the proposed settings, from their assets and ledger: two DynamoDB queries per
     researcher, read ``workers`` at a time, and no ORCID request. Past ``deadline`` (a ``clock`` value)
     the preview stops and says it is incomplete.
