@@ -7,7 +7,7 @@ token belongs to another record.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -15,9 +15,6 @@ from orcid_sync.domain.log import logger
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync.domain.token_verdicts import ProbeResult, TokenProbe
-
-if TYPE_CHECKING:
-    pass
 
 """The state-table item of the rate limit every function calling the Member API shares."""
 
