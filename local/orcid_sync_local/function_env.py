@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .resolution import Resolver
-from .stack import DEFAULT_TEMPLATE
+from .stack_settings import DEFAULT_TEMPLATE
 from .template import (
     NO_VALUE,
     PhysicalResource,
