@@ -23,20 +23,12 @@ import click
 
 from orcid_sync_cli.api import ApiClient, ApiError
 
+from .demo_data import DEMO_RESEARCHER
 from .lambda_glue import GlueError
 from .stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError, OrcidClient, OrcidMode
 
 STATE_FILE = Path(".orcid-sync") / "local.json"
 """Where ``up`` writes its connection info, relative to the current directory (``--state-file`` overrides)."""
-DEMO_RESEARCHER: dict[str, Any] = {
-    "id": "ada",
-    "given_names": "Ada",
-    "family_name": "Lovelace",
-    "email": "ada@example.edu",
-    "position": "Research Fellow",
-    "department": "Analytical Engines",
-}
-"""``--seed-demo``'s researcher: the first of examples/researchers.csv, so that loading that file later agrees."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -28,80 +28,11 @@ from rich.console import Console
 from rich.table import Table
 
 from orcid_sync_cli.api import ApiClient
+from orcid_sync_local.demo_data import OTHER_SOURCE, RESEARCHERS, demo_assets
 from orcid_sync_local.stack import LocalStack
 
 # The narrative goes to the real stdout; the functions' Powertools logs (also stdout) go to a file.
 console = Console(file=sys.stdout, highlight=False)
-OTHER_SOURCE = "APP-CROSSREF00000001"  # another member's client, as ORCID shows Crossref's works
-
-RESEARCHERS = [
-    {
-        "id": "ada",
-        "given_names": "Ada",
-        "family_name": "Lovelace",
-        "email": "ada@example.edu",
-        "position": "Research Fellow",
-        "department": "Analytical Engines",
-    },
-    {
-        "id": "alan",
-        "given_names": "Alan",
-        "family_name": "Turing",
-        "email": "alan@example.edu",
-        "position": "Reader",
-        "department": "Computing",
-    },
-    {
-        "id": "grace",
-        "given_names": "Grace",
-        "family_name": "Hopper",
-        "email": "grace@example.edu",
-        "position": "Professor",
-        "department": "Computing",
-    },
-]
-
-
-def _assets() -> list[dict[str, Any]]:
-    assets: list[dict[str, Any]] = []
-    for owner, prefix in (("ada", "10.5555/ada"), ("alan", "10.5555/alan"), ("grace", "10.5555/grace")):
-        for n in range(1, 5):
-            assets.append(
-                {
-                    "id": f"{owner}-{n}",
-                    "researchers": [owner],
-                    "type": "publication.journalArticle",
-                    "status": "approved",
-                    "visible": True,
-                    "title": f"Notes on the engine, part {n}",
-                    "date": f"20{10 + n}-0{n}",
-                    "doi": f"{prefix}.{n}",
-                    "container_title": "Journal of Engines",
-                }
-            )
-    assets.append(
-        {
-            "id": "ada-draft",
-            "researchers": ["ada"],
-            "type": "publication.book",
-            "status": "in review",
-            "visible": True,
-            "title": "A draft nobody approved yet",
-        }
-    )
-    assets.append(
-        {
-            "id": "grace-data",
-            "researchers": ["grace"],
-            "type": "dataset.dataset",
-            "status": "approved",
-            "visible": True,
-            "title": "Compiler benchmarks",
-            "date": "2020",
-            "url": "https://data.example.edu/1",
-        }
-    )
-    return assets
 
 
 class Demo:
@@ -124,7 +55,7 @@ class Demo:
     def load_data(self) -> None:
         result = self.api.call("POST", "/researchers", json_body=RESEARCHERS)
         self.say(f"Loaded {len(RESEARCHERS)} researchers: {_counts(result)}")
-        assets = _assets()
+        assets = demo_assets()
         result = self.api.call("POST", "/assets", json_body=assets)
         self.say(f"Loaded {len(assets)} research assets (one still in review): {_counts(result)}")
         bad = [
