@@ -128,7 +128,7 @@ class CrashInjector:
         # Imported only now: the stack has set the functions' environment (see bench.workload).
         from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
         from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
-        from orcid_sync.domain.push_ledger import LedgerChanges
+        from orcid_sync.domain.push.ledger import LedgerChanges
 
         injector = self
         message = f"simulated {self.kind} worker crash before its ledger write"
@@ -297,7 +297,7 @@ class OverlapWatch:
         try:  # the lease and the hand-back exist from issue 13 on; without them there is nothing to count
             from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
             from orcid_sync.adapters.messaging import SqsTaskQueue
-            from orcid_sync.domain.leases import LeaseHeldError
+            from orcid_sync.domain.push.leases import LeaseHeldError
 
             original_acquire = DynamoLeaseStore.acquire
             original_hand_back = SqsTaskQueue.hand_back
@@ -388,7 +388,7 @@ def desired_assets(rid: str, count: int) -> tuple[list[dict[str, Any]], list[dic
 
 def _send_duplicates(stack: LocalStack, queue_logical_id: str, job_id: str, job_type: str, ids: list[str]) -> int:
     """Deliver these researchers' tasks again (SQS is at-least-once), as the scheduler would have sent them."""
-    from orcid_sync.domain.job_models import JobType, ResearcherTask  # after the stack set the functions' environment
+    from orcid_sync.domain.jobs.models import JobType, ResearcherTask  # after the stack set the functions' environment
 
     sqs = stack.client("sqs")
     url = stack.resource(queue_logical_id).ref
@@ -606,7 +606,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
 
     def bring_other_job(first_job: str) -> None:
         """The other push job's task for the researcher, delivered as the first job's worker starts on them."""
-        from orcid_sync.domain.job_models import (  # after the stack set the functions' environment
+        from orcid_sync.domain.jobs.models import (  # after the stack set the functions' environment
             JobType,
             ResearcherTask,
         )
@@ -631,7 +631,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
         started_jobs["first"] = push_id
         at_once: list[threading.Thread] = []
         if plan.concurrent_duplicates and calm:
-            from orcid_sync.domain.job_models import (  # after the stack set the functions' environment
+            from orcid_sync.domain.jobs.models import (  # after the stack set the functions' environment
                 JobType,
                 ResearcherTask,
             )
@@ -655,7 +655,7 @@ def _run(plan: ChaosPlan, report: ChaosReport, stack: LocalStack, log: Callable[
 
     pull_job: dict[str, Any] | None = None
     pull_crash = CrashInjector("pull", set(fleet.ids[: plan.crashes]), 0)
-    pull_deliveries = DeliveryCounter("orcid_sync.domain.pull", "pull_researcher_works")
+    pull_deliveries = DeliveryCounter("orcid_sync.domain.pull.worker", "pull_researcher_works")
     pull_duplicates = 0
     pull_stats: dict[str, Any] = {}
     if pull:

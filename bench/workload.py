@@ -270,8 +270,8 @@ class Workload:
         # Imported only now: orcid_sync.observability reads POWERTOOLS_* when first imported, and the stack
         # sets the functions' environment when it starts (the shared Metrics would have no namespace).
         from orcid_sync import composition
-        from orcid_sync.domain.job_models import JobTrigger, JobType
-        from orcid_sync.domain.job_runs import open_job
+        from orcid_sync.domain.jobs.models import JobTrigger, JobType
+        from orcid_sync.domain.jobs.runs import open_job
         from orcid_sync.domain.models import utc_now
 
         job = open_job(

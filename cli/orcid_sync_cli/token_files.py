@@ -2,7 +2,7 @@
 
 The stack checks every row again (iD, researcher, scopes) and is the authority; this is only so that
 a file that cannot be read is refused at once, with its line, instead of after an upload. The rules
-for the header are the layer's (``orcid_sync.domain.tokens``): a test keeps the two equal.
+for the header are the layer's (``orcid_sync.domain.tokens.importing``): a test keeps the two equal.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The public connect pages: the researcher's connect page, the start of OAuth, and ORCID's callback.
 
-Every route is thin: read the request, call one use case (``orcid_sync.domain.connect_links`` or
+Every route is thin: read the request, call one use case (``orcid_sync.domain.connect.links`` or
 ``oauth_callback``) with collaborators from the composition root, render a page. Every response
 carries the same strict security headers; a refusal is a page, never an ORCID redirect.
 """
@@ -17,10 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orcid_sync import composition, templates
 from orcid_sync.config import get_settings
-from orcid_sync.domain.connect import CallbackParams, ConnectRefusedError, stylesheet_url
-from orcid_sync.domain.connect_links import open_connect_page, start_authorization
+from orcid_sync.domain.connect.links import open_connect_page, start_authorization
+from orcid_sync.domain.connect.oauth_callback import complete_authorization
+from orcid_sync.domain.connect.shared import CallbackParams, ConnectRefusedError, stylesheet_url
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.oauth_callback import complete_authorization
 from orcid_sync.observability import logger, metrics, tracer
 
 # No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).

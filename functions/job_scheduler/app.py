@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Json
 
 from orcid_sync import composition
-from orcid_sync.domain.job_models import JobControlMessage, JobType
-from orcid_sync.domain.job_starts import run_scheduled_job, start_requested_job
+from orcid_sync.domain.jobs.models import JobControlMessage, JobType
+from orcid_sync.domain.jobs.starts import run_scheduled_job, start_requested_job
 from orcid_sync.domain.models import utc_now
 from orcid_sync.observability import logger, metrics, tracer
 

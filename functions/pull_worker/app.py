@@ -1,4 +1,4 @@
-"""The pull worker: each SQS message is one researcher of a pull run (see ``orcid_sync.domain.pull``).
+"""The pull worker: each SQS message is one researcher of a pull run (see ``orcid_sync.domain.pull.worker``).
 
 A message that fails (ORCID kept answering 5xx, an AWS hiccup) is reported as a batch item failure
 and comes back; its CSV part and ledger entries are simply written again. On its last delivery a
@@ -17,9 +17,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
 from orcid_sync import composition
-from orcid_sync.domain.job_models import ResearcherTask
+from orcid_sync.domain.jobs.models import ResearcherTask
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.pull import pull_researcher
+from orcid_sync.domain.pull.worker import pull_researcher
 from orcid_sync.observability import logger, metrics, tracer
 
 PULLED_ROWS_METRIC = "PulledRows"

@@ -37,7 +37,7 @@ from orcid_sync import composition, metric_names
 from orcid_sync.adapters import messaging
 from orcid_sync.adapters.orcid_api.client import NO_ANSWER, RequestStats
 from orcid_sync.config import get_settings
-from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.jobs.models import JobType, ResearcherTask
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.push import OutOfTimeError, PushOutcome, ResearcherBusyError, process_push_task
 from orcid_sync.observability import logger, metrics, tracer

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orcid_sync import composition
 from orcid_sync.config import get_settings
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.token_uploads import process_upload
+from orcid_sync.domain.tokens.uploads import process_upload
 from orcid_sync.observability import logger, metrics, tracer
 
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from orcid_sync import composition
@@ -64,7 +63,5 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsEnv]:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         composition.reset()
-        parameters.clear_caches()
         yield AwsEnv(env=env, key_id=key_arn)
         composition.reset()
-        parameters.clear_caches()

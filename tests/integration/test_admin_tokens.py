@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from orcid_sync import composition
 from orcid_sync.adapters.token_encryption import KmsDataKeys
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
-from orcid_sync.domain.tokens import ProbeResult
+from orcid_sync.domain.tokens.importing import ProbeResult
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from orcid_sync import composition
 from orcid_sync.domain.identifiers import orcid_check_character
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
-from orcid_sync.domain.tokens import ProbeResult
+from orcid_sync.domain.tokens.importing import ProbeResult
 from orcid_sync_cli import tokens_cmd as tokens_cli
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context

@@ -18,9 +18,9 @@ import responses
 from click.testing import CliRunner, Result
 
 from orcid_sync import composition
-from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherOutcome
-from orcid_sync.domain.job_runs import complete_researcher
-from orcid_sync.domain.job_schedules import SEND_ASSETS_OFF_WARNING
+from orcid_sync.domain.jobs.models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherOutcome
+from orcid_sync.domain.jobs.runs import complete_researcher
+from orcid_sync.domain.jobs.schedules import SEND_ASSETS_OFF_WARNING
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
 from orcid_sync_cli import jobs_cmd as jobs_cli
 from orcid_sync_cli.main import cli

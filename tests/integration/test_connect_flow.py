@@ -19,8 +19,8 @@ from functions.admin_api import app as admin_app
 from functions.connect import app as connect_app
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
+from orcid_sync.domain.connect.signing import Signer, new_nonce
 from orcid_sync.domain.models import ResearcherInput
-from orcid_sync.domain.signing import Signer, new_nonce
 from orcid_sync_cli.main import cli
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import CLIENT_ID, CLIENT_SECRET, SIGNING_KEY, AwsEnv

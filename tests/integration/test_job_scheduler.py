@@ -13,8 +13,8 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orcid_sync import composition
-from orcid_sync.domain.job_models import JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_starts import StartJobRequest, request_job
+from orcid_sync.domain.jobs.models import JobState, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.starts import StartJobRequest, request_job
 from orcid_sync.domain.models import ResearcherInput, SealedSecret, StoredToken, TokenSource
 from tests.integration.test_jobs_api import create_job_resources
 from tests.support.apigw import lambda_context

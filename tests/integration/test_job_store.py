@@ -14,8 +14,8 @@ from moto.core.botocore_stubber import BotocoreStubber
 from orcid_sync.adapters.dynamodb.job_store import FINISH_CLAIM_STALE_AFTER, DynamoJobStore
 from orcid_sync.adapters.dynamodb.stores import InvalidCursorError
 from orcid_sync.domain.errors import ConflictError, NotFoundError
-from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherOutcome
-from orcid_sync.domain.job_runs import complete_researcher
+from orcid_sync.domain.jobs.models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherOutcome
+from orcid_sync.domain.jobs.runs import complete_researcher
 from tests.support.aws import AwsEnv
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ import pytest
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobTrigger, JobType
-from orcid_sync.domain.job_schedules import SEND_ASSETS_OFF_WARNING
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobTrigger, JobType
+from orcid_sync.domain.jobs.schedules import SEND_ASSETS_OFF_WARNING
 from orcid_sync.domain.models import ResearcherInput
 from tests.support.apigw import CALLER_ARN, http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv, template_resources

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, lease_key
-from orcid_sync.domain.leases import LeaseHeldError
+from orcid_sync.domain.push.leases import LeaseHeldError
 from tests.support.aws import AwsEnv
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ from botocore.client import BaseClient
 
 from orcid_sync.adapters.dynamodb.batch_retry import BatchRetry
 from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     EmploymentEntry,
     LedgerBuffer,
     LedgerChanges,

@@ -29,9 +29,9 @@ from botocore.config import Config
 
 from orcid_sync import composition
 from orcid_sync.adapters.s3_pull_files import DEFAULT_PART_SIZE, MIN_PART_SIZE, S3PullFiles
-from orcid_sync.domain.job_models import JobState, JobTrigger, JobType
-from orcid_sync.domain.job_runs import open_job
-from orcid_sync.domain.pull_csv import (
+from orcid_sync.domain.jobs.models import JobState, JobTrigger, JobType
+from orcid_sync.domain.jobs.runs import open_job
+from orcid_sync.domain.pull.csv_file import (
     CSV_COLUMNS,
     AssemblyResult,
     PulledWorkRow,
@@ -43,8 +43,8 @@ from orcid_sync.domain.pull_csv import (
     read_rows,
     rows_bytes,
 )
-from orcid_sync.domain.pull_files import PullFiles
-from orcid_sync.domain.pull_finish import PullJobFinisher
+from orcid_sync.domain.pull.files import PullFiles
+from orcid_sync.domain.pull.finish import PullJobFinisher
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 

@@ -23,9 +23,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
 from orcid_sync.adapters.orcid_api.client import OrcidClient
-from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import fan_out, open_job
-from orcid_sync.domain.job_starts import StoredResearcherSelector
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.runs import fan_out, open_job
+from orcid_sync.domain.jobs.starts import StoredResearcherSelector
 from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
@@ -34,9 +34,9 @@ from orcid_sync.domain.models import (
     TokenSource,
     utc_now,
 )
-from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, csv_key, part_key, read_rows
-from orcid_sync.domain.pull_finish import PullJobFinisher
-from orcid_sync.domain.pull_selection import select_pull_researchers
+from orcid_sync.domain.pull.csv_file import CSV_COLUMNS, PulledWorkRow, csv_key, part_key, read_rows
+from orcid_sync.domain.pull.finish import PullJobFinisher
+from orcid_sync.domain.pull.selection import select_pull_researchers
 from orcid_sync.domain.retry_policy import RetryPolicy
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from tests.conftest import FakeLambdaContext

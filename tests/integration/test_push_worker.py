@@ -27,13 +27,13 @@ from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
 from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import Job, JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.jobs.models import Job, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.runs import open_job
 from orcid_sync.domain.models import Asset, ResearcherInput, StoredToken, TokenSource, utc_now
 from orcid_sync.domain.orcid.models import StringValue, WorkTitle
 from orcid_sync.domain.push import planning as push_planning
-from orcid_sync.domain.push_ledger import EmploymentEntry, EntryState, ResearcherUrlEntry, WorkEntry
-from orcid_sync.domain.works import BuiltWork, content_hash
+from orcid_sync.domain.push.ledger import EmploymentEntry, EntryState, ResearcherUrlEntry, WorkEntry
+from orcid_sync.domain.push.works import BuiltWork, content_hash
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from orcid_sync_local.template import PhysicalResource
 from tests.conftest import FakeLambdaContext

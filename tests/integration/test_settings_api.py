@@ -212,7 +212,7 @@ def seed_pushed_researcher(researcher_id: str, letters: int, articles: int) -> N
     from orcid_sync import composition
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
     from orcid_sync.domain.models import Asset, ResearcherInput, SealedSecret, StoredToken, TokenSource, utc_now
-    from orcid_sync.domain.push_ledger import WorkEntry
+    from orcid_sync.domain.push.ledger import WorkEntry
 
     orcid = {"r1": "0000-0002-1825-0097", "r2": "0000-0001-5109-3700"}[researcher_id]
     researchers = composition.researcher_store()

@@ -9,7 +9,7 @@ from typing import Any
 
 from orcid_sync import composition
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput, StoredToken, TokenSource
-from orcid_sync.domain.tokens_crypto import token_fingerprint
+from orcid_sync.domain.tokens.crypto import token_fingerprint
 from tests.support.apigw import http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv
 

@@ -22,9 +22,9 @@ from pydantic import SecretStr
 from orcid_sync import composition
 from orcid_sync.adapters.token_encryption import KmsDataKeys
 from orcid_sync.domain.identifiers import orcid_check_character
-from orcid_sync.domain.job_models import JobState, JobType
+from orcid_sync.domain.jobs.models import JobState, JobType
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
-from orcid_sync.domain.tokens import ProbeResult
+from orcid_sync.domain.tokens.importing import ProbeResult
 from tests.support.apigw import FakeLambdaContext, http_event, lambda_context, response_json
 from tests.support.aws import AwsEnv, template_resources
 

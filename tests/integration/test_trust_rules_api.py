@@ -15,10 +15,10 @@ import pytest
 from pydantic import SecretStr
 
 from orcid_sync import composition
-from orcid_sync.domain.job_models import JobType
-from orcid_sync.domain.job_starts import StartJobRequest, request_job
+from orcid_sync.domain.jobs.models import JobType
+from orcid_sync.domain.jobs.starts import StartJobRequest, request_job
 from orcid_sync.domain.models import ResearcherInput, StoredToken, TokenSource
-from orcid_sync.domain.tokens import ProbeResult
+from orcid_sync.domain.tokens.importing import ProbeResult
 from tests.integration.test_admin_tokens import (
     ORCIDS,
     call,

@@ -19,8 +19,8 @@ import pytest
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
 from orcid_sync.adapters.dynamodb.push_ledger import PUSH_STATE_ITEM
-from orcid_sync.domain.job_models import Job, JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.jobs.models import Job, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.runs import open_job
 from orcid_sync.domain.models import StoredToken, TokenSource, utc_now
 from tests.conftest import FakeLambdaContext
 from tests.integration.test_push_worker import EVERYTHING, Sandbox, sandbox, sqs_record

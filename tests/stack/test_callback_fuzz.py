@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from orcid_sync.domain.signing import Signer, new_nonce
+from orcid_sync.domain.connect.signing import Signer, new_nonce
 from orcid_sync_cli.api import ApiClient
 from orcid_sync_local.stack import LocalStack
 

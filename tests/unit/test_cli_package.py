@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 
 from orcid_sync import __version__ as layer_version
-from orcid_sync.domain import token_rows as layer_tokens
 from orcid_sync.domain.orcid.vocabulary import WORK_TYPE_ALIASES
+from orcid_sync.domain.tokens import rows as layer_tokens
 from orcid_sync.domain.type_mapping import WorkTypeMapping
 from orcid_sync_cli import __version__, mapping_cmd, token_files
 

@@ -14,20 +14,22 @@ from pydantic import SecretStr
 
 from orcid_sync import templates
 from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
-from orcid_sync.domain import connect, connect_links, disconnect, oauth_callback
-from orcid_sync.domain.connect import (
+from orcid_sync.domain.connect import disconnect, oauth_callback
+from orcid_sync.domain.connect import links as connect_links
+from orcid_sync.domain.connect import shared as connect
+from orcid_sync.domain.connect.disconnect import OrcidUnavailableError, RevocationOutcome
+from orcid_sync.domain.connect.oauth_callback import CallbackServices
+from orcid_sync.domain.connect.shared import (
     CallbackParams,
     ConnectRefusedError,
     OrcidSite,
     RefusalReason,
 )
-from orcid_sync.domain.disconnect import OrcidUnavailableError, RevocationOutcome
+from orcid_sync.domain.connect.signing import Signer, new_nonce
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from orcid_sync.domain.models import OrcidStatus, Researcher, StoredToken, TokenSource
-from orcid_sync.domain.oauth_callback import CallbackServices
 from orcid_sync.domain.orcid.errors import InvalidTokenError, OAuthError, OrcidApiError, ServiceUnavailableError
 from orcid_sync.domain.orcid.models import OAuthToken
-from orcid_sync.domain.signing import Signer, new_nonce
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BASE = "https://orcid-sync.example.edu"

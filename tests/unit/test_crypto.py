@@ -7,7 +7,7 @@ import os
 import pytest
 
 from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
-from orcid_sync.domain.tokens_crypto import TokenDecryptionError, token_fingerprint
+from orcid_sync.domain.tokens.crypto import TokenDecryptionError, token_fingerprint
 
 
 class FakeKeys:

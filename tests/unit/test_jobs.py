@@ -12,7 +12,7 @@ import pytest
 from orcid_sync.adapters.dynamodb.job_store import FINISH_CLAIM_STALE_AFTER, event_sort_key
 from orcid_sync.adapters.job_email import notification_body, notification_subject
 from orcid_sync.domain.errors import ConflictError, NotFoundError
-from orcid_sync.domain.job_models import (
+from orcid_sync.domain.jobs.models import (
     Job,
     JobCounts,
     JobEvent,
@@ -22,14 +22,14 @@ from orcid_sync.domain.job_models import (
     ResearcherOutcome,
     ResearcherTask,
 )
-from orcid_sync.domain.job_runs import (
+from orcid_sync.domain.jobs.runs import (
     JobFinisher,
     JobFinishPendingError,
     complete_researcher,
     fan_out,
     open_job,
 )
-from orcid_sync.domain.job_store import outcome_delta
+from orcid_sync.domain.jobs.store import outcome_delta
 from orcid_sync.domain.ports import Page
 from orcid_sync.domain.redaction import redact
 

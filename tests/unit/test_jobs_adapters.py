@@ -16,7 +16,7 @@ from orcid_sync.adapters.messaging import (
     TaskSendError,
 )
 from orcid_sync.config import SettingsError
-from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ResearcherTask
 
 NOW = datetime(2026, 11, 21, 2, tzinfo=UTC)
 

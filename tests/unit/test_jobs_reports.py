@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from orcid_sync.domain.job_models import JobEvent
+from orcid_sync.domain.jobs.models import JobEvent
 from orcid_sync.domain.models import OrcidStatus, Researcher, SealedSecret, StoredToken, TokenSource
 from orcid_sync.domain.reports import (
     TokenProblem,

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 
 from orcid_sync.domain.errors import InvalidInputError, NotFoundError
 from orcid_sync.domain.institution_settings import IntegrationSettings, StoredIntegrationSettings
-from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ScheduleRule
-from orcid_sync.domain.job_ports import ResearcherSelector
-from orcid_sync.domain.job_queries import export_job_events
-from orcid_sync.domain.job_runs import close_upload_job, open_upload_job
-from orcid_sync.domain.job_schedules import SEND_ASSETS_OFF_WARNING, ScheduledTypeError, list_schedules, set_schedule
-from orcid_sync.domain.job_starts import (
+from orcid_sync.domain.jobs.models import Job, JobCounts, JobEvent, JobState, JobTrigger, JobType, ScheduleRule
+from orcid_sync.domain.jobs.ports import ResearcherSelector
+from orcid_sync.domain.jobs.queries import export_job_events
+from orcid_sync.domain.jobs.runs import close_upload_job, open_upload_job
+from orcid_sync.domain.jobs.schedules import SEND_ASSETS_OFF_WARNING, ScheduledTypeError, list_schedules, set_schedule
+from orcid_sync.domain.jobs.starts import (
     StartJobRequest,
     StoredResearcherSelector,
     request_job,

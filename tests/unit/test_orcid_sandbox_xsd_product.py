@@ -14,8 +14,8 @@ from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.models import Asset, Researcher
 from orcid_sync.domain.orcid.models import BulkWorkRequest, Work
 from orcid_sync.domain.push import PushContext, employment_payload, researcher_url_payload
+from orcid_sync.domain.push.works import BuiltWork, build_work
 from orcid_sync.domain.type_mapping import default_mapping
-from orcid_sync.domain.works import BuiltWork, build_work
 from orcid_sync_local.orcid_sandbox import RegisteredClient, SandboxConfig, create_app
 from orcid_sync_local.orcid_sandbox.testing import ALL_SCOPES, ORCID_HEADERS
 

@@ -41,9 +41,9 @@ from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.models import Asset, AssetInput, Researcher, ResearcherInput
 from orcid_sync.domain.ports import AssetState
 from orcid_sync.domain.researchers import load_researchers
-from orcid_sync.domain.token_uploads import upload_rows
-from orcid_sync.domain.tokens import parse_token_body
-from orcid_sync.domain.uploads import UploadFormat
+from orcid_sync.domain.tokens.importing import parse_token_body
+from orcid_sync.domain.tokens.upload_models import UploadFormat
+from orcid_sync.domain.tokens.uploads import upload_rows
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 bounded = settings(

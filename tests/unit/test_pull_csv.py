@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orcid_sync.domain.pull_csv import (
+from orcid_sync.domain.pull.csv_file import (
     CSV_COLUMNS,
     PulledWorkRow,
     assemble,
@@ -23,7 +23,7 @@ from orcid_sync.domain.pull_csv import (
     rows_bytes,
     write_part,
 )
-from orcid_sync.domain.pull_files import StreamedWrite
+from orcid_sync.domain.pull.files import StreamedWrite
 
 ORCID = "0000-0002-1825-0097"
 

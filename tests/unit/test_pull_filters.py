@@ -10,13 +10,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.jobs.models import JobType, ResearcherTask
 from orcid_sync.domain.models import Asset, Researcher, SealedSecret, StoredToken, TokenSource
 from orcid_sync.domain.orcid.models import OrcidError, Work, Works
-from orcid_sync.domain.pull import PullPorts, pull_researcher_works
-from orcid_sync.domain.pull_csv import part_key, read_rows
-from orcid_sync.domain.pull_ledger import PulledEntry
-from orcid_sync.domain.pull_selection import (
+from orcid_sync.domain.pull.csv_file import part_key, read_rows
+from orcid_sync.domain.pull.ledger import PulledEntry
+from orcid_sync.domain.pull.selection import (
     SkipReason,
     WorkIds,
     WorkSelection,
@@ -26,6 +25,7 @@ from orcid_sync.domain.pull_selection import (
     select_pull_researchers,
     select_works,
 )
+from orcid_sync.domain.pull.worker import PullPorts, pull_researcher_works
 
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
 ORCID = "0000-0002-1825-0097"

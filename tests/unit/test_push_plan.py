@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.jobs.models import JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.runs import open_job
 from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
@@ -42,7 +42,7 @@ from orcid_sync.domain.push import (
     push_researcher,
     select_push_researchers,
 )
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     EmploymentEntry,
     EntryState,
     LedgerChanges,
@@ -50,7 +50,7 @@ from orcid_sync.domain.push_ledger import (
     ResearcherUrlEntry,
     WorkEntry,
 )
-from orcid_sync.domain.works import content_hash
+from orcid_sync.domain.push.works import content_hash
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier
 
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

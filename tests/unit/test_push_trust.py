@@ -15,11 +15,11 @@ import pytest
 from orcid_sync.domain import push as push_logic
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import JobTrigger, JobType, ResearcherTask
-from orcid_sync.domain.job_runs import open_job
+from orcid_sync.domain.jobs.models import JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.runs import open_job
 from orcid_sync.domain.orcid.models import Work
 from orcid_sync.domain.push import process_push_task
-from orcid_sync.domain.push_ledger import EntryState as LedgerState
+from orcid_sync.domain.push.ledger import EntryState as LedgerState
 from tests.support.aws import template_resources
 from tests.unit.test_jobs import FakeJobStore, FakeNotifier
 from tests.unit.test_push_plan import (
@@ -240,7 +240,7 @@ class FakeLeases:
         self.counter = 0
 
     def acquire(self, researcher_id: str, *, job_id: str, now: datetime, duration: timedelta) -> Any:
-        from orcid_sync.domain.leases import Lease, LeaseHeldError
+        from orcid_sync.domain.push.leases import Lease, LeaseHeldError
 
         with self.lock:
             current = self.held.get(researcher_id)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 from orcid_sync.domain import settings_changes as settings_logic
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import JobType, ResearcherTask
+from orcid_sync.domain.jobs.models import JobType, ResearcherTask
 from orcid_sync.domain.models import Researcher, StoredToken
 from orcid_sync.domain.push import push_researcher
 from tests.unit.test_push_plan import (

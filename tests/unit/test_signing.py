@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from orcid_sync.domain.signing import (
+from orcid_sync.domain.connect.signing import (
     ExpiredTokenError,
     ForgedTokenError,
     Signer,

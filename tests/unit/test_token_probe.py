@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from orcid_sync.adapters.orcid_api.client import OrcidClient
 from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit
 from orcid_sync.domain.retry_policy import RetryPolicy
-from orcid_sync.domain.token_probe import client_probe
-from orcid_sync.domain.token_verdicts import ProbeResult
+from orcid_sync.domain.tokens.probe import client_probe
+from orcid_sync.domain.tokens.verdicts import ProbeResult
 
 API = "https://api.orcid.test"
 ORCID = "0000-0002-1825-0097"

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from orcid_sync.domain.errors import InvalidInputError, PayloadTooLargeError, Problem
 from orcid_sync.domain.identifiers import orcid_check_character
-from orcid_sync.domain.token_upload_rows import upload_rows
-from orcid_sync.domain.token_rows import TokenRow, csv_token_rows, parse_token_body, parse_token_row
-from orcid_sync.domain.uploads import UploadFormat
+from orcid_sync.domain.tokens.rows import TokenRow, csv_token_rows, parse_token_body, parse_token_row
+from orcid_sync.domain.tokens.upload_models import UploadFormat
+from orcid_sync.domain.tokens.upload_rows import upload_rows
 
 ORCID = "0000-0002-1825-0097"
 ACCESS = "f5af9f51-07e6-4332-8f1a-c0c11c1e3728"

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 
 from orcid_sync.domain.batches import problems_from
 from orcid_sync.domain.errors import InvalidInputError
-from orcid_sync.domain.job_models import Job, JobTrigger, JobType
+from orcid_sync.domain.jobs.models import Job, JobTrigger, JobType
 from orcid_sync.domain.models import AssetInput, OrcidStatus, ResearcherInput
-from orcid_sync.domain.pull_selection import select_pull_researchers
-from orcid_sync.domain.pull_csv import CSV_COLUMNS, PulledWorkRow, read_rows, rows_bytes
+from orcid_sync.domain.pull.csv_file import CSV_COLUMNS, PulledWorkRow, read_rows, rows_bytes
+from orcid_sync.domain.pull.selection import select_pull_researchers
 from orcid_sync.domain.push import ineligibility, select_push_researchers
 from orcid_sync.domain.reports import TokenProblem, token_health, token_health_csv
-from orcid_sync.domain.tokens import TokenRow, parse_token_body, parse_token_row
+from orcid_sync.domain.tokens.importing import TokenRow, parse_token_body, parse_token_row
 from tests.unit.test_push_plan import NOW as NOW_PUSH
 from tests.unit.test_push_plan import SENDING, World, asset, orcid_failure, researcher, token, world
 

@@ -13,8 +13,7 @@ import xmlschema
 from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.models import Asset
 from orcid_sync.domain.orcid.models import SHORT_DESCRIPTION_MAX_LENGTH
-from orcid_sync.domain.type_mapping import default_mapping
-from orcid_sync.domain.works import (
+from orcid_sync.domain.push.works import (
     ORCID_LANGUAGE_CODES,
     BuiltWork,
     InvalidWork,
@@ -22,6 +21,7 @@ from orcid_sync.domain.works import (
     content_hash,
     trim_at_word,
 )
+from orcid_sync.domain.type_mapping import default_mapping
 from tests.support.orcid_xml import to_orcid_xml
 
 FIRST_AUTHOR = "0000-0002-1825-0097"

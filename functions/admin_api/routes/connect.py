@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orcid_sync import composition
-from orcid_sync.domain.connect import ConnectLink, ConnectLinkRequest
-from orcid_sync.domain.connect_links import issue_connect_link
-from orcid_sync.domain.disconnect import Disconnected, OrcidUnavailableError, disconnect
+from orcid_sync.domain.connect.disconnect import Disconnected, OrcidUnavailableError, disconnect
+from orcid_sync.domain.connect.links import issue_connect_link
+from orcid_sync.domain.connect.shared import ConnectLink, ConnectLinkRequest
 from orcid_sync.domain.models import utc_now
 from orcid_sync.observability import logger
 

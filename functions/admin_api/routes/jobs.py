@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
 from orcid_sync.config import get_settings
-from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobType
-from orcid_sync.domain.job_queries import export_job_events, get_job, list_job_events, list_jobs
-from orcid_sync.domain.job_schedules import ScheduleStatus, list_schedules, set_schedule
-from orcid_sync.domain.job_starts import StartJobRequest, request_job
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobType
+from orcid_sync.domain.jobs.queries import export_job_events, get_job, list_job_events, list_jobs
+from orcid_sync.domain.jobs.schedules import ScheduleStatus, list_schedules, set_schedule
+from orcid_sync.domain.jobs.starts import StartJobRequest, request_job
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.ports import Page
 from orcid_sync.domain.reports import job_events_csv

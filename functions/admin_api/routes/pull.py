@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orcid_sync import composition
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.pull_finish import CsvDownload, csv_download
+from orcid_sync.domain.pull.finish import CsvDownload, csv_download
 from orcid_sync.observability import logger
 
 from .openapi_errors import NOT_FOUND

@@ -14,8 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from orcid_sync import composition
 from orcid_sync.domain.batches import MAX_BATCH_ROWS
 from orcid_sync.domain.models import utc_now
-from orcid_sync.domain.token_uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
-from orcid_sync.domain.tokens import MAX_VERIFIED_ROWS, TokenBatchReport, import_token_request
+from orcid_sync.domain.tokens.importing import MAX_VERIFIED_ROWS, TokenBatchReport, import_token_request
+from orcid_sync.domain.tokens.uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
 from orcid_sync.observability import logger, metrics
 
 from .callers import caller_of

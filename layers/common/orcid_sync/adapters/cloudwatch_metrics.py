@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from orcid_sync import metric_names
-from orcid_sync.domain.job_models import Job
+from orcid_sync.domain.jobs.models import Job
 from orcid_sync.domain.models import OrcidStatus
 from orcid_sync.observability import metrics
 

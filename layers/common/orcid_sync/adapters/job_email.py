@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orcid_sync.domain.job_models import Job, JobEvent, JobState
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobState
 from orcid_sync.domain.redaction import redact
 
 SUBJECT_MAX = 99

@@ -10,7 +10,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from orcid_sync.adapters.job_email import notification_body, notification_subject
 from orcid_sync.config import SettingsError
-from orcid_sync.domain.job_models import Job, JobControlMessage, JobEvent, JobType, ResearcherTask, ScheduleRule
+from orcid_sync.domain.jobs.models import Job, JobControlMessage, JobEvent, JobType, ResearcherTask, ScheduleRule
 from orcid_sync.observability import logger
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from orcid_sync.domain.pull_files import StreamedWrite
+from orcid_sync.domain.pull.files import StreamedWrite
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
 from orcid_sync.domain.models import SealedSecret
-from orcid_sync.domain.tokens_crypto import TokenDecryptionError
+from orcid_sync.domain.tokens.crypto import TokenDecryptionError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM

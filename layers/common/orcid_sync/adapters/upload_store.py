@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 from botocore.exceptions import ClientError
 
-from orcid_sync.domain.uploads import RECORD_DAYS, UploadRecord, UploadStatus
+from orcid_sync.domain.tokens.upload_models import RECORD_DAYS, UploadRecord, UploadStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

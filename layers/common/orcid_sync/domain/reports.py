@@ -11,7 +11,7 @@ from itertools import batched
 
 from pydantic import BaseModel
 
-from orcid_sync.domain.job_models import JobEvent
+from orcid_sync.domain.jobs.models import JobEvent
 from orcid_sync.domain.models import (
     PERSON_SCOPE,
     PULL_SCOPE,
@@ -22,7 +22,7 @@ from orcid_sync.domain.models import (
     TokenInvalidReason,
 )
 from orcid_sync.domain.ports import ResearcherStore, TokenStore
-from orcid_sync.domain.pull_csv import spreadsheet_safe
+from orcid_sync.domain.pull.csv_file import spreadsheet_safe
 
 EXPIRY_WARNING = timedelta(days=90)
 """Tokens last ~20 years, so one expiring within 90 days is an old import: time to ask the researcher to reconnect."""

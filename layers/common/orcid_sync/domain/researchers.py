@@ -22,7 +22,7 @@ from orcid_sync.domain.batches import (
     rejected,
 )
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError, Problem
-from orcid_sync.domain.job_models import Job, JobEvent
+from orcid_sync.domain.jobs.models import Job, JobEvent
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import PULL_SCOPE, PUSH_SCOPE, OrcidStatus, Researcher, ResearcherInput, StoredToken
 from orcid_sync.domain.ports import Page, ResearcherStore, TokenStore

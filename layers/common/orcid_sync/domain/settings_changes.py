@@ -24,8 +24,8 @@ from orcid_sync.domain.institution_settings import (
 from orcid_sync.domain.models import Asset
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
 from orcid_sync.domain.push.eligibility import select_push_researchers
+from orcid_sync.domain.push.ledger import EntryState, LedgerStore, PushLedger
 from orcid_sync.domain.push.planning import Step, plan_works
-from orcid_sync.domain.push_ledger import EntryState, LedgerStore, PushLedger
 
 DEFAULT_CACHE_SECONDS = 60.0
 

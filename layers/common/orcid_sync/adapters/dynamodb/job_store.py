@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 from orcid_sync.adapters.dynamodb.pagination import query_pages
 from orcid_sync.adapters.dynamodb.stores import decode_cursor, encode_cursor
 from orcid_sync.domain.errors import ConflictError, NotFoundError
-from orcid_sync.domain.job_models import COUNT_FIELDS, Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome
-from orcid_sync.domain.job_store import outcome_delta
+from orcid_sync.domain.jobs.models import COUNT_FIELDS, Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome
+from orcid_sync.domain.jobs.store import outcome_delta
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.ports import Page
 

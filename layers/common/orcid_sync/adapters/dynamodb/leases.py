@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from orcid_sync.domain.leases import Lease, LeaseHeldError
+from orcid_sync.domain.push.leases import Lease, LeaseHeldError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.conditions import Key
 
 from orcid_sync.adapters.dynamodb.pagination import query_items
-from orcid_sync.domain.pull_ledger import PulledEntry
+from orcid_sync.domain.pull.ledger import PulledEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from orcid_sync.adapters.dynamodb.batch_retry import BatchRetry
 from orcid_sync.adapters.dynamodb.pagination import query_items
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     EmploymentEntry,
     LedgerChanges,
     LedgerWriteError,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from orcid_sync.domain.identifiers import doi_key, pmid_key
 from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.models import Asset, OrcidStatus, Researcher, StoredToken
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     EntryState,
     PushLedger,
     WorkEntry,

@@ -19,6 +19,14 @@ from orcid_sync.domain.orcid.models import (
     Work,
 )
 from orcid_sync.domain.push.eligibility import WITHHELD_REASON
+from orcid_sync.domain.push.ledger import (
+    EmploymentEntry,
+    EntryState,
+    LedgerBuffer,
+    PushLedger,
+    ResearcherUrlEntry,
+    WorkEntry,
+)
 from orcid_sync.domain.push.ledger_first import LedgerFirstApi
 from orcid_sync.domain.push.orcid_port import (
     OrcidPushApi,
@@ -29,15 +37,7 @@ from orcid_sync.domain.push.orcid_port import (
 )
 from orcid_sync.domain.push.planning import ItemChange, PushPlan, Step, WorkChange
 from orcid_sync.domain.push.run import PushRun
-from orcid_sync.domain.push_ledger import (
-    EmploymentEntry,
-    EntryState,
-    LedgerBuffer,
-    PushLedger,
-    ResearcherUrlEntry,
-    WorkEntry,
-)
-from orcid_sync.domain.works import BuiltWork, content_hash
+from orcid_sync.domain.push.works import BuiltWork, content_hash
 
 
 class PlanExecutor:

@@ -13,11 +13,11 @@ from orcid_sync.domain.orcid.models import (
     ResearcherUrls,
     Work,
 )
-from orcid_sync.domain.push.orcid_port import OrcidPushApi
-from orcid_sync.domain.push.run import OutOfTimeError
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     LedgerBuffer,
 )
+from orcid_sync.domain.push.orcid_port import OrcidPushApi
+from orcid_sync.domain.push.run import OutOfTimeError
 
 REQUEST_TIME_MARGIN_SECONDS = 30.0
 """No ORCID request starts with less than this left of the invocation: time for its retries and the ledger."""

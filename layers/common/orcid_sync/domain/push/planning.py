@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import JobCounts
+from orcid_sync.domain.jobs.models import JobCounts
 from orcid_sync.domain.models import PERSON_SCOPE, Asset, Researcher, StoredToken
 from orcid_sync.domain.orcid.models import (
     Employment,
@@ -21,14 +21,14 @@ from orcid_sync.domain.orcid.models import (
     StringValue,
 )
 from orcid_sync.domain.push.eligibility import WITHHELD_REASON, find_duplicates, not_wanted
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     EmploymentEntry,
     EntryState,
     PushLedger,
     ResearcherUrlEntry,
     WorkEntry,
 )
-from orcid_sync.domain.works import BuiltWork, InvalidWork, WorkWarning, build_work, content_hash
+from orcid_sync.domain.push.works import BuiltWork, InvalidWork, WorkWarning, build_work, content_hash
 
 EMPLOYMENT_ID_TYPE = "source-work-id"
 """The ``self`` id of our employment: ORCID's duplicate check on affiliations looks only at external ids."""

@@ -11,21 +11,21 @@ from typing import Any
 from pydantic import SecretStr
 
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.job_models import ResearcherOutcome, ResearcherTask
+from orcid_sync.domain.jobs.models import ResearcherOutcome, ResearcherTask
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import StoredToken, TokenInvalidReason
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
 from orcid_sync.domain.push.eligibility import ineligibility
 from orcid_sync.domain.push.executor import execute_plan
-from orcid_sync.domain.push.orcid_port import OrcidPushApi
-from orcid_sync.domain.push.planning import PushContext, PushPlan, Step, plan_push, push_fingerprint, standing_counts
-from orcid_sync.domain.push.run import PushRun, RetryLaterError, StopResearcherError
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.ledger import (
     EntryState,
     LedgerBuffer,
     LedgerStore,
 )
-from orcid_sync.domain.tokens import confirm_orcid, invalidate_token
+from orcid_sync.domain.push.orcid_port import OrcidPushApi
+from orcid_sync.domain.push.planning import PushContext, PushPlan, Step, plan_push, push_fingerprint, standing_counts
+from orcid_sync.domain.push.run import PushRun, RetryLaterError, StopResearcherError
+from orcid_sync.domain.tokens.importing import confirm_orcid, invalidate_token
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from orcid_sync.domain.errors import ConflictError, NotFoundError
-from orcid_sync.domain.leases import LeaseHeldError, LeaseStore
 from orcid_sync.domain.log import logger
-from orcid_sync.domain.push_ledger import (
+from orcid_sync.domain.push.leases import LeaseHeldError, LeaseStore
+from orcid_sync.domain.push.ledger import (
     EntryState,
     LedgerStore,
 )

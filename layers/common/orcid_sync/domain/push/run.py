@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from orcid_sync.domain.job_models import JobCounts, JobEvent
+from orcid_sync.domain.jobs.models import JobCounts, JobEvent
 from orcid_sync.domain.models import TokenInvalidReason
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.orcid.models import OrcidError

@@ -7,13 +7,13 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from orcid_sync.domain.job_models import JobEvent, JobType, ResearcherTask
-from orcid_sync.domain.job_ports import JobFinisher, Notifier
-from orcid_sync.domain.job_runs import complete_researcher
-from orcid_sync.domain.job_store import JobStore
-from orcid_sync.domain.leases import Lease, LeaseHeldError, LeaseStore
+from orcid_sync.domain.jobs.models import JobEvent, JobType, ResearcherTask
+from orcid_sync.domain.jobs.ports import JobFinisher, Notifier
+from orcid_sync.domain.jobs.runs import complete_researcher
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.push import researcher_push
+from orcid_sync.domain.push.leases import Lease, LeaseHeldError, LeaseStore
 from orcid_sync.domain.push.researcher_push import PushOutcome, PushPorts
 from orcid_sync.domain.push.run import OutOfTimeError
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from orcid_sync.domain.connect import (
+from orcid_sync.domain.connect.shared import (
     NEEDED_SCOPES,
     RETRY_LINK_LIFETIME,
     CallbackParams,
@@ -22,11 +22,11 @@ from orcid_sync.domain.connect import (
     display_name,
     refusal_error,
 )
+from orcid_sync.domain.connect.signing import ExpiredTokenError, ForgedTokenError, Signer
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import Researcher, StoredToken, TokenSource
 from orcid_sync.domain.ports import ResearcherStore, TokenCipher, TokenStore
-from orcid_sync.domain.signing import ExpiredTokenError, ForgedTokenError, Signer
-from orcid_sync.domain.tokens_crypto import token_fingerprint
+from orcid_sync.domain.tokens.crypto import token_fingerprint
 
 # ORCID's errors and models (pydantic models built at import) are only needed once ORCID has been
 # called: imported inside the functions, so a container that only serves the pages does not load them.

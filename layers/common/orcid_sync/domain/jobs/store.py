@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from orcid_sync.domain.job_models import Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome
+from orcid_sync.domain.jobs.models import Job, JobCounts, JobEvent, JobState, JobType, ResearcherOutcome
 from orcid_sync.domain.ports import Page
 
 

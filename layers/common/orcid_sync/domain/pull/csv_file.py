@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from orcid_sync.domain.pull_files import PullFiles
+from orcid_sync.domain.pull.files import PullFiles
 
 if TYPE_CHECKING:
     import _csv

@@ -25,20 +25,20 @@ from typing import Literal, Protocol
 
 from pydantic import SecretStr
 
-from orcid_sync.domain.job_models import JobCounts, JobEvent, JobState, JobType, ResearcherOutcome, ResearcherTask
-from orcid_sync.domain.job_ports import JobFinisher, Notifier
-from orcid_sync.domain.job_runs import complete_researcher
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.jobs.models import JobCounts, JobEvent, JobState, JobType, ResearcherOutcome, ResearcherTask
+from orcid_sync.domain.jobs.ports import JobFinisher, Notifier
+from orcid_sync.domain.jobs.runs import complete_researcher
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import Researcher, SealedSecret, StoredToken, TokenInvalidReason
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.orcid.models import BULK_MAX_WORKS, OrcidError, Work, Works
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
-from orcid_sync.domain.pull_csv import write_part
-from orcid_sync.domain.pull_files import PullFiles
-from orcid_sync.domain.pull_ledger import PulledEntry, PullLedgerStore
-from orcid_sync.domain.pull_selection import SkipReason, asset_keys, build_row, needs_full_work, select_works
-from orcid_sync.domain.tokens import confirm_orcid, invalidate_token
+from orcid_sync.domain.pull.csv_file import write_part
+from orcid_sync.domain.pull.files import PullFiles
+from orcid_sync.domain.pull.ledger import PulledEntry, PullLedgerStore
+from orcid_sync.domain.pull.selection import SkipReason, asset_keys, build_row, needs_full_work, select_works
+from orcid_sync.domain.tokens.importing import confirm_orcid, invalidate_token
 
 Level = Literal["error", "warning", "info"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from orcid_sync.domain.job_models import Job, JobEvent, JobType, ResearcherTask, ScheduleRule
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobType, ResearcherTask, ScheduleRule
 from orcid_sync.domain.models import OrcidStatus
 
 

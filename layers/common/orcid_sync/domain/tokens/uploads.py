@@ -21,9 +21,7 @@ from pydantic import BaseModel, StrictBool
 
 from orcid_sync.domain.errors import InvalidInputError, NotFoundError
 from orcid_sync.domain.log import logger
-from orcid_sync.domain.token_upload_rows import upload_rows
-from orcid_sync.domain.token_upload_runs import UploadRuns
-from orcid_sync.domain.tokens import (
+from orcid_sync.domain.tokens.importing import (
     CHUNK_ROWS,
     TokenCounts,
     TokenImporter,
@@ -31,7 +29,7 @@ from orcid_sync.domain.tokens import (
     TokenRowOutcome,
     import_token_rows,
 )
-from orcid_sync.domain.uploads import (
+from orcid_sync.domain.tokens.upload_models import (
     UPLOAD_PREFIX,
     UploadFormat,
     UploadObjects,
@@ -41,6 +39,8 @@ from orcid_sync.domain.uploads import (
     report_key,
     upload_key,
 )
+from orcid_sync.domain.tokens.upload_rows import upload_rows
+from orcid_sync.domain.tokens.upload_runs import UploadRuns
 
 UPLOAD_URL_SECONDS = 900
 REPORT_URL_SECONDS = 900

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
-from orcid_sync.domain.connect import (
+from orcid_sync.domain.connect.shared import (
     MAX_LINK_DAYS,
     START_PATH,
     STATE_LIFETIME,
@@ -19,10 +19,10 @@ from orcid_sync.domain.connect import (
     display_name,
     refusal_error,
 )
+from orcid_sync.domain.connect.signing import ExpiredTokenError, ForgedTokenError, Signer, new_nonce
 from orcid_sync.domain.errors import InvalidInputError, NotFoundError, Problem
 from orcid_sync.domain.models import REQUESTED_SCOPES, OrcidStatus, Researcher
 from orcid_sync.domain.ports import ResearcherStore
-from orcid_sync.domain.signing import ExpiredTokenError, ForgedTokenError, Signer, new_nonce
 
 
 def issue_connect_link(

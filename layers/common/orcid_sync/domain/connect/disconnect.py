@@ -6,12 +6,12 @@ from enum import StrEnum
 
 from pydantic import BaseModel, SecretStr
 
-from orcid_sync.domain.connect import OAuthPort
+from orcid_sync.domain.connect.shared import OAuthPort
 from orcid_sync.domain.errors import ConflictError, NotFoundError, OrcidSyncError
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import OrcidStatus, StoredToken
 from orcid_sync.domain.ports import ResearcherStore, TokenCipher, TokenStore
-from orcid_sync.domain.tokens_crypto import TokenDecryptionError
+from orcid_sync.domain.tokens.crypto import TokenDecryptionError
 
 
 class OrcidUnavailableError(OrcidSyncError):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from orcid_sync.domain.errors import NotFoundError
-from orcid_sync.domain.job_models import Job, JobEvent, JobState, JobType
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobType
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.ports import Page
 
 MAX_EXPORTED_EVENTS = 20_000

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from orcid_sync.domain.errors import NotFoundError
-from orcid_sync.domain.job_models import Job, JobState, JobType
-from orcid_sync.domain.job_queries import get_job
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.jobs.models import Job, JobState, JobType
+from orcid_sync.domain.jobs.queries import get_job
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.log import logger
-from orcid_sync.domain.pull_csv import assemble, csv_key, delete_parts
-from orcid_sync.domain.pull_files import PullFiles
+from orcid_sync.domain.pull.csv_file import assemble, csv_key, delete_parts
+from orcid_sync.domain.pull.files import PullFiles
 
 DOWNLOAD_URL_SECONDS = 900
 """A presigned CSV link lives 15 minutes: long enough to start the download, short if it leaks."""

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from orcid_sync.domain.errors import InvalidInputError, Problem
-from orcid_sync.domain.token_rows import csv_token_rows
-from orcid_sync.domain.uploads import UploadFormat
+from orcid_sync.domain.tokens.rows import csv_token_rows
+from orcid_sync.domain.tokens.upload_models import UploadFormat
 
 MAX_JSON_ROW_CHARS = 1_000_000
 _READ_BLOCK = 64 * 1024

@@ -10,10 +10,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from orcid_sync.domain.errors import InvalidInputError, Problem
-from orcid_sync.domain.job_models import Job, JobState, JobTrigger, JobType
-from orcid_sync.domain.job_ports import ControlQueue, JobFinisher, Notifier, ResearcherSelector, TaskQueue
-from orcid_sync.domain.job_runs import close_unstarted, fan_out, finish_if_complete, job_metrics, open_job
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.jobs.models import Job, JobState, JobTrigger, JobType
+from orcid_sync.domain.jobs.ports import ControlQueue, JobFinisher, Notifier, ResearcherSelector, TaskQueue
+from orcid_sync.domain.jobs.runs import close_unstarted, fan_out, finish_if_complete, job_metrics, open_job
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import EntityId, OrcidStatus, Researcher, StoredToken
 from orcid_sync.domain.ports import ResearcherStore, TokenStore

@@ -8,47 +8,39 @@ factories that build them: a function that never calls ORCID or opens a token ne
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import sys
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import boto3
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from orcid_sync.adapters.cloudwatch_metrics import CloudWatchJobMetrics
 from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore
 from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
 from orcid_sync.adapters.messaging import EventBridgeSchedules, SnsNotifier, SqsControlQueue, SqsTaskQueue
 from orcid_sync.config import Settings, SettingsError, get_settings
-from orcid_sync.domain.job_models import JobType
-from orcid_sync.domain.job_runs import report_metrics_to
+from orcid_sync.domain.jobs.models import JobType
+from orcid_sync.domain.jobs.runs import report_metrics_to
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
-    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
     from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
-    from orcid_sync.adapters.orcid_api.client import OrcidClient, RequestStats
+    from orcid_sync.adapters.orcid_api.client import OrcidClient
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
     from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
     from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
-    from orcid_sync.domain.connect import OrcidSite
-    from orcid_sync.domain.job_ports import JobFinisher, Notifier, ResearcherSelector, TaskQueue
-    from orcid_sync.domain.oauth_callback import CallbackServices
-    from orcid_sync.domain.pull import PullPorts
-    from orcid_sync.domain.push import PushPorts
+    from orcid_sync.domain.connect.oauth_callback import CallbackServices
+    from orcid_sync.domain.connect.shared import OrcidSite
+    from orcid_sync.domain.connect.signing import Signer
     from orcid_sync.domain.retry_policy import RetryPolicy
-    from orcid_sync.domain.signing import Signer
-    from orcid_sync.domain.token_upload_runs import JobUploadRuns
-    from orcid_sync.domain.token_verdicts import TokenProbe
-    from orcid_sync.domain.tokens import TokenImporter
+    from orcid_sync.domain.tokens.importing import TokenImporter
+    from orcid_sync.domain.tokens.upload_runs import JobUploadRuns
+    from orcid_sync.domain.tokens.verdicts import TokenProbe
 
 ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
 """The one token bucket (in the state table) that every Lambda of the stack draws from: ORCID's limit is per client."""
@@ -185,114 +177,13 @@ def schedules() -> EventBridgeSchedules:
     )
 
 
-# --- the job scheduler and the pull worker ---------------------------------------------------
-
-# Runs finish inside every worker's use case (push, pull, uploads) and in the admin API (a run that could not be
-# queued): the domain reports them, and the scheduler its census of researchers, through one port installed here.
-report_metrics_to(CloudWatchJobMetrics())
-
-
-@dataclass(frozen=True)
-class SchedulerPorts:
-    """What starting a run needs: who is selected, where their tasks go, and how a run that ends here ends."""
-
-    jobs: DynamoJobStore
-    selectors: Mapping[JobType, ResearcherSelector]
-    queues: Mapping[JobType, TaskQueue]
-    finishers: Mapping[JobType, JobFinisher]
-    notifier: Notifier
-
-
-@lru_cache(maxsize=1)
-def scheduler_ports() -> SchedulerPorts:
-    """The job scheduler's collaborators; the institution's settings are re-read at most once a minute."""
-    # Imported here: only the scheduler loads both job types' eligibility rules.
-    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
-    from orcid_sync.domain.job_starts import StoredResearcherSelector  # noqa: PLC0415
-    from orcid_sync.domain.models import utc_now  # noqa: PLC0415
-    from orcid_sync.domain.pull_finish import PullJobFinisher  # noqa: PLC0415
-    from orcid_sync.domain.pull_selection import select_pull_researchers  # noqa: PLC0415
-    from orcid_sync.domain.push import ineligibility, select_push_researchers  # noqa: PLC0415
-    from orcid_sync.domain.researchers import ExplainingSelector, Ineligibility, pull_ineligibility  # noqa: PLC0415
-    from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415
-
-    researchers, tokens, jobs = researcher_store(), token_store(), job_store()
-    integration = CachedIntegrationSettings(DynamoIntegrationSettingsStore(dynamodb().Table(settings().state_table)))
-
-    def explained(select: ResearcherSelector, why: Ineligibility) -> ExplainingSelector:
-        # A run asked for named researchers says, as a job event, why any of them was left out.
-        return ExplainingSelector(select, researchers=researchers, tokens=tokens, events=jobs, why=why, now=utc_now)
-
-    push = StoredResearcherSelector(
-        researchers, tokens, lambda people, held, only: select_push_researchers(people, held, integration.get(), only)
-    )
-    pull = StoredResearcherSelector(researchers, tokens, select_pull_researchers)
-    return SchedulerPorts(
-        jobs=jobs,
-        selectors={
-            JobType.PUSH: explained(
-                push, lambda researcher, token: ineligibility(researcher, token, integration.get())
-            ),
-            JobType.PULL: explained(pull, pull_ineligibility),
-        },
-        queues={job_type: task_queue(job_type) for job_type in (JobType.PUSH, JobType.PULL)},
-        # A run can end in the scheduler (nobody eligible, or workers faster than the fan-out): pull's CSV then.
-        finishers={JobType.PULL: PullJobFinisher(jobs, pull_files())},
-        notifier=notifier(),
-    )
-
-
-class PullWorkerEnv(BaseModel):
-    """The pull worker's own environment (the rest is the stack's ``Settings``)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    # The PullQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
-    max_receive_count: int = Field(default=5, ge=1, alias="PULL_MAX_RECEIVE_COUNT")
-
-
-@dataclass(frozen=True)
-class PullWorkerPorts:
-    pull: PullPorts
-    env: PullWorkerEnv
-
-
-@lru_cache(maxsize=1)
-def pull_worker_ports() -> PullWorkerPorts:
-    """The pull worker's collaborators, built once per container."""
-    # Imported here: only the pull worker loads the pull, its ledger and the ORCID client (see the docstring).
-    from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore  # noqa: PLC0415
-    from orcid_sync.domain.pull import JobDeliveries, PullPorts  # noqa: PLC0415
-    from orcid_sync.domain.pull_finish import PullJobFinisher  # noqa: PLC0415
-
-    config = settings()
-    client = member_api_client()
-    jobs, files = job_store(), pull_files()
-    pull = PullPorts(
-        researchers=researcher_store(),
-        tokens=token_store(),
-        assets=asset_store(),
-        ledger=DynamoPullLedgerStore(dynamodb().Table(config.ledger_table)),
-        files=files,
-        jobs=jobs,
-        cipher=token_cipher(),
-        api=client,
-        finishers={JobType.PULL: PullJobFinisher(jobs, files)},
-        notifier=notifier(),
-        client_id=config.orcid_client_id,
-        deliveries=JobDeliveries(jobs),
-        request_count=lambda: client.stats.total,
-    )
-    return PullWorkerPorts(pull=pull, env=PullWorkerEnv.model_validate(dict(os.environ)))
-
-
 # --- connecting researchers (the connect pages, the OAuth callback, disconnecting) -------------
 
 
 def orcid_site() -> OrcidSite:
     """Where the browser goes for ORCID, and which host iD links use."""
     from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415 - see the module docstring
-    from orcid_sync.domain.connect import OrcidSite  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.connect.shared import OrcidSite  # noqa: PLC0415 - see the module docstring
 
     config = settings()
     return OrcidSite(
@@ -304,14 +195,14 @@ def orcid_site() -> OrcidSite:
 
 def public_base_url(*, domain_name: str | None, host: str | None) -> str:
     """The connect pages' public base URL: the configured one, else the request's own domain."""
-    from orcid_sync.domain.connect import request_base_url  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.connect.shared import request_base_url  # noqa: PLC0415 - see the module docstring
 
     return request_base_url(configured=settings().public_base_url, domain_name=domain_name, host=host)
 
 
 def link_signer() -> Signer:
     """Signs connect links and OAuth states; not cached, so a rotated signing key is picked up."""
-    from orcid_sync.domain.signing import Signer  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.connect.signing import Signer  # noqa: PLC0415 - see the module docstring
 
     return Signer(app_secrets().signing_key)
 
@@ -342,8 +233,8 @@ def oauth_client() -> OrcidClient:
 
 def callback_services() -> CallbackServices:
     """What completing an authorization touches; built per callback, as the secret may have rotated."""
-    from orcid_sync.domain.oauth_callback import CallbackServices  # noqa: PLC0415 - see the module docstring
-    from orcid_sync.domain.signing import Signer  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.connect.oauth_callback import CallbackServices  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.connect.signing import Signer  # noqa: PLC0415 - see the module docstring
 
     secrets = app_secrets()
     return CallbackServices(
@@ -363,14 +254,14 @@ def callback_services() -> CallbackServices:
 
 def token_probe() -> TokenProbe:
     """Tries a token against ORCID; only built when verification is asked for (the secret, an HTTP session)."""
-    from orcid_sync.domain.token_probe import PROBE_RETRY, client_probe  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.tokens.probe import PROBE_RETRY, client_probe  # noqa: PLC0415 - see the module docstring
 
     return client_probe(member_api_client(retry=PROBE_RETRY))
 
 
 def token_importer(verify: bool) -> TokenImporter:
     """The stores, cipher and fingerprint key an import needs, and a probe when ``verify`` asks for one."""
-    from orcid_sync.domain.tokens import TokenImporter  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.tokens.importing import TokenImporter  # noqa: PLC0415 - see the module docstring
 
     return TokenImporter(
         researchers=researcher_store(),
@@ -398,87 +289,53 @@ def upload_objects() -> S3UploadObjects:
 
 def upload_runs() -> JobUploadRuns:
     """Token uploads in the job history, with the end-of-job email."""
-    from orcid_sync.domain.token_upload_runs import JobUploadRuns  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.tokens.upload_runs import JobUploadRuns  # noqa: PLC0415 - see the module docstring
 
     return JobUploadRuns(job_store(), notifier())
 
 
-# --- the push worker -------------------------------------------------------------------------
+# --- metrics ---------------------------------------------------------------------------------
 
-
-class PushWorkerEnv(BaseModel):
-    """The push worker's own environment (the rest is the stack's ``Settings``)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    # The PushQueue's maxReceiveCount: the delivery after which SQS gives the message to the DLQ.
-    max_receive_count: int = Field(default=5, ge=1, alias="PUSH_MAX_RECEIVE_COUNT")
-
-
-@dataclass(frozen=True)
-class PushWorkerPorts:
-    """What the push worker hands ``process_push_task``, and the ORCID client's counts for its request metrics."""
-
-    push: PushPorts
-    requests: RequestStats
-    jobs: DynamoJobStore
-    finishers: Mapping[JobType, JobFinisher]
-    notifier: SnsNotifier
-    leases: DynamoLeaseStore
-    env: PushWorkerEnv
-
-
-@lru_cache(maxsize=1)
-def push_worker_ports() -> PushWorkerPorts:
-    """The push worker's collaborators; the institution's settings are re-read at most once a minute."""
-    # Imported here: only the push worker loads the push, its ledger and the ORCID client (see the docstring).
-    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
-    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore  # noqa: PLC0415
-    from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore  # noqa: PLC0415
-    from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415
-    from orcid_sync.domain.models import StoredToken  # noqa: PLC0415
-    from orcid_sync.domain.push import PushContext, PushPorts  # noqa: PLC0415
-    from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415
-
-    config = settings()
-    cipher = token_cipher()
-    client = member_api_client()
-    integration = CachedIntegrationSettings(DynamoIntegrationSettingsStore(dynamodb().Table(config.state_table)))
-
-    def open_token(token: StoredToken) -> SecretStr:
-        return SecretStr(cipher.open(token.researcher_id, token.access_token))
-
-    push = PushPorts(
-        researchers=researcher_store(),
-        tokens=token_store(),
-        assets=asset_store(),
-        ledger=DynamoLedgerStore(dynamodb().Table(config.ledger_table)),
-        settings=integration.get,
-        open_token=open_token,
-        orcid=client,
-        context=PushContext(
-            client_id=config.orcid_client_id,
-            sandbox=config.orcid_environment is OrcidEnvironment.SANDBOX,
-            profile_url=config.profile_url,
-        ),
-        # Per thread: a worker pushes its batch's researchers at once, each counting its own requests.
-        request_count=lambda: client.stats.thread_total,
-    )
-    return PushWorkerPorts(
-        push=push,
-        requests=client.stats,
-        jobs=job_store(),
-        finishers={},
-        notifier=notifier(),
-        leases=DynamoLeaseStore(dynamodb().Table(config.state_table)),
-        env=PushWorkerEnv.model_validate(dict(os.environ)),
-    )
+# Runs finish inside every worker's use case (push, pull, uploads) and in the admin API (a run that could not be
+# queued): the domain reports them, and the scheduler its census of researchers, through one port installed here.
+report_metrics_to(CloudWatchJobMetrics())
 
 
 def reset() -> None:
-    """Forget every cached client, store and the settings (tests and the local stack switch endpoints)."""
-    for value in list(globals().values()):
-        clear = getattr(value, "cache_clear", None)
-        if clear is not None and getattr(value, "__module__", None) == __name__:
-            clear()
+    """Forget every cached client, store, secret and the settings (tests and the local stack switch endpoints)."""
+    for module in (sys.modules[__name__], workers):
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if clear is not None and getattr(value, "__module__", None) == module.__name__:
+                clear()
     get_settings.cache_clear()
+    # The secrets are cached by Powertools parameters (five minutes), outside this module; cleared only if
+    # something imported them, so a reset does not import Powertools parameters for nothing.
+    parameters = sys.modules.get("aws_lambda_powertools.utilities.parameters")
+    if parameters is not None:
+        parameters.clear_caches()
+
+
+# The workers' port bundles, built from the factories above (imported last: they use them).
+from orcid_sync.composition import workers  # noqa: E402
+from orcid_sync.composition.workers import (  # noqa: E402
+    PullWorkerEnv,
+    PullWorkerPorts,
+    PushWorkerEnv,
+    PushWorkerPorts,
+    SchedulerPorts,
+    pull_worker_ports,
+    push_worker_ports,
+    scheduler_ports,
+)
+
+__all__ = [
+    "PullWorkerEnv",
+    "PullWorkerPorts",
+    "PushWorkerEnv",
+    "PushWorkerPorts",
+    "SchedulerPorts",
+    "pull_worker_ports",
+    "push_worker_ports",
+    "scheduler_ports",
+]

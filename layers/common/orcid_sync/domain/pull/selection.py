@@ -16,7 +16,7 @@ from enum import StrEnum
 from orcid_sync.domain.identifiers import InvalidIdentifierError, doi_key, parse_pmcid, pmid_key
 from orcid_sync.domain.models import Asset, Researcher, StoredToken
 from orcid_sync.domain.orcid.models import ReadExternalIds, Work, Works, WorkSummary
-from orcid_sync.domain.pull_csv import PulledWorkRow
+from orcid_sync.domain.pull.csv_file import PulledWorkRow
 
 # --- eligibility ---------------------------------------------------------------------------------------------
 

@@ -32,9 +32,9 @@ from orcid_sync.domain.models import (
     utc_now,
 )
 from orcid_sync.domain.ports import ResearcherStore, TokenCipher, TokenStore
-from orcid_sync.domain.token_rows import TokenRow, parse_token_body, parse_token_row, row_orcid
-from orcid_sync.domain.token_verdicts import ProbeResult, TokenProbe, confirm_orcid, invalidate_token
-from orcid_sync.domain.tokens_crypto import token_fingerprint
+from orcid_sync.domain.tokens.crypto import token_fingerprint
+from orcid_sync.domain.tokens.rows import TokenRow, parse_token_body, parse_token_row, row_orcid
+from orcid_sync.domain.tokens.verdicts import ProbeResult, TokenProbe, confirm_orcid, invalidate_token
 
 __all__ = [  # the verdicts and the row parsing are imported from here by the push, the pull and the routes
     "CHUNK_ROWS",

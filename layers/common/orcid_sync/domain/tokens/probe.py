@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.orcid import errors as orcid_errors
 from orcid_sync.domain.retry_policy import RetryPolicy
-from orcid_sync.domain.token_verdicts import ProbeResult, TokenProbe
+from orcid_sync.domain.tokens.verdicts import ProbeResult, TokenProbe
 
 """The state-table item of the rate limit every function calling the Member API shares."""
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from orcid_sync.domain.job_models import JobCounts, JobEvent
-from orcid_sync.domain.job_runs import Notifier, close_upload_job, open_upload_job
-from orcid_sync.domain.job_store import JobStore
-from orcid_sync.domain.tokens import TokenCounts, TokenRowOutcome
-from orcid_sync.domain.uploads import UploadRecord, UploadStatus
+from orcid_sync.domain.jobs.models import JobCounts, JobEvent
+from orcid_sync.domain.jobs.runs import Notifier, close_upload_job, open_upload_job
+from orcid_sync.domain.jobs.store import JobStore
+from orcid_sync.domain.tokens.importing import TokenCounts, TokenRowOutcome
+from orcid_sync.domain.tokens.upload_models import UploadRecord, UploadStatus
 
 
 class UploadRuns(Protocol):

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from orcid_sync.domain.errors import NotFoundError, OrcidSyncError
-from orcid_sync.domain.job_models import (
+from orcid_sync.domain.jobs.models import (
     Job,
     JobCounts,
     JobEvent,
@@ -25,8 +25,8 @@ from orcid_sync.domain.job_models import (
     ResearcherOutcome,
     ResearcherTask,
 )
-from orcid_sync.domain.job_ports import JobFinisher, JobMetrics, NoJobMetrics, Notifier, TaskQueue
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.jobs.ports import JobFinisher, JobMetrics, NoJobMetrics, Notifier, TaskQueue
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.redaction import redact
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from orcid_sync.domain.errors import InvalidInputError, Problem
-from orcid_sync.domain.job_models import Job, JobType, ScheduleRule
-from orcid_sync.domain.job_ports import ScheduleRules
-from orcid_sync.domain.job_store import JobStore
+from orcid_sync.domain.jobs.models import Job, JobType, ScheduleRule
+from orcid_sync.domain.jobs.ports import ScheduleRules
+from orcid_sync.domain.jobs.store import JobStore
 from orcid_sync.domain.log import logger
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""ORCID tokens from legacy systems: rows, checks, encryption-facing values, imports (API and uploaded files)."""
