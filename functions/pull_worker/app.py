@@ -16,13 +16,12 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from orcid_sync import composition
+from orcid_sync import composition, metric_names
 from orcid_sync.domain.jobs.models import ResearcherTask
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.pull.worker import pull_researcher
 from orcid_sync.observability import logger, metrics, tracer
 
-PULLED_ROWS_METRIC = "PulledRows"
 """Rows one researcher added to a pull CSV (dimension: service)."""
 # Stop taking new researchers when less than this is left: one researcher, or the run's assembly, fits in it.
 _MIN_REMAINING_MS = 60_000
@@ -48,7 +47,7 @@ def record_handler(record: PullTaskRecord, lambda_context: LambdaContext | None 
     receives = int(record.attributes.ApproximateReceiveCount)
     outcome = pull_researcher(task, worker.pull, now=utc_now(), last_attempt=receives >= worker.env.max_receive_count)
     if outcome is not None and not task.dry_run:
-        metrics.add_metric(name=PULLED_ROWS_METRIC, unit=MetricUnit.Count, value=outcome.counts.rows_pulled)
+        metrics.add_metric(name=metric_names.PULLED_ROWS, unit=MetricUnit.Count, value=outcome.counts.rows_pulled)
 
 
 @logger.inject_lambda_context

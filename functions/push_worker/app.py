@@ -35,7 +35,7 @@ from pydantic import Json
 
 from orcid_sync import composition, metric_names
 from orcid_sync.adapters import messaging
-from orcid_sync.adapters.orcid_api.client import NO_ANSWER, RequestStats
+from orcid_sync.adapters.orcid_api.request_stats import NO_ANSWER, RequestStats
 from orcid_sync.config import get_settings
 from orcid_sync.domain.jobs.models import JobType, ResearcherTask
 from orcid_sync.domain.models import utc_now

@@ -10,8 +10,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, StrictBool
 
 from orcid_sync import composition
-from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
-from orcid_sync.config import get_settings
 from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobType
 from orcid_sync.domain.jobs.queries import export_job_events, get_job, list_job_events, list_jobs
 from orcid_sync.domain.jobs.schedules import ScheduleStatus, list_schedules, set_schedule
@@ -37,10 +35,6 @@ class ScheduleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: StrictBool
-
-
-def _integration_store() -> DynamoIntegrationSettingsStore:
-    return DynamoIntegrationSettingsStore(composition.dynamodb().Table(get_settings().state_table))
 
 
 def _wants_csv(format_: str | None) -> bool:
@@ -91,7 +85,7 @@ def list_jobs_route(
 @router.get("/jobs/schedules", summary="The daily push and pull schedules", tags=["jobs"])
 def list_schedules_route() -> list[ScheduleStatus]:
     """Each schedule: active or not, its cron expression, and its last run."""
-    return list_schedules(composition.schedules(), composition.job_store(), _integration_store())
+    return list_schedules(composition.schedules(), composition.job_store(), composition.integration_settings_store())
 
 
 @router.put(
@@ -108,7 +102,11 @@ def set_schedule_route(
 ) -> ScheduleStatus:
     """Flips the EventBridge rule. Activating push while send_assets is off works but warns: nothing would be sent."""
     status = set_schedule(
-        composition.schedules(), composition.job_store(), _integration_store(), job_type, enabled=change.enabled
+        composition.schedules(),
+        composition.job_store(),
+        composition.integration_settings_store(),
+        job_type,
+        enabled=change.enabled,
     )
     by = caller_of(router.current_event) or "admin-api"
     logger.info("job schedule set", job_type=job_type.value, enabled=status.enabled, by=by)

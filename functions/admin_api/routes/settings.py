@@ -9,8 +9,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orcid_sync import composition
-from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
-from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
 from orcid_sync.config import OrcidEnvironment, get_settings
 from orcid_sync.domain.institution_settings import MappingRow, SettingsDocument
 from orcid_sync.domain.models import utc_now
@@ -32,20 +30,18 @@ PREVIEW_SECONDS = 20.0
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
 
-def _store() -> DynamoIntegrationSettingsStore:
-    return DynamoIntegrationSettingsStore(composition.dynamodb().Table(get_settings().state_table))
-
-
 @router.get("/settings", summary="Read the integration settings", tags=["settings"])
 def read_settings() -> SettingsDocument:
     """The settings and their ``version``; send the version back with a change to detect concurrent edits."""
-    return get_settings_document(_store())
+    return get_settings_document(composition.integration_settings_store())
 
 
 @router.put("/settings", summary="Replace the integration settings", tags=["settings"])
 def replace_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -> SettingsDocument:
     """Validate and store the settings (400 names the invalid field; 409 if ``version`` is no longer current)."""
-    saved = update_settings(_store(), document, now=utc_now(), by=caller_of(router.current_event))
+    saved = update_settings(
+        composition.integration_settings_store(), document, now=utc_now(), by=caller_of(router.current_event)
+    )
     logger.info("integration settings changed", version=saved.version, send_assets=saved.send_assets)
     return saved
 
@@ -63,10 +59,10 @@ def preview_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -
         researchers=composition.researcher_store(),
         tokens=composition.token_store(),
         assets=composition.asset_store(),
-        ledger=DynamoLedgerStore(composition.dynamodb().Table(settings.ledger_table)),
+        ledger=composition.push_ledger_store(),
     )
     preview = preview_update(
-        _store(),
+        composition.integration_settings_store(),
         document,
         ports,
         sandbox=settings.orcid_environment is OrcidEnvironment.SANDBOX,
@@ -84,4 +80,4 @@ def preview_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -
 @router.get("/settings/mapping", summary="The effective asset type mapping", tags=["settings"])
 def read_mapping() -> list[MappingRow]:
     """Every Esploro asset type, its ORCID work type after overrides, and whether the push sends it."""
-    return get_effective_mapping(_store())
+    return get_effective_mapping(composition.integration_settings_store())

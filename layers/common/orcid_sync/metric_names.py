@@ -19,6 +19,10 @@ WORKS_UPDATED: Final = "WorksUpdated"
 WORKS_DELETED: Final = "WorksDeleted"
 WORKS_ADOPTED: Final = "WorksAdopted"
 
+# Emitted by the pull worker (dimension: service).
+PULLED_ROWS: Final = "PulledRows"
+"""CSV rows a pull worker wrote for its researchers."""
+
 # Emitted by the ORCID client (dimension: service).
 ORCID_THROTTLED: Final = "OrcidThrottled"
 """ORCID answered 503 (past the burst): the rate limiter is too generous or another client shares the quota."""
@@ -39,7 +43,8 @@ RESEARCHERS_DISCONNECTED: Final = "ResearchersDisconnected"
 RESEARCHERS: Final = "Researchers"
 STATUS_DIMENSION: Final = "status"
 
-# Emitted when a job run finishes (logic/jobs.py), with an extra ``job_type`` dimension.
+# Emitted when a job run finishes (adapters/cloudwatch_metrics.py, for the domain's JobMetrics port), with an
+# extra ``job_type`` dimension.
 JOB_TYPE_DIMENSION: Final = "job_type"
 JOB_STATE_DIMENSION: Final = "state"
 JOB_DURATION_SECONDS: Final = "JobDurationSeconds"

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
+    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
     from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
+    from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
     from orcid_sync.adapters.orcid_api.client import OrcidClient
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
@@ -93,6 +95,22 @@ def asset_store() -> DynamoAssetStore:
 @lru_cache(maxsize=1)
 def job_store() -> DynamoJobStore:
     return DynamoJobStore(dynamodb().Table(settings().jobs_table))
+
+
+@lru_cache(maxsize=1)
+def integration_settings_store() -> DynamoIntegrationSettingsStore:
+    """The institution's push settings (one versioned item of the state table)."""
+    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
+
+    return DynamoIntegrationSettingsStore(dynamodb().Table(settings().state_table))
+
+
+@lru_cache(maxsize=1)
+def push_ledger_store() -> DynamoLedgerStore:
+    """What the push wrote to each ORCID record (the ledger table's push items)."""
+    from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore  # noqa: PLC0415
+
+    return DynamoLedgerStore(dynamodb().Table(settings().ledger_table))
 
 
 @lru_cache(maxsize=1)

@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from orcid_sync.composition import (
     asset_store,
     dynamodb,
+    integration_settings_store,
     job_store,
     member_api_client,
     notifier,
     pull_files,
+    push_ledger_store,
     researcher_store,
     settings,
     task_queue,
@@ -58,7 +60,6 @@ class SchedulerPorts:
 def scheduler_ports() -> SchedulerPorts:
     """The job scheduler's collaborators; the institution's settings are re-read at most once a minute."""
     # Imported here: only the scheduler loads both job types' eligibility rules.
-    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
     from orcid_sync.domain.jobs.starts import StoredResearcherSelector  # noqa: PLC0415
     from orcid_sync.domain.models import utc_now  # noqa: PLC0415
     from orcid_sync.domain.pull.finish import PullJobFinisher  # noqa: PLC0415
@@ -68,7 +69,7 @@ def scheduler_ports() -> SchedulerPorts:
     from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415
 
     researchers, tokens, jobs = researcher_store(), token_store(), job_store()
-    integration = CachedIntegrationSettings(DynamoIntegrationSettingsStore(dynamodb().Table(settings().state_table)))
+    integration = CachedIntegrationSettings(integration_settings_store())
 
     def explained(select: ResearcherSelector, why: Ineligibility) -> ExplainingSelector:
         # A run asked for named researchers says, as a job event, why any of them was left out.
@@ -166,9 +167,7 @@ class PushWorkerPorts:
 def push_worker_ports() -> PushWorkerPorts:
     """The push worker's collaborators; the institution's settings are re-read at most once a minute."""
     # Imported here: only the push worker loads the push, its ledger and the ORCID client (see the docstring).
-    from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
     from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore  # noqa: PLC0415
-    from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore  # noqa: PLC0415
     from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415
     from orcid_sync.domain.models import StoredToken  # noqa: PLC0415
     from orcid_sync.domain.push import PushContext, PushPorts  # noqa: PLC0415
@@ -177,7 +176,7 @@ def push_worker_ports() -> PushWorkerPorts:
     config = settings()
     cipher = token_cipher()
     client = member_api_client()
-    integration = CachedIntegrationSettings(DynamoIntegrationSettingsStore(dynamodb().Table(config.state_table)))
+    integration = CachedIntegrationSettings(integration_settings_store())
 
     def open_token(token: StoredToken) -> SecretStr:
         return SecretStr(cipher.open(token.researcher_id, token.access_token))
@@ -186,7 +185,7 @@ def push_worker_ports() -> PushWorkerPorts:
         researchers=researcher_store(),
         tokens=token_store(),
         assets=asset_store(),
-        ledger=DynamoLedgerStore(dynamodb().Table(config.ledger_table)),
+        ledger=push_ledger_store(),
         settings=integration.get,
         open_token=open_token,
         orcid=client,
