@@ -15,9 +15,9 @@ from datetime import date
 from typing import Annotated
 
 from pydantic import AfterValidator
-from stdnum import ean, isbn, issn
-from stdnum.exceptions import ValidationError as StdnumValidationError
-from stdnum.iso7064 import mod_11_2
+
+# python-stdnum is imported where a check character is computed, not here: every function imports this module
+# (through the models), and stdnum's package imports pydoc and ssl, about 20 ms of cold start for nothing.
 
 
 class InvalidIdentifierError(ValueError):
@@ -32,6 +32,8 @@ _ORCID_SHAPE = re.compile(r"^([0-9]{4})-?([0-9]{4})-?([0-9]{4})-?([0-9]{3}[0-9X]
 
 def orcid_check_character(base_digits: str) -> str:
     """ISO 7064 MOD 11-2 check character of the first 15 digits of an iD."""
+    from stdnum.iso7064 import mod_11_2  # noqa: PLC0415 - see the imports above
+
     return mod_11_2.calc_check_digit(base_digits)
 
 
@@ -124,6 +126,9 @@ def parse_pmcid(value: str) -> str:
 
 
 def _isbn_check_digit_holds(compact: str) -> bool:
+    from stdnum import ean, isbn  # noqa: PLC0415 - see the imports above
+    from stdnum.exceptions import ValidationError as StdnumValidationError  # noqa: PLC0415
+
     try:
         if len(compact) == 10:
             isbn.validate(compact)
@@ -146,6 +151,8 @@ def parse_isbn(value: str) -> str:
 
 def parse_issn(value: str) -> str:
     """ISSN with a valid check digit, returned as ``1234-567X``."""
+    from stdnum import issn  # noqa: PLC0415 - see the imports above
+
     raw = re.sub(r"[\s-]", "", value.strip().upper().removeprefix("ISSN").strip())
     if re.fullmatch(r"[0-9]{7}[0-9X]", raw) and issn.is_valid(raw):
         return issn.format(raw)
