@@ -37,6 +37,8 @@ ADAPTER_FACING = {
     "orcid_sync.domain.jobs.models",
     "orcid_sync.domain.jobs.ports",
     "orcid_sync.domain.jobs.store",
+    "orcid_sync.domain.me",
+    "orcid_sync.domain.me.ports",
     "orcid_sync.domain.orcid",
     "orcid_sync.domain.orcid.errors",
     "orcid_sync.domain.orcid.models",

@@ -284,6 +284,7 @@ class FakeLedger:
         self.urls: dict[str, ResearcherUrlEntry] = {}
         self.employments: dict[str, EmploymentEntry] = {}
         self.fingerprints: dict[str, str] = {}
+        self.opted_out: dict[str, set[str]] = {}
         self.writes = 0
         self.batches: list[int] = []
         self.fail_after_writes: int | None = None
@@ -299,6 +300,7 @@ class FakeLedger:
             researcher_url=self.urls.get(researcher_id),
             employment=self.employments.get(researcher_id),
             fingerprint=self.fingerprints.get(researcher_id),
+            opted_out=frozenset(self.opted_out.get(researcher_id, set())),
         )
 
     def write(self, researcher_id: str, changes: LedgerChanges) -> None:
@@ -327,6 +329,14 @@ class FakeLedger:
             self.fingerprints.pop(researcher_id, None)
         else:
             self.fingerprints[researcher_id] = fingerprint
+
+    def set_opted_out(self, researcher_id: str, asset_id: str, opted_out: bool, *, at: datetime) -> None:
+        self._write()
+        chosen = self.opted_out.setdefault(researcher_id, set())
+        if opted_out:
+            chosen.add(asset_id)
+        else:
+            chosen.discard(asset_id)
 
 
 def researcher(**fields: Any) -> Researcher:

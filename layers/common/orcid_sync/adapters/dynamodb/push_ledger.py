@@ -6,9 +6,12 @@ LedgerTable, partition ``researcher_id``, sort key ``item``:
 - ``researcher-url``: ``put_code``, ``content_hash`` (of url and link text), ``state``, ``message``
 - ``employment``: ``put_code`` (sent once, never updated), ``content_hash``, ``state``
 - ``push-state``: ``fingerprint`` of the inputs the last complete push ran with
+- ``optout#<asset_id>``: the researcher chose not to send this asset (``at``, ``by = researcher``);
+  no item means the asset is sent as any other
 
-Every item carries ``kind = push``. The pull worker keeps ``pulled#…`` items in the same partition;
-this store never reads or writes them.
+The push's items carry ``kind = push``, the researcher's choices ``kind = preference``: the one Query
+per researcher reads both. The pull worker keeps ``pulled#…`` items (``kind = pull``) in the same
+partition; this store never reads or writes them (and the pull ledger reads only ``pulled#…`` keys).
 
 Writes are batched (:class:`LedgerBuffer`, :meth:`DynamoLedgerStore.write`): the push holds what ORCID
 answered and writes it, 25 items per ``BatchWriteItem``, before its next request for the researcher
@@ -43,9 +46,11 @@ WORK_PREFIX = "work#"
 RESEARCHER_URL_ITEM = "researcher-url"
 EMPLOYMENT_ITEM = "employment"
 PUSH_STATE_ITEM = "push-state"
-# Every item of ours carries kind=push, so one Query can leave the pull ledger's items out.
+OPT_OUT_PREFIX = "optout#"
+# Every item of ours carries kind=push (or preference), so one Query can leave the pull ledger's items out.
 _KIND = "kind"
 _PUSH_KIND = "push"
+_PREFERENCE_KIND = "preference"
 
 
 BATCH_WRITE_MAX = 25
@@ -67,11 +72,12 @@ class DynamoLedgerStore:
     def load(self, researcher_id: str) -> PushLedger:
         ledger = PushLedger()
         works: dict[str, WorkEntry] = {}
+        opted_out: set[str] = set()
         items = query_items(
             self._table,
             KeyConditionExpression=Key("researcher_id").eq(researcher_id),
             # The pull ledger shares the partition; leave its items on the server (a filter cannot name the key).
-            FilterExpression=Attr(_KIND).eq(_PUSH_KIND),
+            FilterExpression=Attr(_KIND).is_in([_PUSH_KIND, _PREFERENCE_KIND]),
             ConsistentRead=True,
         )
         for raw in items:
@@ -89,7 +95,10 @@ class DynamoLedgerStore:
                 ledger.employment = EmploymentEntry.model_validate(item)
             elif key == PUSH_STATE_ITEM:
                 ledger.fingerprint = str(item["fingerprint"]) if item.get("fingerprint") else None
+            elif key.startswith(OPT_OUT_PREFIX):
+                opted_out.add(key.removeprefix(OPT_OUT_PREFIX))
         ledger.works = works
+        ledger.opted_out = frozenset(opted_out)
         return ledger
 
     def write(self, researcher_id: str, changes: LedgerChanges) -> None:
@@ -138,6 +147,13 @@ class DynamoLedgerStore:
 
     def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
         self.write(researcher_id, LedgerChanges(fingerprint=(fingerprint, at)))
+
+    def set_opted_out(self, researcher_id: str, asset_id: str, opted_out: bool, *, at: datetime) -> None:
+        key = {"researcher_id": researcher_id, "item": f"{OPT_OUT_PREFIX}{asset_id}"}
+        if not opted_out:
+            self._table.delete_item(Key=key)
+            return
+        self._table.put_item(Item={**key, _KIND: _PREFERENCE_KIND, "at": at.isoformat(), "by": "researcher"})
 
 
 def _write_requests(researcher_id: str, changes: LedgerChanges) -> list[dict[str, Any]]:

@@ -46,6 +46,8 @@ class JobCounts(BaseModel):
     # Of the skipped: works the researcher deleted on ORCID (never re-created unless they or an administrator
     # ask), and assets whose identifier another asset of the researcher already sends. Counted on every push.
     works_withheld_deleted_by_researcher: int = 0
+    # Of the skipped: works the researcher chose not to send ("don't send this one" on their page).
+    works_withheld_opted_out: int = 0
     works_duplicate: int = 0
     rows_pulled: int = 0
     orcid_requests: int = 0

@@ -68,6 +68,11 @@ WITHHELD_REASON = (
 )
 
 
+OPTED_OUT_REASON = "the researcher chose not to send it; it is not sent until they opt back in"
+OPTED_OUT_DELETE_REASON = "the researcher chose not to send"
+"""The deletion event's reason: "the researcher chose not to send: 2 works deleted from ORCID"."""
+
+
 def _identifier_keys(asset: Asset) -> list[tuple[str, str]]:
     """The asset's ``self`` identifiers as ORCID compares them for its duplicate check, with a label."""
     keys: list[tuple[str, str]] = []

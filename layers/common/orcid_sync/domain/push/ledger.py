@@ -69,6 +69,9 @@ class PushLedger(BaseModel):
     researcher_url: ResearcherUrlEntry | None = None
     employment: EmploymentEntry | None = None
     fingerprint: str | None = None
+    # Assets the researcher chose not to send ("Don't send this one" on their page): never sent, and our work
+    # for one is deleted from ORCID, until they opt back in. Read in the same Query as the entries.
+    opted_out: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -98,6 +101,13 @@ class LedgerStore(Protocol):
 
     def set_fingerprint(self, researcher_id: str, fingerprint: str | None, at: datetime) -> None:
         """Record (or with None, forget) the inputs of the last complete push."""
+        ...
+
+    def set_opted_out(self, researcher_id: str, asset_id: str, opted_out: bool, *, at: datetime) -> None:
+        """Record the researcher's choice not to send this asset (True), or forget it (False: sent as any other).
+
+        The opted-out ids are part of the push fingerprint, so a change makes the next push plan the researcher.
+        """
         ...
 
 

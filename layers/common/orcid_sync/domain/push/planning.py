@@ -20,7 +20,13 @@ from orcid_sync.domain.orcid.models import (
     ResearcherUrl,
     StringValue,
 )
-from orcid_sync.domain.push.eligibility import WITHHELD_REASON, find_duplicates, not_wanted
+from orcid_sync.domain.push.eligibility import (
+    OPTED_OUT_DELETE_REASON,
+    OPTED_OUT_REASON,
+    WITHHELD_REASON,
+    find_duplicates,
+    not_wanted,
+)
 from orcid_sync.domain.push.ledger import (
     EmploymentEntry,
     EntryState,
@@ -48,6 +54,8 @@ class Step(StrEnum):
     WITHHELD = "withheld"
     # Wanted but held back: another asset of the researcher carries the same identifier and is sent.
     DUPLICATE = "duplicate"
+    # Wanted but held back: the researcher chose not to send it (until they opt back in).
+    OPTED_OUT = "opted_out"
     # A ledger entry with nothing on ORCID to remove (its work was deleted or never accepted).
     FORGET = "forget"
 
@@ -94,7 +102,16 @@ class PushPlan:
         def listing(step: Step) -> list[Any]:
             return [{"asset_id": c.asset_id, "reason": c.reason} if c.reason else c.asset_id for c in self.steps(step)]
 
-        listed = (Step.CREATE, Step.UPDATE, Step.DELETE, Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE)
+        listed = (
+            Step.CREATE,
+            Step.UPDATE,
+            Step.DELETE,
+            Step.SKIP,
+            Step.INVALID,
+            Step.WITHHELD,
+            Step.DUPLICATE,
+            Step.OPTED_OUT,
+        )
         detail: dict[str, Any] = {step.value: listing(step) for step in listed}
         detail["unchanged"] = len(self.steps(Step.UNCHANGED))
         detail["not_sent"] = [{"asset_id": asset_id, "reason": reason} for asset_id, reason in self.not_sent]
@@ -199,13 +216,25 @@ def _plan_item[PayloadT: (ResearcherUrl, Employment)](
     return ItemChange(step, payload, digest, put_code, reason)
 
 
+def _opted_out(asset_id: str, entry: WorkEntry | None) -> WorkChange:
+    """An asset the researcher chose not to send: our work for it leaves ORCID, else it is held back (and counted)."""
+    if entry is not None and entry.put_code is not None and entry.state is not EntryState.DELETED_BY_RESEARCHER:
+        return WorkChange(asset_id, Step.DELETE, entry=entry, reason=OPTED_OUT_DELETE_REASON)
+    # Nothing of ours on ORCID: a rejected entry stays, so opting back in does not resend what ORCID refused.
+    return WorkChange(asset_id, Step.OPTED_OUT, entry=entry, reason=OPTED_OUT_REASON)
+
+
+def _wanted(assets: Sequence[Asset], ledger: PushLedger, settings: IntegrationSettings) -> list[Asset]:
+    """The assets the push would send: selected by the institution, and not opted out by the researcher."""
+    return [asset for asset in assets if not_wanted(asset, settings) is None and asset.id not in ledger.opted_out]
+
+
 def _plan_works(
     assets: Sequence[Asset], ledger: PushLedger, settings: IntegrationSettings, *, sandbox: bool, resend_deleted: bool
 ) -> PushPlan:
     plan = PushPlan()
     by_id = {asset.id: asset for asset in assets}
-    wanted = [asset for asset in assets if not_wanted(asset, settings) is None]
-    duplicates = find_duplicates(wanted, ledger)
+    duplicates = find_duplicates(_wanted(assets, ledger, settings), ledger)
     for asset in sorted(assets, key=lambda a: a.id):
         entry = ledger.works.get(asset.id)
         reason = not_wanted(asset, settings)
@@ -217,6 +246,9 @@ def _plan_works(
                     plan.works.append(leaving)
             else:
                 plan.not_sent.append((asset.id, reason))
+            continue
+        if asset.id in ledger.opted_out:
+            plan.works.append(_opted_out(asset.id, entry))
             continue
         if asset.id in duplicates:
             plan.works.append(WorkChange(asset.id, Step.DUPLICATE, entry=entry, reason=duplicates[asset.id]))
@@ -239,21 +271,41 @@ def _plan_works(
     return plan
 
 
+def _opted_out_only(assets: Sequence[Asset], ledger: PushLedger) -> PushPlan:
+    """With send_assets off nothing is sent, but a researcher's "don't send this one" still takes our work off."""
+    plan = PushPlan()
+    for asset in sorted(assets, key=lambda a: a.id):
+        if asset.id in ledger.opted_out:
+            change = _opted_out(asset.id, ledger.works.get(asset.id))
+            if change.step is Step.DELETE:
+                plan.works.append(change)
+    return plan
+
+
 def plan_works(
     assets: Sequence[Asset], ledger: PushLedger, settings: IntegrationSettings, *, sandbox: bool
 ) -> PushPlan:
-    """What the next push would do with one researcher's works under these settings (no I/O; settings previews)."""
+    """What the next push would do with one researcher's works under these settings (no I/O; settings previews
+    and the researcher's own page)."""
     if not settings.send_assets:
-        return PushPlan()
+        return _opted_out_only(assets, ledger)
     return _plan_works(assets, ledger, settings, sandbox=sandbox, resend_deleted=False)
 
 
 def standing_counts(assets: Sequence[Asset], ledger: PushLedger, settings: IntegrationSettings) -> JobCounts:
-    """What every push reports even when nothing changed: works withheld (deleted by the researcher), duplicates."""
+    """What every push reports even when nothing changed: works withheld (deleted by the researcher, or opted
+    out), duplicates."""
     if not settings.send_assets:
         return JobCounts()
-    wanted = [asset for asset in assets if not_wanted(asset, settings) is None]
+    wanted = _wanted(assets, ledger, settings)
     duplicates = find_duplicates(wanted, ledger)
+    opted_out = sum(
+        1
+        for asset in assets
+        if asset.id in ledger.opted_out
+        and not_wanted(asset, settings) is None
+        and _opted_out(asset.id, ledger.works.get(asset.id)).step is Step.OPTED_OUT
+    )
     withheld = sum(
         1
         for asset in wanted
@@ -261,7 +313,11 @@ def standing_counts(assets: Sequence[Asset], ledger: PushLedger, settings: Integ
         and (entry := ledger.works.get(asset.id)) is not None
         and entry.state is EntryState.DELETED_BY_RESEARCHER
     )
-    return JobCounts(works_withheld_deleted_by_researcher=withheld, works_duplicate=len(duplicates))
+    return JobCounts(
+        works_withheld_deleted_by_researcher=withheld,
+        works_withheld_opted_out=opted_out,
+        works_duplicate=len(duplicates),
+    )
 
 
 def _plan_researcher_url(
@@ -307,8 +363,9 @@ def plan_push(
     if settings.send_assets:
         plan = _plan_works(assets, ledger, settings, sandbox=context.sandbox, resend_deleted=resend_deleted)
     else:
-        # Turning send_assets off stops sending; what is on ORCID stays (as in Esploro).
-        plan = PushPlan()
+        # Turning send_assets off stops sending; what is on ORCID stays (as in Esploro), unless the researcher
+        # chose not to send it.
+        plan = _opted_out_only(assets, ledger)
     if settings.researcher_url.send:
         plan.researcher_url = _plan_researcher_url(
             researcher, token, ledger, settings, context, resend_deleted=resend_deleted
@@ -329,9 +386,15 @@ def push_fingerprint(
     assets: Sequence[Asset],
     settings: IntegrationSettings,
     context: PushContext,
+    *,
+    opted_out: frozenset[str] = frozenset(),
 ) -> str:
-    """A hash of every input of a researcher's push: equal fingerprints need no ORCID request."""
-    inputs = {
+    """A hash of every input of a researcher's push: equal fingerprints need no ORCID request.
+
+    ``opted_out`` (the assets the researcher chose not to send, from the ledger) counts only when there is one,
+    so the fingerprints of researchers who never opted out stay what they were.
+    """
+    inputs: dict[str, Any] = {
         "settings": settings.fingerprint,
         "researcher": researcher.model_dump(
             mode="json", include={"id", "orcid", "profile_url", "department", "position"}
@@ -341,4 +404,6 @@ def push_fingerprint(
         "sandbox": context.sandbox,
         "assets": sorted((asset.id, asset.model_dump_json()) for asset in assets),
     }
+    if opted_out:
+        inputs["opted_out"] = sorted(opted_out)
     return content_hash(inputs)

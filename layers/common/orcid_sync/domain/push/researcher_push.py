@@ -99,9 +99,13 @@ def _report_plan(run: PushRun, plan: PushPlan) -> None:
         run.event("warning", "skipped duplicate", change.reason, asset_id=change.asset_id)
     # Works the researcher deleted: counted on every push, the event was recorded once, when we learned it.
     run.counts.works_withheld_deleted_by_researcher = len(plan.steps(Step.WITHHELD))
+    # Works the researcher chose not to send: counted on every push too, without an event (their own choice).
+    run.counts.works_withheld_opted_out = len(plan.steps(Step.OPTED_OUT))
     run.counts.works_duplicate = len(plan.steps(Step.DUPLICATE))
     run.counts.works_unchanged = len(plan.steps(Step.UNCHANGED))
-    run.counts.works_skipped = len(plan.steps(Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE))
+    run.counts.works_skipped = len(
+        plan.steps(Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE, Step.OPTED_OUT)
+    )
     for name, item in (("researcher-url", plan.researcher_url), ("employment", plan.employment)):
         if item is not None and item.step in (Step.SKIP, Step.INVALID):
             run.event("error" if item.step is Step.INVALID else "info", f"skipped {name}", item.reason)
@@ -133,7 +137,9 @@ def _push(task: ResearcherTask, ports: PushPorts, run: PushRun) -> PushOutcome:
     assets = ports.assets.list_for_researcher(researcher.id)
     known = ports.ledger.load(researcher.id)
     resend = bool(task.options.get("resend_deleted", False))
-    fingerprint = push_fingerprint(researcher, stored_token, assets, settings, ports.context)
+    fingerprint = push_fingerprint(
+        researcher, stored_token, assets, settings, ports.context, opted_out=known.opted_out
+    )
     if not task.dry_run and not resend and known.fingerprint == fingerprint:
         run.counts = standing_counts(assets, known, settings)
         run.counts.works_unchanged = sum(1 for e in known.works.values() if e.state is EntryState.SYNCED)
