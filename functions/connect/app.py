@@ -19,48 +19,40 @@ from orcid_sync import composition, templates
 from orcid_sync.config import get_settings
 from orcid_sync.domain.connect.links import open_connect_page, start_authorization
 from orcid_sync.domain.connect.oauth_callback import complete_authorization
-from orcid_sync.domain.connect.shared import CallbackParams, ConnectRefusedError, stylesheet_url
+from orcid_sync.domain.connect.shared import CallbackParams, ConnectRefusedError
 from orcid_sync.domain.models import utc_now
 from orcid_sync.observability import logger, metrics, tracer
 
-# No script at all, styles only from our own stylesheet, no forms, never framed (ORCID forbids iframes).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
-    # The connect link is in the page's URL: never hand it to ORCID or anyone else as a Referer.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex, nofollow",
-}
-HTML = "text/html; charset=utf-8"
+# On Lambda, CodeUri functions/connect/ makes this directory the zip root and this module the top-level ``app``;
+# the tests and the local stack import it as ``functions.connect.app``.
+if __package__:
+    from . import me, pages
+else:
+    import me  # type: ignore[import-not-found, no-redef]  # mypy sees the repo layout
+    import pages  # type: ignore[import-not-found, no-redef]
+
+CONTENT_SECURITY_POLICY = pages.CONTENT_SECURITY_POLICY
+SECURITY_HEADERS = pages.SECURITY_HEADERS
 
 app = APIGatewayHttpResolver()
+app.include_router(me.router)
 
 
 # --- request helpers ------------------------------------------------------------------------------
 
 
 def _base_url() -> str:
-    event = app.current_event
-    return composition.public_base_url(domain_name=event.request_context.domain_name, host=event.headers.get("host"))
+    return pages.base_url(app.current_event)
 
 
 def _lang() -> str:
-    return templates.negotiate_language(app.current_event.headers.get("accept-language"))
+    return pages.language(app.current_event)
 
 
-def _page(template: str, *, status: int, **context: Any) -> Response[str]:
-    # The stylesheet's path depends only on configuration, so even an error page about the request has it.
-    style = stylesheet_url(get_settings().public_base_url)
-    body = templates.render_page(template, lang=_lang(), stylesheet_url=style, **context)
-    return Response(status_code=status, content_type=HTML, body=body, headers=dict(SECURITY_HEADERS))
+def _page(template: str, *, status: int, profile_url: str | None = None, **context: Any) -> Response[str]:
+    return pages.page(
+        app.current_event, template, status=status, brand=pages.branding(profile_url=profile_url), **context
+    )
 
 
 # --- routes ---------------------------------------------------------------------------------------
@@ -76,7 +68,7 @@ def connect_page() -> Response[str]:
         site=composition.orcid_site(),
         now=utc_now(),
     )
-    return _page("connect.html.j2", status=200, view=view)
+    return _page("connect.html.j2", status=200, profile_url=view.profile_url, view=view)
 
 
 @app.get("/connect/start")
@@ -104,11 +96,13 @@ def stylesheet() -> Response[str]:
 @app.get("/orcid/callback")
 def callback() -> Response[str]:
     params = CallbackParams.model_validate(app.current_event.query_string_parameters or {})
+    if params.state and composition.link_signer().is_sign_in_state(params.state):
+        return me.complete(params)  # a sign-in to "My ORCID", not a connection
     connected = complete_authorization(
         params, base_url=_base_url(), services=composition.callback_services(), now=utc_now()
     )
     metrics.add_metric(name="ResearcherConnected", unit=MetricUnit.Count, value=1)
-    return _page("success.html.j2", status=200, view=connected)
+    return _page("success.html.j2", status=200, profile_url=connected.profile_url, view=connected)
 
 
 # --- every failure is a page with the same headers -------------------------------------------------

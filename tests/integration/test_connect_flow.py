@@ -311,8 +311,10 @@ def test_the_whole_flow_stores_the_token_encrypted_and_shows_the_id(
     _assert_secure(response)
     html = _body(response)
     assert "Your ORCID iD is connected" in html
-    assert f'href="https://sandbox.orcid.org/{ORCID}" aria-label="View ORCID record"' in html
-    assert f"<span>https://sandbox.orcid.org/{ORCID}</span>" in html
+    # The link's accessible name starts with the iD as shown; the iD itself never wraps (a break only after the host).
+    url = f"https://sandbox.orcid.org/{ORCID}"
+    assert f'href="{url}" aria-label="{url} (View ORCID record)"' in html
+    assert f'<span class="orcid-url">https://sandbox.orcid.org/<wbr><span class="orcid-number">{ORCID}</span>' in html
     assert 'aria-label="ORCID iD icon"' in html
     # And the code went to ORCID with our credentials and the registered redirect URI
     assert token_call.call_count == 1

@@ -34,6 +34,34 @@ from orcid_sync.domain.type_mapping import WorkTypeMapping, default_mapping, to_
 
 ALL_TYPES = "all"
 
+# The researcher pages' background: an accent colour must keep text on it (and it on text) readable.
+PAGE_BACKGROUND = "#ffffff"
+# WCAG 2.2 success criterion 1.4.3 (contrast, minimum) for normal text.
+MIN_CONTRAST = 4.5
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_HTTPS_URL = re.compile(r"^https://[^\s/?#<>\"]+[^\s<>\"]*$")
+# Look only: the researcher pages' branding never changes what is sent to ORCID (not in the fingerprint).
+BRANDING_FIELDS = frozenset({"logo_url", "support_contact", "accent_color"})
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG 2 relative luminance of a ``#rrggbb`` colour."""
+
+    def channel(hex_pair: str) -> float:
+        value = int(hex_pair, 16) / 255
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours, from 1 to 21."""
+    lighter, darker = sorted((relative_luminance(first), relative_luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 # ROR ids are 0 + 6 Crockford base-32 characters + 2 check digits; ORCID stores the full URL.
 _ROR_BARE = re.compile(r"^(?:https?://)?(?:www\.)?(?:ror\.org/)?(0[0-9a-hjkmnp-tv-z]{6}[0-9]{2})/?$", re.IGNORECASE)
 
@@ -179,6 +207,39 @@ class IntegrationSettings(RefusesControlCharacters):
     researcher_url: ResearcherUrlSettings = Field(default_factory=ResearcherUrlSettings)
     # Esploro asset type → ORCID work type, on top of the built-in table.
     type_overrides: dict[str, str] = Field(default_factory=dict)
+    # The researcher pages' branding (connect, success, problem, My ORCID); none of it goes to ORCID.
+    logo_url: Annotated[str | None, Field(max_length=2000)] = None
+    support_contact: Annotated[str | None, Field(max_length=2000)] = None
+    accent_color: str | None = None
+
+    @field_validator("logo_url")
+    @classmethod
+    def _https_logo(cls, value: str | None) -> str | None:
+        if value is not None and not _HTTPS_URL.match(value):
+            raise ValueError(f"logo_url must be an https:// URL (an image the pages load), not {value[:100]!r}")
+        return value
+
+    @field_validator("support_contact")
+    @classmethod
+    def _contact_shape(cls, value: str | None) -> str | None:
+        if value is not None and not (_EMAIL.match(value) or _HTTPS_URL.match(value)):
+            raise ValueError(f"support_contact must be an email address or an https:// URL, not {value[:100]!r}")
+        return value
+
+    @field_validator("accent_color")
+    @classmethod
+    def _readable_accent(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _HEX_COLOR.match(value):
+            raise ValueError(f"accent_color must be a colour like #0b5cad (#rrggbb), not {value[:20]!r}")
+        ratio = contrast_ratio(value, PAGE_BACKGROUND)
+        if ratio < MIN_CONTRAST:
+            raise ValueError(
+                f"accent_color {value} has a contrast ratio of {ratio:.2f}:1 with the pages' white background; "
+                f"at least {MIN_CONTRAST}:1 is needed for readable text (WCAG 1.4.3): choose a darker colour"
+            )
+        return value.lower()
 
     @field_validator("organization")
     @classmethod
@@ -206,7 +267,8 @@ class IntegrationSettings(RefusesControlCharacters):
     @cached_property
     def fingerprint(self) -> str:
         """A hash of every setting; part of the push's "did anything change?" comparison."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        content = self.model_dump(mode="json", exclude=set(BRANDING_FIELDS))
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def selects(self, asset_type: str) -> bool:
@@ -216,6 +278,13 @@ class IntegrationSettings(RefusesControlCharacters):
     def updates(self, researcher: Researcher) -> bool:
         """The ``update_researchers`` policy for one researcher."""
         return self.update_researchers is UpdateResearchers.ALL or researcher.update_orcid_profile
+
+    @property
+    def support_href(self) -> str | None:
+        """The support contact as a link target (``mailto:`` for an email address)."""
+        if self.support_contact is None:
+            return None
+        return self.support_contact if self.support_contact.startswith("https://") else f"mailto:{self.support_contact}"
 
     @property
     def researcher_url_name(self) -> str:

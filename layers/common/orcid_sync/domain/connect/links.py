@@ -81,6 +81,7 @@ def open_connect_page(
         researcher_name=display_name(researcher),
         start_url=f"{base_url}{START_PATH}?{urlencode({'link': link})}",
         connected_orcid_url=site.id_url(researcher.orcid) if connected and researcher.orcid else None,
+        profile_url=researcher.profile_url,
     )
 
 

@@ -122,6 +122,7 @@ def complete_authorization(
         orcid=orcid,
         orcid_url=services.site.id_url(orcid),
         scopes=tuple(sorted(token.scopes)),
+        profile_url=updated.profile_url,
     )
 
 

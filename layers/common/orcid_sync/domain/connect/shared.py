@@ -178,6 +178,8 @@ class ConnectPage(BaseModel):
     researcher_name: str
     start_url: str
     connected_orcid_url: str | None = None
+    profile_url: str | None = None
+    """The researcher's repository profile (the page links back to it)."""
 
 
 class Connected(BaseModel):
@@ -188,6 +190,7 @@ class Connected(BaseModel):
     orcid: str
     orcid_url: str
     scopes: tuple[str, ...]
+    profile_url: str | None = None
 
     @property
     def can_update_person(self) -> bool:

@@ -20,6 +20,10 @@ from pydantic import SecretStr
 
 _LINK_PURPOSE = "connect-link/v1"
 _STATE_PURPOSE = "oauth-state/v1"
+# "My ORCID": the state of a sign-in with ORCID (no researcher yet), the session cookie, its CSRF tokens.
+_SIGN_IN_STATE_PURPOSE = "me-sign-in-state/v1"
+_SESSION_PURPOSE = "me-session/v1"
+_CSRF_PURPOSE = "me-csrf/v1"
 _SEPARATOR = "\x1f"  # cannot occur in a researcher id (EntityId) or a nonce
 # Longer than any token we issue (researcher ids are at most 128 characters); refuse before hashing.
 _MAX_TOKEN_LENGTH = 1024
@@ -56,6 +60,24 @@ class StateClaims:
 
     researcher_id: str
     nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SignInStateClaims:
+    """What a genuine sign-in state says: the nonce (single-use record, ORCID's ``nonce``) and its expiry."""
+
+    nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    """What a genuine "My ORCID" session cookie says."""
+
+    researcher_id: str
+    orcid: str
+    csrf_secret: str
     expires_at: datetime
 
 
@@ -108,6 +130,40 @@ class Signer:
         if expires_at <= now:
             raise ExpiredTokenError("the sign-in attempt has expired", researcher_id=researcher_id)
         return StateClaims(researcher_id=researcher_id, nonce=nonce, expires_at=expires_at)
+
+    # --- "My ORCID": sign-in state, session cookie, CSRF tokens ------------------------------------
+
+    def sign_sign_in_state(self, nonce: str, expires_at: datetime) -> str:
+        return self._sign([_SIGN_IN_STATE_PURPOSE, nonce, str(_epoch(expires_at))])
+
+    def verify_sign_in_state(self, token: str, *, now: datetime) -> SignInStateClaims:
+        nonce, expiry = self._verify(token, _SIGN_IN_STATE_PURPOSE, fields=2)
+        expires_at = self._expiry(expiry)
+        if expires_at <= now:
+            raise ExpiredTokenError("the sign-in attempt has expired", researcher_id="")
+        return SignInStateClaims(nonce=nonce, expires_at=expires_at)
+
+    def is_sign_in_state(self, token: str) -> bool:
+        """True for a genuine sign-in state (expired or not): the callback tells the two flows apart by it."""
+        try:
+            self._verify(token, _SIGN_IN_STATE_PURPOSE, fields=2)
+        except ForgedTokenError:
+            return False
+        return True
+
+    def sign_session(self, researcher_id: str, orcid: str, csrf_secret: str, expires_at: datetime) -> str:
+        return self._sign([_SESSION_PURPOSE, researcher_id, orcid, csrf_secret, str(_epoch(expires_at))])
+
+    def verify_session(self, token: str, *, now: datetime) -> SessionClaims:
+        researcher_id, orcid, csrf_secret, expiry = self._verify(token, _SESSION_PURPOSE, fields=4)
+        expires_at = self._expiry(expiry)
+        if expires_at <= now:
+            raise ExpiredTokenError("the session has expired", researcher_id=researcher_id)
+        return SessionClaims(researcher_id=researcher_id, orcid=orcid, csrf_secret=csrf_secret, expires_at=expires_at)
+
+    def csrf_token(self, csrf_secret: str) -> str:
+        """The form token of a session: a MAC of its CSRF secret (the secret itself never leaves the cookie)."""
+        return _b64encode(self._mac(_SEPARATOR.join([_CSRF_PURPOSE, csrf_secret]).encode("utf-8")))
 
     # --- the envelope ----------------------------------------------------------------------------
 
