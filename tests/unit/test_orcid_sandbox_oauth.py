@@ -553,7 +553,7 @@ def test_issued_tokens_lists_every_token_ever_issued(client: FlaskClient) -> Non
     expected = [
         token[kind] for token in (connected, refreshed, public, seeded) for kind in ("access_token", "refresh_token")
     ]
-    assert response.json == {"tokens": expected}
+    assert response.json == {"tokens": expected, "id_tokens": []}
     assert len(set(expected)) == 8
 
 

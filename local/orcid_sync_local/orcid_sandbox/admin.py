@@ -285,8 +285,10 @@ def revoke_token_as_researcher(token: str) -> Response:
 
 @admin.get("/issued-tokens")
 def list_issued_tokens() -> Response:
-    """Test-only: every access and refresh token value ever issued, revoked ones too (for token leak scans)."""
-    return admin_json({"tokens": sandbox_state().issued_token_values()})
+    """Test-only: every access, refresh and id token value ever issued, revoked ones too (for token leak scans),
+    and the claims of the id_tokens issued since the last reset (for inspecting sign-ins)."""
+    state = sandbox_state()
+    return admin_json({"tokens": state.issued_token_values(), "id_tokens": state.id_token_claims()})
 
 
 # --- clients --------------------------------------------------------------------------------------------------

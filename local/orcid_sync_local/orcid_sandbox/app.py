@@ -16,6 +16,7 @@ from .config import SandboxConfig
 from .errors import OAuthError, OrcidApiError, orcid_error
 from .member_api import member_api
 from .oauth import oauth
+from .openid import openid
 from .responses import (
     DROP_CONNECTION_KEY,
     EXTENSION_KEY,
@@ -93,6 +94,7 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app = SandboxFlask(__name__, static_folder=None)
     app.extensions[EXTENSION_KEY] = SandboxState(config or SandboxConfig())
     app.register_blueprint(oauth)
+    app.register_blueprint(openid)
     app.register_blueprint(member_api)
     app.register_blueprint(admin)
     app.register_error_handler(OrcidApiError, orcid_error_response)

@@ -118,6 +118,8 @@ class AccessToken:
     scopes: frozenset[str]
     expires_at: float
     revoked_by: str | None = None
+    sign_in: SignIn | None = None
+    """For a token from a code granted with ``openid``: the sign-in its ``id_token`` describes."""
 
     @property
     def scope(self) -> str:
@@ -136,3 +138,13 @@ class AuthorizationCode:
     orcid: str
     issued_at: float
     used: bool = False
+    sign_in: SignIn | None = None
+    """Set when ``openid`` was granted: what the token exchange puts into the ``id_token``."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """An OpenID Connect sign-in: when the researcher signed in (epoch seconds) and the client's ``nonce``."""
+
+    auth_time: int
+    nonce: str | None

@@ -10,8 +10,9 @@ from werkzeug.datastructures import MultiDict
 
 from .config import RegisteredClient
 from .errors import OAuthError
-from .responses import oauth_json, proxy_error_page, sandbox_state
-from .state import AccessToken, Record, SandboxState
+from .openid import OPENID_SCOPE, issue_id_token
+from .responses import base_url, oauth_json, proxy_error_page, sandbox_state
+from .state import AccessToken, Record, SandboxState, SignIn
 
 oauth = Blueprint("oauth", __name__, url_prefix="/oauth")
 
@@ -24,6 +25,8 @@ GRANTABLE_SCOPES = {
     "/person/update": "Add or update your biographical information (researcher URLs, keywords, …)",
 }
 CLIENT_CREDENTIALS_SCOPES = frozenset({"/read-public"})
+# OpenID Connect's `prompt` values; the sandbox has no sign-in session, so `none` always gets login_required.
+PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 RECENT_RESEARCHERS_SHOWN = 20
 
 
@@ -44,11 +47,25 @@ class AuthorizeRequest:
     redirect_uri: str
     scopes: tuple[str, ...]
     state: str | None
+    nonce: str | None = None
+    prompt: str | None = None
+    max_age: str | None = None
 
     @property
     def scope(self) -> str:
         """The scopes, space-separated as requested."""
         return " ".join(self.scopes)
+
+    @property
+    def openid(self) -> bool:
+        """Whether this is an OpenID Connect sign-in (`nonce`, `prompt` and `max_age` count only then)."""
+        return OPENID_SCOPE in self.scopes
+
+    @property
+    def openid_parameters(self) -> list[tuple[str, str]]:
+        """`nonce`, `prompt` and `max_age` as sent, for the consent form to carry."""
+        values = (("nonce", self.nonce), ("prompt", self.prompt), ("max_age", self.max_age))
+        return [(name, value) for name, value in values if value is not None]
 
 
 def _parse_authorize_request(params: MultiDict[str, str]) -> AuthorizeRequest:
@@ -69,7 +86,15 @@ def _parse_authorize_request(params: MultiDict[str, str]) -> AuthorizeRequest:
     unknown = [scope for scope in scopes if scope not in GRANTABLE_SCOPES]
     if not scopes or unknown:
         raise AuthorizePageError("invalid_scope", f"Invalid scope: {' '.join(unknown) or '(none requested)'}")
-    return AuthorizeRequest(client, redirect_uri, scopes, params.get("state"))
+    if OPENID_SCOPE in scopes and "/authenticate" in scopes:
+        # ORCID: "authenticate and openid have the same authorization, only one or the other should be used".
+        raise AuthorizePageError("invalid_scope", "Invalid scope: request openid or /authenticate, not both")
+    prompt, max_age = params.get("prompt"), params.get("max_age")
+    if OPENID_SCOPE in scopes and prompt is not None and not set(prompt.split()) <= PROMPT_VALUES:
+        raise AuthorizePageError("invalid_request", f"Unsupported prompt '{prompt}'")
+    if OPENID_SCOPE in scopes and max_age is not None and not max_age.isdigit():
+        raise AuthorizePageError("invalid_request", "max_age must be a number of seconds")
+    return AuthorizeRequest(client, redirect_uri, scopes, params.get("state"), params.get("nonce"), prompt, max_age)
 
 
 def _redirect_to_client(authorize: AuthorizeRequest, params: list[tuple[str, str]]) -> Response:
@@ -95,6 +120,7 @@ def _consent_page(
         scope=authorize.scope,
         scopes=[(scope, GRANTABLE_SCOPES[scope]) for scope in authorize.scopes],
         oauth_state=authorize.state,
+        openid_parameters=authorize.openid_parameters,
         mode=mode,
         signin_id=signin_id,
         given_names=names[0],
@@ -106,12 +132,15 @@ def _consent_page(
 
 
 @oauth.get("/authorize")
-def show_authorize_page() -> str | tuple[str, int]:
+def show_authorize_page() -> Response | str | tuple[str, int]:
     """The sign-in/register and consent page; pre-filled from `orcid`, `email` and the name parameters."""
     try:
         authorize = _parse_authorize_request(request.args)
     except AuthorizePageError as error:
         return _error_page(error)
+    if authorize.openid and authorize.prompt is not None and "none" in authorize.prompt.split():
+        # ORCID answers prompt=none without a sign-in session this way; the sandbox never has one.
+        return _redirect_to_client(authorize, [("error", "login_required")])
     state = sandbox_state()
     orcid = request.args.get("orcid", "")
     email = request.args.get("email", "")
@@ -148,8 +177,10 @@ def decide_authorization() -> Response | str | tuple[str, int]:
         record = _signed_in_record(state, mode, signin_id, names, email)
     except ValueError as problem:
         return _consent_page(authorize, mode=mode, signin_id=signin_id, names=names, email=email, error=str(problem))
+    # The researcher has just signed in on this page: that is the id_token's auth_time.
+    sign_in = SignIn(auth_time=int(state.config.clock()), nonce=authorize.nonce) if authorize.openid else None
     code = state.issue_code(
-        authorize.client.client_id, authorize.redirect_uri, frozenset(authorize.scopes), record.orcid
+        authorize.client.client_id, authorize.redirect_uri, frozenset(authorize.scopes), record.orcid, sign_in=sign_in
     )
     return _redirect_to_client(authorize, [("code", code)])
 
@@ -204,6 +235,8 @@ def exchange_token() -> Response:
         if not code:
             raise OAuthError(400, "invalid_request", "An authorization code must be supplied.")
         token = state.exchange_code(client, code, form.get("redirect_uri"))
+        if token.sign_in is not None:
+            return oauth_json(_token_body(state, token) | {"id_token": issue_id_token(state, token, issuer=base_url())})
     elif grant_type == "refresh_token":
         token = _refresh(state, client)
     elif grant_type == "client_credentials":

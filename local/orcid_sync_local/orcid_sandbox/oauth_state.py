@@ -9,7 +9,7 @@ import uuid
 
 from .config import RegisteredClient, SandboxConfig
 from .errors import OAuthError, invalid_token
-from .models import AccessToken, AuthorizationCode
+from .models import AccessToken, AuthorizationCode, SignIn
 from .state_core import StateCore
 
 TOKEN_LIFETIME_SECONDS = 631_138_518
@@ -27,6 +27,8 @@ class OAuthGrants(StateCore):
         self._codes: dict[str, AuthorizationCode] = {}
         # Every token value ever issued, for leak scans; kept across `reset`.
         self._issued_tokens: list[str] = []
+        # The claims of every id_token issued since the last `reset`, for inspection (never the token itself).
+        self._id_token_claims: list[dict[str, object]] = []
 
     def _forget_grants(self) -> None:
         """Drop every code and token (the issued values stay, for leak scans)."""
@@ -34,14 +36,25 @@ class OAuthGrants(StateCore):
             self._tokens.clear()
             self._tokens_by_refresh.clear()
             self._codes.clear()
+            self._id_token_claims.clear()
 
-    def issue_code(self, client_id: str, redirect_uri: str, scopes: frozenset[str], orcid: str) -> str:
-        """A new authorization code for the consent just given."""
+    def issue_code(
+        self,
+        client_id: str,
+        redirect_uri: str,
+        scopes: frozenset[str],
+        orcid: str,
+        *,
+        sign_in: SignIn | None = None,
+    ) -> str:
+        """A new authorization code for the consent just given (with the OpenID sign-in, when `openid` was granted)."""
         with self.lock:
             code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
             while code in self._codes:
                 code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
-            self._codes[code] = AuthorizationCode(code, client_id, redirect_uri, scopes, orcid, issued_at=self.now())
+            self._codes[code] = AuthorizationCode(
+                code, client_id, redirect_uri, scopes, orcid, issued_at=self.now(), sign_in=sign_in
+            )
             return code
 
     def exchange_code(self, client: RegisteredClient, code: str, redirect_uri: str | None) -> AccessToken:
@@ -56,7 +69,9 @@ class OAuthGrants(StateCore):
             redirect_mismatch = redirect_uri is not None and redirect_uri != grant.redirect_uri
             if grant.client_id != client.client_id or expired or redirect_mismatch:
                 raise invalid
-            return self.issue_token(client.client_id, grant.orcid, grant.scopes)
+            token = self.issue_token(client.client_id, grant.orcid, grant.scopes)
+            token.sign_in = grant.sign_in
+            return token
 
     def issue_token(
         self, client_id: str, orcid: str | None, scopes: frozenset[str], lifetime: int = TOKEN_LIFETIME_SECONDS
@@ -131,9 +146,20 @@ class OAuthGrants(StateCore):
             return revoked
 
     def issued_token_values(self) -> list[str]:
-        """Every access and refresh token ever issued, revoked or not, in issue order (`reset` keeps them)."""
+        """Every access, refresh and id token ever issued, revoked or not, in issue order (`reset` keeps them)."""
         with self.lock:
             return list(self._issued_tokens)
+
+    def record_id_token(self, id_token: str, claims: dict[str, object]) -> None:
+        """Remember an issued id_token: its value for leak scans, its claims for inspection."""
+        with self.lock:
+            self._issued_tokens.append(id_token)
+            self._id_token_claims.append(dict(claims))
+
+    def id_token_claims(self) -> list[dict[str, object]]:
+        """The claims of the id_tokens issued since the last `reset`, in issue order."""
+        with self.lock:
+            return [dict(claims) for claims in self._id_token_claims]
 
     def token_summaries(self, orcid: str) -> list[dict[str, object]]:
         """The tokens on a record, without the token values."""

@@ -14,7 +14,16 @@ from .activity_writes import ActivityWrites
 from .config import RegisteredClient, SandboxConfig
 from .faults import FaultInjector, FaultSettings
 from .identifiers import FIRST_SANDBOX_ORCID_BASE, LAST_SANDBOX_ORCID_BASE, format_orcid, is_valid_orcid
-from .models import AccessToken, AuthorizationCode, Record, SelfIdIndex, Source, StoredActivity, StoredResearcherUrl
+from .models import (
+    AccessToken,
+    AuthorizationCode,
+    Record,
+    SelfIdIndex,
+    SignIn,
+    Source,
+    StoredActivity,
+    StoredResearcherUrl,
+)
 from .oauth_state import CODE_LIFETIME_SECONDS, TOKEN_LIFETIME_SECONDS, OAuthGrants
 from .ratelimit import TokenBucketLimiter
 from .researcher_url_writes import ResearcherUrlWrites
@@ -32,6 +41,7 @@ __all__ = [
     "Record",
     "SandboxState",
     "SelfIdIndex",
+    "SignIn",
     "Source",
     "StoredActivity",
     "StoredResearcherUrl",

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from orcid_sync.domain.connect.oauth_callback import CallbackServices
     from orcid_sync.domain.connect.shared import OrcidSite
     from orcid_sync.domain.connect.signing import Signer
+    from orcid_sync.domain.me.ports import IdTokenVerifier
     from orcid_sync.domain.retry_policy import RetryPolicy
     from orcid_sync.domain.tokens.importing import TokenImporter
     from orcid_sync.domain.tokens.upload_runs import JobUploadRuns
@@ -265,6 +266,18 @@ def callback_services() -> CallbackServices:
         fingerprint_key=secrets.signing_key,
         site=orcid_site(),
     )
+
+
+# --- "My ORCID" (sign in with ORCID) ---------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def id_token_verifier() -> IdTokenVerifier:
+    """Checks ORCID's OpenID ``id_token`` against ``<ORCID site>/oauth/jwks`` (the key set cached per container)."""
+    from orcid_sync.adapters.orcid_api.openid import OrcidIdTokenVerifier  # noqa: PLC0415 - see the module docstring
+
+    config = settings()
+    return OrcidIdTokenVerifier(config.orcid_site_url, config.orcid_client_id, timeout=config.orcid_timeout_seconds)
 
 
 # --- importing tokens (POST /tokens and uploaded files) --------------------------------------

@@ -964,6 +964,8 @@ class OAuthToken(BaseModel):
     scope: str
     name: str | None = None
     orcid: OrcidId | None = None
+    id_token: SecretStr | None = None
+    """ORCID's signed OpenID ``id_token``, present when the code was granted with the ``openid`` scope."""
 
     @property
     def scopes(self) -> frozenset[str]:
