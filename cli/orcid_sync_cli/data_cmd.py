@@ -92,7 +92,7 @@ def _load(
 
 @click.group("researchers")
 def researchers() -> None:
-    """Researchers: load them from a file, show one."""
+    """Researchers: load them from a file, show one, and what we send to their ORCID record."""
 
 
 @researchers.command("load")
@@ -163,6 +163,68 @@ def _researcher_fields(researcher: dict[str, Any]) -> list[tuple[str, Any]]:
     fields.append(("Updates ORCID profile", "yes" if researcher.get("update_orcid_profile", True) else "no"))
     fields.append(("Active", "yes" if researcher.get("active", True) else "no"))
     return fields
+
+
+OUTPUT_STATE_LABELS = {
+    "on_orcid": "on ORCID",
+    "will_be_added": "will be added",
+    "will_be_updated": "will be updated",
+    "not_approved": "not approved",
+    "not_visible": "not visible",
+    "type_not_sent": "type not sent",
+    "not_sending": "sending off",
+    "opted_out": "opted out",
+    "deleted_by_researcher": "deleted by researcher",
+    "refused_by_orcid": "refused by ORCID",
+    "held_back": "held back",
+}
+"""The states of GET /researchers/{id}/outputs, as the table shows them (the JSON keeps the API's values)."""
+
+OUTPUT_CSV_COLUMNS = ("asset_id", "state", "year", "asset_type", "put_code", "title", "reason", "orcid_message")
+
+
+@researchers.command("outputs")
+@click.argument("researcher_id")
+@output_option()
+@api_options
+def researcher_outputs(api: ApiClient, researcher_id: str, output: str) -> None:
+    """What the researcher's "My ORCID" page shows: each of their assets, where it stands with ORCID, and why.
+
+    From the sync ledger and the assets (no ORCID request): on ORCID, will be added or updated by the next push,
+    not sent (not approved, not visible, type not sent, sending off, opted out by the researcher), deleted by the
+    researcher on ORCID, refused by ORCID, or held back (a duplicate identifier). JSON: see cli/README.md.
+    """
+    view: dict[str, Any] = api.call("GET", f"/researchers/{quote(researcher_id, safe='')}/outputs")
+    if output == "json":
+        output_module.emit_json(view)
+        return
+    if output == "csv":
+        output_module.emit_csv(
+            OUTPUT_CSV_COLUMNS, [[item.get(name) for name in OUTPUT_CSV_COLUMNS] for item in view["outputs"]]
+        )
+        return
+    counts = ", ".join(
+        f"{OUTPUT_STATE_LABELS.get(state, state)} {count}" for state, count in view["counts"].items() if count
+    )
+    title = f"Outputs of researcher {view['researcher_id']} ({view.get('orcid') or 'no ORCID iD'}): {counts or 'none'}"
+    columns = [
+        output_module.Column("Asset", no_wrap=True),
+        output_module.Column("State", no_wrap=True),
+        output_module.Column("Year", no_wrap=True, drop=2),
+        output_module.Column("Title", drop=1),
+        output_module.Column("Why"),
+    ]
+    rows = [
+        [
+            item["asset_id"],
+            OUTPUT_STATE_LABELS.get(item["state"], item["state"]),
+            item.get("year") or "-",
+            item["title"],
+            item["reason"] + (f" ORCID said: {item['orcid_message']}" if item.get("orcid_message") else ""),
+        ]
+        for item in view["outputs"]
+    ]
+    output_module.print_table(title, columns, rows)
 
 
 @click.group("assets")

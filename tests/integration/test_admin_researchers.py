@@ -204,3 +204,66 @@ def test_openapi_documents_the_researcher_routes(aws: AwsEnv) -> None:
     assert body["items"] == {"$ref": "#/components/schemas/ResearcherInput"}
     assert "ResearcherInput" in doc["components"]["schemas"]
     assert "ResearcherView" in doc["components"]["schemas"]
+
+
+# --- GET /researchers/{id}/outputs (issue 16: what the researcher's "My ORCID" page shows) -------------------------
+
+
+def _asset(aid: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": aid,
+        "researchers": ["r1"],
+        "type": "publication.journalArticle",
+        "status": "approved",
+        "visible": True,
+        "title": f"Output {aid}",
+        "doi": f"10.1234/{aid}",
+        "date": "2024-05",
+        **extra,
+    }
+
+
+def test_outputs_show_each_asset_its_state_and_the_researchers_opt_out(aws: AwsEnv) -> None:
+    from orcid_sync.domain.institution_settings import IntegrationSettings
+    from orcid_sync.domain.push.ledger import LedgerChanges, WorkEntry
+
+    # Given a researcher with a work on ORCID, one opted out, one pending and one new, sending switched on
+    call("PUT", "/researchers/r1", body=person("r1", orcid=ORCID))
+    for aid, extra in (("a1", {}), ("a2", {}), ("a3", {"status": "pending"}), ("a4", {})):
+        assert call("PUT", f"/assets/{aid}", body=_asset(aid, **extra))[0] in (200, 201)
+    composition.integration_settings_store().save(
+        IntegrationSettings(send_assets=True), expected_version=0, at=datetime.now(UTC), by="test"
+    )
+    ledger = composition.push_ledger_store()
+    now = datetime.now(UTC)
+    entry = WorkEntry(asset_id="a1", put_code=4711, content_hash="old", last_pushed_at=now)
+    ledger.write("r1", LedgerChanges(works={"a1": entry, "a2": entry.model_copy(update={"asset_id": "a2"})}))
+    ledger.set_opted_out("r1", "a2", True, at=now)
+    # When an administrator looks
+    status, body = call("GET", "/researchers/r1/outputs")
+    # Then every asset is listed with its state and reason
+    assert status == 200
+    assert body["researcher_id"] == "r1" and body["orcid"] == ORCID
+    states = {o["asset_id"]: o["state"] for o in body["outputs"]}
+    assert states == {"a1": "will_be_updated", "a2": "opted_out", "a3": "not_approved", "a4": "will_be_added"}
+    opted = next(o for o in body["outputs"] if o["asset_id"] == "a2")
+    assert opted["can_opt_in"] and "will be removed" in opted["reason"] and opted["put_code"] == 4711
+    assert body["counts"]["opted_out"] == 1 and body["counts"]["on_orcid"] == 0
+    assert set(body["counts"]) >= {"on_orcid", "held_back", "deleted_by_researcher"}
+    # And opting back in shows at once
+    ledger.set_opted_out("r1", "a2", False, at=now)
+    assert {o["asset_id"]: o["state"] for o in call("GET", "/researchers/r1/outputs")[1]["outputs"]}["a2"] == (
+        "will_be_updated"
+    )
+
+
+def test_outputs_of_an_unknown_researcher_are_404(aws: AwsEnv) -> None:
+    status, body = call("GET", "/researchers/nobody/outputs")
+    assert status == 404
+    assert "nobody" in body["message"]
+
+
+def test_openapi_documents_the_outputs_route(aws: AwsEnv) -> None:
+    _, doc = call("GET", "/openapi.json")
+    assert "get" in doc["paths"]["/researchers/{researcher_id}/outputs"]
+    assert "OutputsView" in doc["components"]["schemas"]

@@ -454,3 +454,59 @@ def test_rejected_token_rows_carry_the_apis_id_and_the_files_line(requests_seen:
     assert set(second) == {"row_number", "line", "orcid", "problems"}
     assert all(set(problem) == {"field", "reason"} for problem in second["problems"] + third["problems"])
     no_token_leaks(rows, path.with_name("tokens.csv.rejected.jsonl").read_text())
+
+
+def test_researchers_outputs(requests_seen: Counter[str]) -> None:
+    from datetime import UTC, datetime
+
+    from orcid_sync.config import OrcidEnvironment
+    from orcid_sync.domain.institution_settings import IntegrationSettings
+    from orcid_sync.domain.models import Asset
+    from orcid_sync.domain.push.ledger import EntryState, LedgerChanges, WorkEntry
+    from orcid_sync.domain.push.works import InvalidWork, build_work
+
+    # Given a researcher with one work on ORCID, one ORCID refused and one opted out
+    researcher("r1", "0000-0002-1825-0097")
+    base = {"researchers": ["r1"], "type": "publication.journalArticle", "status": "approved", "visible": True}
+    for aid in ("a1", "a2", "a3"):
+        composition.asset_store().put(Asset.model_validate({"id": aid, "title": f"Pots {aid}", "date": "2023", **base}))
+    sending = IntegrationSettings(send_assets=True)
+    composition.integration_settings_store().save(sending, expected_version=0, at=datetime.now(UTC), by="test")
+    now = datetime.now(UTC)
+    # ORCID refused a2 as it is now (the push's own content hash of its work)
+    sandbox = composition.settings().orcid_environment is OrcidEnvironment.SANDBOX
+    a2 = composition.asset_store().get("a2")
+    assert a2 is not None
+    built = build_work(a2, sending, sandbox=sandbox)
+    assert not isinstance(built, InvalidWork)
+    digest = built.content_hash
+    refused = WorkEntry(
+        asset_id="a2", content_hash=digest, state=EntryState.REJECTED, last_pushed_at=now, message="Invalid work type"
+    )
+    ledger = composition.push_ledger_store()
+    ledger.write("r1", LedgerChanges(works={"a2": refused}))
+    ledger.set_opted_out("r1", "a3", True, at=now)
+    # When an administrator asks, as JSON
+    result = run_cli("researchers", "outputs", "r1", "--output", "json")
+    # Then they see the API's document
+    assert result.exit_code == 0, result.output
+    shown = printed_json(result)
+    assert {o["asset_id"]: o["state"] for o in shown["outputs"]} == {
+        "a1": "will_be_added",
+        "a2": "refused_by_orcid",
+        "a3": "opted_out",
+    }
+    assert shown["counts"]["opted_out"] == 1 and shown["counts"]["refused_by_orcid"] == 1
+    assert next(o for o in shown["outputs"] if o["asset_id"] == "a2")["orcid_message"] == "Invalid work type"
+    assert requests_seen["GET /researchers/r1/outputs"] == 1
+    # And as a table for people, with the counts and the reasons
+    table = run_cli("researchers", "outputs", "r1")
+    assert table.exit_code == 0, table.output
+    words = " ".join(table.stdout.split())
+    assert "will be added 1, opted out 1, refused by ORCID 1" in words
+    assert "you chose not to send it" in words
+    assert "ORCID said: Invalid work type" in words
+    # An unknown researcher: the API's 404, exit status 1
+    missing = CliRunner().invoke(cli, ["researchers", "outputs", "nobody", "--api", API_URL])
+    assert missing.exit_code == 1
+    assert "HTTP 404" in missing.output

@@ -161,3 +161,33 @@ def test_items_left_unprocessed_for_good_fail_the_write_and_forget_a_fingerprint
     ledger = store.load("r1")
     assert ledger.fingerprint is None
     assert sorted(ledger.works) == ["a000", "a002"]
+
+
+def test_opt_outs_are_items_of_the_researchers_partition_read_in_the_same_query(
+    aws: AwsEnv, calls: Counter[str]
+) -> None:
+    from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore
+    from orcid_sync.domain.pull.ledger import PulledEntry
+
+    table = aws.table("LEDGER_TABLE")
+    store = DynamoLedgerStore(table)
+    store.write("r1", LedgerChanges(works={"a001": entry(1)}))
+    DynamoPullLedgerStore(table).mark_pulled("r1", [PulledEntry(key="doi:10.1/x", job_id="j", pulled_at=AT)])
+    # When the researcher opts out of two assets (one we never sent), and another researcher of one
+    store.set_opted_out("r1", "a001", True, at=AT)
+    store.set_opted_out("r1", "a002", True, at=AT)
+    store.set_opted_out("r2", "a003", True, at=AT)
+    calls.clear()
+    ledger = store.load("r1")
+    # Then one Query reads them with the entries, nothing of the pull's or another researcher's
+    assert calls == {"Query": 1}
+    assert ledger.opted_out == {"a001", "a002"}
+    assert set(ledger.works) == {"a001"}
+    item = table.get_item(Key={"researcher_id": "r1", "item": "optout#a001"})["Item"]
+    assert (item["kind"], item["by"], item["at"]) == ("preference", "researcher", AT.isoformat())
+    # And the pull ledger still reads only its own items
+    assert set(DynamoPullLedgerStore(table).load("r1")) == {"doi:10.1/x"}
+    # Opting back in removes the item
+    store.set_opted_out("r1", "a001", False, at=AT)
+    assert store.load("r1").opted_out == {"a002"}
+    assert "Item" not in table.get_item(Key={"researcher_id": "r1", "item": "optout#a001"})

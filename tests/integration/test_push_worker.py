@@ -482,6 +482,65 @@ def test_a_work_the_researcher_deleted_stays_deleted(stack: Stack) -> None:
     assert stack.ledger("r1").works[made[0].id].state is EntryState.SYNCED
 
 
+def test_the_researchers_choices_on_their_page_reach_their_orcid_record(stack: Stack) -> None:
+    """Issue 16: "don't send this one" deletes our work on the next push and keeps it off; opting back in sends it
+    once; "send it again" brings back a work the researcher deleted, once. The page itself asks ORCID nothing."""
+    from orcid_sync.domain.me.outputs import OutputState, opt_in, opt_out, researcher_outputs, send_again
+
+    orcid = stack.researcher("r1")
+    made = stack.assets("r1", 3)
+    stack.settings(IntegrationSettings(send_assets=True))
+    stack.run(["r1"])
+    assert len(stack.sandbox.works(orcid)) == 3
+    page = composition.outputs_ports()
+    # The page: three works on ORCID, no request to ORCID to say so
+    stack.sandbox.reset_stats()
+    shown = researcher_outputs(page, "r1")
+    assert shown.counts[OutputState.ON_ORCID] == 3
+    assert stack.sandbox.stats()["total"] == 0
+
+    # When the researcher opts out of one, the next push deletes it from their record, with one event
+    opt_out(page, "r1", made[0].id, now=utc_now())
+    job, _ = stack.run(["r1"])
+    titles = sorted(w["work"]["title"]["title"]["value"] for w in stack.sandbox.works(orcid))
+    assert titles == ["Output 1 of r1", "Output 2 of r1"]
+    assert job.counts.works_deleted == 1
+    events = composition.job_store().list_events(job.job_id, limit=10).items
+    assert [e.message for e in events if e.action == "deleted works"] == [
+        "the researcher chose not to send: 1 work deleted from ORCID"
+    ]
+    # and never sends it again, however the asset changes
+    stack.put_asset(made[0].model_copy(update={"title": "Edited", "updated_at": utc_now()}))
+    job, _ = stack.run(["r1"])
+    assert len(stack.sandbox.works(orcid)) == 2
+    assert job.counts.works_withheld_opted_out == 1
+
+    # When they opt back in, the next push sends it once, the one after nothing
+    assert opt_in(page, "r1", made[0].id, now=utc_now()).state is OutputState.WILL_BE_ADDED
+    stack.run(["r1"])
+    stack.sandbox.reset_stats()
+    stack.run(["r1"])
+    assert stack.sandbox.stats()["total"] == 0
+    assert sorted(w["work"]["title"]["title"]["value"] for w in stack.sandbox.works(orcid)) == [
+        "Edited",
+        "Output 1 of r1",
+        "Output 2 of r1",
+    ]
+
+    # When they delete a work on orcid.org, it stays deleted until they press "send it again"; then it is back once
+    gone = stack.ledger("r1").works[made[1].id].put_code
+    stack.sandbox.admin("DELETE", f"/records/{orcid}/works/{gone}")
+    stack.put_asset(made[1].model_copy(update={"title": "Edited 1", "updated_at": utc_now()}))
+    stack.run(["r1"])
+    assert researcher_outputs(page, "r1").counts[OutputState.DELETED_BY_RESEARCHER] == 1
+    assert send_again(page, "r1", made[1].id, now=utc_now()).state is OutputState.WILL_BE_ADDED
+    stack.run(["r1"])
+    stack.run(["r1"])
+    titles = [w["work"]["title"]["title"]["value"] for w in stack.sandbox.works(orcid)]
+    assert sorted(titles) == ["Edited", "Edited 1", "Output 2 of r1"]
+    assert researcher_outputs(page, "r1").counts[OutputState.ON_ORCID] == 3
+
+
 def test_a_token_revoked_mid_job_disconnects_the_researcher(stack: Stack) -> None:
     stack.researcher("r1")
     orcid2 = stack.researcher("r2")

@@ -12,6 +12,7 @@ from pydantic import WithJsonSchema
 from orcid_sync import composition
 from orcid_sync.config import get_settings
 from orcid_sync.domain.batches import MAX_BATCH_ROWS, BatchReport
+from orcid_sync.domain.me.outputs import OutputsView, researcher_outputs
 from orcid_sync.domain.models import OrcidStatus, ResearcherInput
 from orcid_sync.domain.ports import Page
 from orcid_sync.domain.researchers import (
@@ -92,6 +93,27 @@ def load_researchers_route(
 def get_researcher_route(researcher_id: IdInPath) -> ResearcherView:
     """The profile, ORCID iD, connection status, scopes, connected-at and last sync date (never the token)."""
     return get_researcher(composition.researcher_store(), researcher_id, get_settings())
+
+
+@router.get(
+    "/researchers/<researcher_id>/outputs",
+    summary="A researcher's outputs and where each stands with ORCID",
+    tags=["researchers"],
+    responses={200: {"description": "Every asset of the researcher's, its state and why"}, 404: NOT_FOUND},
+)
+def researcher_outputs_route(researcher_id: IdInPath) -> OutputsView:
+    """What the researcher's "My ORCID" page shows: every asset of theirs with its `state` and a plain-English
+    `reason`, our work's `put_code` on their record, ORCID's message when it refused one, whether they opted out
+    ("don't send this one"), and `counts` per state.
+
+    States: `on_orcid`, `will_be_added`, `will_be_updated` (the next push), `not_approved`, `not_visible`,
+    `type_not_sent` (the settings leave its type out), `not_sending` (send_assets is off), `opted_out`,
+    `deleted_by_researcher` (they deleted it on ORCID; only they bring it back), `refused_by_orcid`, `held_back`
+    (a duplicate identifier, a field ORCID would refuse). Read from the ledger and the assets: no ORCID request.
+    """
+    view = researcher_outputs(composition.outputs_ports(), researcher_id)
+    logger.info("researcher outputs read", researcher_id=researcher_id, outputs=len(view.outputs))
+    return view
 
 
 @router.get(

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from orcid_sync.domain.connect.oauth_callback import CallbackServices
     from orcid_sync.domain.connect.shared import OrcidSite
     from orcid_sync.domain.connect.signing import Signer
+    from orcid_sync.domain.me.outputs import OutputsPorts
     from orcid_sync.domain.me.ports import IdTokenVerifier
     from orcid_sync.domain.retry_policy import RetryPolicy
     from orcid_sync.domain.tokens.importing import TokenImporter
@@ -120,6 +121,25 @@ def pull_files() -> S3PullFiles:
     from orcid_sync.adapters.s3_pull_files import S3PullFiles  # noqa: PLC0415 - see the module docstring
 
     return S3PullFiles(_s3(), settings().data_bucket)
+
+
+def outputs_ports() -> OutputsPorts:
+    """What a researcher's outputs page ("My ORCID") and the admin API's view of it read and write: DynamoDB only
+    (assets, the ledger and its opt-outs, the settings, the researcher's push lease), never ORCID."""
+    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.me.outputs import OutputsPorts  # noqa: PLC0415 - see the module docstring
+
+    config = settings()
+    return OutputsPorts(
+        researchers=researcher_store(),
+        assets=asset_store(),
+        ledger=push_ledger_store(),
+        # Read on every call (a page view): an administrator's change shows at once.
+        settings=lambda: integration_settings_store().get().settings,
+        leases=DynamoLeaseStore(dynamodb().Table(config.state_table)),
+        sandbox=config.orcid_environment is OrcidEnvironment.SANDBOX,
+    )
 
 
 # --- secrets, encryption, ORCID --------------------------------------------------------------

@@ -15,18 +15,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from orcid_sync.domain.errors import ConflictError, NotFoundError
-from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.log import logger
 from orcid_sync.domain.models import Asset
 from orcid_sync.domain.ports import AssetStore, ResearcherStore
-from orcid_sync.domain.push.leases import LeaseStore
-from orcid_sync.domain.push.ledger import EntryState, LedgerStore, PushLedger, WorkEntry
-from orcid_sync.domain.push.planning import Step, WorkChange, plan_works
-from orcid_sync.domain.push.resend import resend_deleted
+
+if TYPE_CHECKING:
+    from orcid_sync.domain.institution_settings import IntegrationSettings
+
+    # The push (its planning, the ORCID models it builds works with) loads on the first view, not at import:
+    # importing any module of orcid_sync.domain.push loads the whole package, and a function that shows the
+    # page should pay for it when it renders one, not on every cold start.
+    from orcid_sync.domain.push.leases import LeaseStore
+    from orcid_sync.domain.push.ledger import LedgerStore, PushLedger, WorkEntry
+    from orcid_sync.domain.push.planning import WorkChange
 
 
 class OutputState(StrEnum):
@@ -106,26 +112,33 @@ def _not_wanted_state(asset: Asset, settings: IntegrationSettings) -> tuple[Outp
     return OutputState.TYPE_NOT_SENT, f"Not sent: the repository does not send this type of output ({asset.type})."
 
 
+def _deleted_by_researcher(entry: WorkEntry | None) -> bool:
+    from orcid_sync.domain.push.ledger import EntryState  # noqa: PLC0415 - see the imports
+
+    return entry is not None and entry.state is EntryState.DELETED_BY_RESEARCHER
+
+
 def _on_orcid(entry: WorkEntry | None) -> int | None:
     """Our put-code when our work is on the record (not deleted by the researcher, not refused)."""
-    if entry is None or entry.put_code is None or entry.state is EntryState.DELETED_BY_RESEARCHER:
+    if entry is None or entry.put_code is None or _deleted_by_researcher(entry):
         return None
     return entry.put_code
 
 
-_PLANNED: dict[Step, tuple[OutputState, str]] = {
-    Step.CREATE: (OutputState.WILL_BE_ADDED, f"Will be added to your ORCID record {NEXT_UPDATE}."),
-    Step.UPDATE: (
+# Keyed by the values of planning's ``Step`` (a StrEnum: its members look these up).
+_PLANNED: dict[str, tuple[OutputState, str]] = {
+    "create": (OutputState.WILL_BE_ADDED, f"Will be added to your ORCID record {NEXT_UPDATE}."),
+    "update": (
         OutputState.WILL_BE_UPDATED,
         f"On your ORCID record; the repository's changes go there {NEXT_UPDATE}.",
     ),
-    Step.UNCHANGED: (OutputState.ON_ORCID, "On your ORCID record."),
-    Step.SKIP: (OutputState.REFUSED_BY_ORCID, "ORCID refused it. It is sent again when the repository corrects it."),
-    Step.DUPLICATE: (
+    "unchanged": (OutputState.ON_ORCID, "On your ORCID record."),
+    "skip": (OutputState.REFUSED_BY_ORCID, "ORCID refused it. It is sent again when the repository corrects it."),
+    "duplicate": (
         OutputState.HELD_BACK,
         "Not sent: the repository holds this output twice ({reason}); only one copy is sent.",
     ),
-    Step.INVALID: (
+    "invalid": (
         OutputState.HELD_BACK,
         "Not sent: ORCID would not accept it as the repository has it ({reason}); the repository team can correct it.",
     ),
@@ -137,10 +150,12 @@ def _chosen_state(
     asset: Asset, change: WorkChange | None, entry: WorkEntry | None, ledger: PushLedger
 ) -> tuple[OutputState, str] | None:
     """The researcher's own choices, which come first: not sending it, or deleting it on ORCID."""
+    from orcid_sync.domain.push.planning import Step  # noqa: PLC0415 - see the imports
+
     if asset.id in ledger.opted_out:
         removed = REMOVED if change is not None and change.step is Step.DELETE else ""
         return OutputState.OPTED_OUT, f"Not sent: you chose not to send it.{removed}"
-    if entry is not None and entry.state is EntryState.DELETED_BY_RESEARCHER:
+    if _deleted_by_researcher(entry):
         return (
             OutputState.DELETED_BY_RESEARCHER,
             "You deleted it from your ORCID record: we will not add it again unless you ask us to.",
@@ -152,6 +167,8 @@ def _state(
     asset: Asset, change: WorkChange | None, entry: WorkEntry | None, ledger: PushLedger, settings: IntegrationSettings
 ) -> tuple[OutputState, str]:
     """The asset's state from what the next push plans for it (``change``, None when it plans nothing)."""
+    from orcid_sync.domain.push.planning import Step  # noqa: PLC0415 - see the imports
+
     chosen = _chosen_state(asset, change, entry, ledger)
     if chosen is not None:
         return chosen
@@ -195,6 +212,8 @@ def _output(
 def _view(
     researcher_id: str, orcid: str | None, assets: list[Asset], ledger: PushLedger, ports: OutputsPorts
 ) -> OutputsView:
+    from orcid_sync.domain.push.planning import plan_works  # noqa: PLC0415 - see the imports
+
     settings = ports.settings()
     plan = plan_works(assets, ledger, settings, sandbox=ports.sandbox)
     changes = {change.asset_id: change for change in plan.works}
@@ -285,6 +304,8 @@ def send_again(ports: OutputsPorts, researcher_id: str, asset_id: str, *, now: d
     current = _one(_view(researcher_id, orcid, assets, ledger, ports), researcher_id, asset_id)
     if not current.can_send_again:
         raise ConflictError(f"asset {asset_id} is not a work you deleted on ORCID ({current.state.value})")
+    from orcid_sync.domain.push.resend import resend_deleted  # noqa: PLC0415 - see the imports
+
     try:
         resend_deleted(researcher_id, asset_id, ledger=ports.ledger, leases=ports.leases, now=now)
     except NotFoundError:
