@@ -19,8 +19,6 @@ from orcid_sync import composition
 from orcid_sync.domain.connect.disconnect import OrcidUnavailableError, disconnect
 from orcid_sync.domain.connect.shared import CallbackParams
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from orcid_sync.domain.me.outputs import opt_in, opt_out, send_again
-from orcid_sync.domain.me.page import my_orcid_page, signed_in_researcher
 from orcid_sync.domain.me.session import (
     SESSION_COOKIE,
     SESSION_PATH,
@@ -32,6 +30,7 @@ from orcid_sync.domain.me.session import (
     csrf_token,
     read_session,
     session_cookie,
+    signed_in_researcher,
 )
 from orcid_sync.domain.me.sign_in import SignInRefusedError, complete_sign_in, start_sign_in
 from orcid_sync.domain.models import utc_now
@@ -103,6 +102,8 @@ def me() -> Response[str]:
     researcher = signed_in_researcher(session, composition.researcher_store())
     if researcher is None:
         return _signed_out(expired=True)
+    from orcid_sync.domain.me.page import my_orcid_page  # noqa: PLC0415 - the push's planning, on a page view only
+
     signer = composition.link_signer()
     view = my_orcid_page(
         researcher,
@@ -189,6 +190,8 @@ def _act(asset_id: str, action: str) -> Response[str]:
     checked = _checked_post()
     if isinstance(checked, Response):
         return checked
+    from orcid_sync.domain.me.outputs import opt_in, opt_out, send_again  # noqa: PLC0415 - as my_orcid_page
+
     use_case = {"opted_out": opt_out, "opted_in": opt_in, "send_again": send_again}[action]
     try:
         use_case(composition.outputs_ports(), checked.researcher_id, asset_id, now=utc_now())

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
@@ -20,9 +19,13 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from orcid_sync import composition, templates
 from orcid_sync.config import get_settings
 from orcid_sync.domain.connect.shared import stylesheet_url
-from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.me.session import SetCookie
 from orcid_sync.observability import logger
+from orcid_sync.templates import Branding
+
+# The settings' model imports ORCID's models: loaded with the first page that shows the branding, not at cold start.
+if TYPE_CHECKING:
+    from orcid_sync.domain.institution_settings import IntegrationSettings
 
 HTML = "text/html; charset=utf-8"
 # No script at all, styles only from our own stylesheet, never framed (ORCID forbids iframes). The connect pages
@@ -44,25 +47,10 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Branding:
-    """The institution on a researcher page; ``profile_url`` is the researcher's own profile, when known."""
-
-    institution_name: str
-    logo_url: str | None
-    support_contact: str | None
-    support_href: str | None
-    accent_color: str | None
-    profile_url: str | None = None
-
-    @property
-    def accent_style(self) -> str | None:
-        """The one inline rule a page carries (allowed by its hash), or None."""
-        return f":root{{--accent:{self.accent_color}}}" if self.accent_color else None
-
-
 def integration_settings() -> IntegrationSettings:
     """The settings, cached per container; the built-in defaults when they cannot be read (a page still shows)."""
+    from orcid_sync.domain.institution_settings import IntegrationSettings  # noqa: PLC0415 - see the imports
+
     try:
         return composition.cached_integration_settings().get()
     except Exception as exc:

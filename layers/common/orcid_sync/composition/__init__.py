@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from orcid_sync.domain.connect.signing import Signer
     from orcid_sync.domain.me.outputs import OutputsPorts
     from orcid_sync.domain.me.ports import IdTokenVerifier
+    from orcid_sync.domain.me.sign_in import SignInServices
     from orcid_sync.domain.retry_policy import RetryPolicy
+    from orcid_sync.domain.settings_changes import CachedIntegrationSettings
     from orcid_sync.domain.tokens.importing import TokenImporter
     from orcid_sync.domain.tokens.upload_runs import JobUploadRuns
     from orcid_sync.domain.tokens.verdicts import TokenProbe
@@ -288,7 +290,15 @@ def callback_services() -> CallbackServices:
     )
 
 
-# --- "My ORCID" (sign in with ORCID) ---------------------------------------------------------
+# --- "My ORCID" (sign in with ORCID, the researcher pages' branding) ------------------------------
+
+
+@lru_cache(maxsize=1)
+def cached_integration_settings() -> CachedIntegrationSettings:
+    """The settings as the researcher pages read them: at most once a minute per container."""
+    from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415 - see the docstring
+
+    return CachedIntegrationSettings(integration_settings_store())
 
 
 @lru_cache(maxsize=1)
@@ -298,6 +308,20 @@ def id_token_verifier() -> IdTokenVerifier:
 
     config = settings()
     return OrcidIdTokenVerifier(config.orcid_site_url, config.orcid_client_id, timeout=config.orcid_timeout_seconds)
+
+
+def sign_in_services() -> SignInServices:
+    """What completing a sign-in with ORCID touches; built per callback, as the secret may have rotated."""
+    from orcid_sync.domain.me.sign_in import SignInServices  # noqa: PLC0415 - see the module docstring
+
+    return SignInServices(
+        researchers=researcher_store(),
+        states=oauth_states(),
+        oauth=oauth_client(),
+        verifier=id_token_verifier(),
+        signer=link_signer(),
+        site=orcid_site(),
+    )
 
 
 # --- importing tokens (POST /tokens and uploaded files) --------------------------------------

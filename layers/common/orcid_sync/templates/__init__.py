@@ -6,6 +6,7 @@ the pages pick it up from the browser's ``Accept-Language``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,27 @@ if TYPE_CHECKING:
     from jinja2.environment import TemplateModule
 
 DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Branding:
+    """The institution on a researcher page (integration settings); ``profile_url`` is the researcher's own profile."""
+
+    institution_name: str = ""
+    logo_url: str | None = None
+    support_contact: str | None = None
+    support_href: str | None = None
+    accent_color: str | None = None
+    profile_url: str | None = None
+
+    @property
+    def accent_style(self) -> str | None:
+        """The one inline rule a page carries (allowed by its hash in the CSP), or None."""
+        return f":root{{--accent:{self.accent_color}}}" if self.accent_color else None
+
+
+NO_BRANDING = Branding()
+
 _LANG_DIR = "lang/"
 _LANG_SUFFIX = ".html.j2"
 
@@ -71,12 +93,12 @@ def negotiate_language(accept_language: str | None) -> str:
     return best
 
 
-def render_page(template: str, *, lang: str, stylesheet_url: str, **context: Any) -> str:
-    """Render one page in one language."""
+def render_page(template: str, *, lang: str, stylesheet_url: str, brand: Branding = NO_BRANDING, **context: Any) -> str:
+    """Render one page in one language, with the institution's branding."""
     return (
         _environment()
         .get_template(template)
-        .render(lang=lang, t=messages(lang), stylesheet_url=stylesheet_url, **context)
+        .render(lang=lang, t=messages(lang), stylesheet_url=stylesheet_url, brand=brand, **context)
     )
 
 

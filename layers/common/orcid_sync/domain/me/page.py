@@ -13,9 +13,8 @@ from datetime import datetime
 from orcid_sync.domain.connect.shared import RETRY_LINK_LIFETIME, OrcidSite, connect_url
 from orcid_sync.domain.connect.signing import Signer
 from orcid_sync.domain.me.outputs import OutputsPorts, OutputState, OutputsView, researcher_outputs
-from orcid_sync.domain.me.session import Session
 from orcid_sync.domain.models import OrcidStatus, Researcher
-from orcid_sync.domain.ports import ResearcherStore, TokenStore
+from orcid_sync.domain.ports import TokenStore
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,6 @@ class MyOrcidPage:
     def counts(self) -> list[tuple[OutputState, int]]:
         """The states that have outputs, in the order the page lists them."""
         return [(state, count) for state, count in self.outputs.counts.items() if count]
-
-
-def signed_in_researcher(session: Session, researchers: ResearcherStore) -> Researcher | None:
-    """The session's researcher, if they still exist with the iD the session was opened for."""
-    researcher = researchers.get(session.researcher_id)
-    if researcher is None or researcher.orcid != session.orcid:
-        return None
-    return researcher
 
 
 def my_orcid_page(

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orcid_sync.domain.connect.signing import SignedTokenError, Signer
+from orcid_sync.domain.models import Researcher
+from orcid_sync.domain.ports import ResearcherStore
 
 SESSION_COOKIE = "orcid_sync_me"
 SESSION_PATH = "/me"
@@ -61,6 +63,14 @@ def read_session(signer: Signer, cookie_value: str | None, *, now: datetime) -> 
         csrf_secret=claims.csrf_secret,
         expires_at=claims.expires_at,
     )
+
+
+def signed_in_researcher(session: Session, researchers: ResearcherStore) -> Researcher | None:
+    """The session's researcher, if they still exist with the iD the session was opened for."""
+    researcher = researchers.get(session.researcher_id)
+    if researcher is None or researcher.orcid != session.orcid:
+        return None
+    return researcher
 
 
 def csrf_token(signer: Signer, session: Session) -> str:
