@@ -200,6 +200,46 @@ class Demo:
             f"Next day, nothing changed: the push makes {again['counts'].get('orcid_requests', 0)} ORCID requests."
         )
 
+    # --- a researcher sees what is sent on "My ORCID" ---------------------------------------------
+
+    def my_orcid(self) -> None:
+        grace = self.api.call("GET", "/researchers/grace")
+        me_url = f"{self.stack.api_url}/me"
+        self.say(f"Every researcher's own page is {me_url}: they sign in with ORCID (scope openid) and see it.")
+        # The browser's part, cookies by hand (they are Secure; requests keeps those for https only).
+        start = self.http.get(f"{me_url}/signin", allow_redirects=False, timeout=30)
+        binding = _cookie(start, "orcid_sync_sign_in")
+        authorize = self.http.get(start.headers["Location"], timeout=30)
+        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', authorize.text))
+        form.update({"mode": "signin", "signin_id": grace["orcid"], "action": "authorize"})
+        decide = re.search(r'<form method="post" action="([^"]+)"', authorize.text)
+        if decide is None:
+            raise click.ClickException("the ORCID sandbox did not show its sign-in page")
+        back = self.http.post(
+            _absolute(decide.group(1), authorize.url), data=_unescape(form), allow_redirects=False, timeout=30
+        )
+        signed_in = self.http.get(
+            back.headers["Location"],
+            headers={"Cookie": f"orcid_sync_sign_in={binding}"},
+            allow_redirects=False,
+            timeout=30,
+        )
+        session = _cookie(signed_in, "orcid_sync_me")
+        if signed_in.status_code != 303 or not session:
+            raise click.ClickException(f"the sign-in with ORCID did not open a session ({signed_in.status_code})")
+        self.sandbox("POST", "/_sandbox/stats/reset")
+        page = self.http.get(me_url, headers={"Cookie": f"orcid_sync_me={session}"}, timeout=30)
+        asked = self.sandbox("GET", "/_sandbox/stats")["total"]
+        counts = [
+            f"{count} {html.unescape(words)}"
+            for count, words in re.findall(r"<li><strong>(\d+)</strong> ([^<]+)</li>", page.text)
+        ]
+        self.say(f"Grace signs in with ORCID at {me_url}; her My ORCID page says: {' · '.join(counts)}.")
+        self.say(
+            "Each output shows its state and why, with “Don't send this one” (the next push removes it) and, "
+            f"for a work she deleted on ORCID, “Send it again”. Showing it took {asked} ORCID requests."
+        )
+
     def pull(self) -> None:
         alan = self.api.call("GET", "/researchers/alan")
         self.sandbox(
@@ -310,6 +350,14 @@ def _unescape(form: dict[str, str]) -> dict[str, str]:
     return {key: html.unescape(value) for key, value in form.items()}
 
 
+def _cookie(response: requests.Response, name: str) -> str | None:
+    for header in response.raw.headers.getlist("Set-Cookie"):
+        key, _, rest = header.partition("=")
+        if key == name:
+            return rest.split(";", 1)[0]
+    return None
+
+
 def _counts(result: Any) -> str:
     counts = result.get("counts", {}) if isinstance(result, dict) else {}
     return ", ".join(f"{value} {key}" for key, value in counts.items() if value) or "nothing"
@@ -351,9 +399,10 @@ def _walk_through() -> None:
         walk.step("3. A legacy system's ORCID tokens are imported", walk.import_tokens)
         walk.step("4. The administrator configures the integration", walk.configure)
         walk.step("5. The daily push runs", walk.push)
-        walk.step("6. The daily pull runs", walk.pull)
-        walk.step("7. A researcher revokes access on ORCID", walk.revoke)
-        walk.step("8. Job reports", walk.history)
+        walk.step("6. A researcher sees what is sent on “My ORCID”", walk.my_orcid)
+        walk.step("7. The daily pull runs", walk.pull)
+        walk.step("8. A researcher revokes access on ORCID", walk.revoke)
+        walk.step("9. Job reports", walk.history)
     console.print("[bold green]Done.[/bold green] Run `make run` to keep the stack up and try it in a browser.")
 
 

@@ -36,6 +36,8 @@ def test_the_demo_walks_through_every_capability() -> None:
         "push job: succeeded",
         "holds 5 works",
         "the push makes 0 ORCID requests",
+        "her My ORCID page says: 5 On your ORCID record",
+        "Showing it took 0 ORCID requests",
         "pull job: succeeded",
         "2 rows",
         "marked token revoked",
