@@ -103,9 +103,7 @@ def _report_plan(run: PushRun, plan: PushPlan) -> None:
     run.counts.works_withheld_opted_out = len(plan.steps(Step.OPTED_OUT))
     run.counts.works_duplicate = len(plan.steps(Step.DUPLICATE))
     run.counts.works_unchanged = len(plan.steps(Step.UNCHANGED))
-    run.counts.works_skipped = len(
-        plan.steps(Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE, Step.OPTED_OUT)
-    )
+    run.counts.works_skipped = len(plan.steps(Step.SKIP, Step.INVALID, Step.WITHHELD, Step.DUPLICATE, Step.OPTED_OUT))
     for name, item in (("researcher-url", plan.researcher_url), ("employment", plan.employment)):
         if item is not None and item.step in (Step.SKIP, Step.INVALID):
             run.event("error" if item.step is Step.INVALID else "info", f"skipped {name}", item.reason)
@@ -137,9 +135,7 @@ def _push(task: ResearcherTask, ports: PushPorts, run: PushRun) -> PushOutcome:
     assets = ports.assets.list_for_researcher(researcher.id)
     known = ports.ledger.load(researcher.id)
     resend = bool(task.options.get("resend_deleted", False))
-    fingerprint = push_fingerprint(
-        researcher, stored_token, assets, settings, ports.context, opted_out=known.opted_out
-    )
+    fingerprint = push_fingerprint(researcher, stored_token, assets, settings, ports.context, opted_out=known.opted_out)
     if not task.dry_run and not resend and known.fingerprint == fingerprint:
         run.counts = standing_counts(assets, known, settings)
         run.counts.works_unchanged = sum(1 for e in known.works.values() if e.state is EntryState.SYNCED)
