@@ -230,14 +230,25 @@ def optional_api_options[F: Callable[..., Any]](func: F) -> F:
     return _with_stack_options(func, required=False)
 
 
-def _with_stack_options[F: Callable[..., Any]](func: F, *, required: bool) -> F:
+def api_options_with_aws_profile_flag[F: Callable[..., Any]](flag: str) -> Callable[[F], F]:
+    """As :func:`api_options`, the AWS profile taken as ``flag`` (``--aws-profile``) where ``--profile`` means
+    something else to the command (``feeds add --profile dspace``: a mapping profile). ``orcid-sync --profile
+    NAME feeds …`` and ``AWS_PROFILE`` still name the AWS profile."""
+
+    def decorate(func: F) -> F:
+        return _with_stack_options(func, required=True, profile_flag=flag)
+
+    return decorate
+
+
+def _with_stack_options[F: Callable[..., Any]](func: F, *, required: bool, profile_flag: str = "--profile") -> F:
     @functools.wraps(func)
     def wrapper(
         *args: Any,
         api_url: str | None,
         stack_name: str | None,
         local: bool,
-        profile: str | None,
+        aws_profile: str | None,
         region: str | None,
         **kwargs: Any,
     ) -> Any:
@@ -247,7 +258,7 @@ def _with_stack_options[F: Callable[..., Any]](func: F, *, required: bool) -> F:
                 api_url=api_url,
                 stack_name=stack_name,
                 local=local,
-                profile=profile or root_param("profile"),
+                profile=aws_profile or root_param("profile"),
                 region=region or root_param("region"),
             )
         return func(*args, api=client, **kwargs)
@@ -258,7 +269,7 @@ def _with_stack_options[F: Callable[..., Any]](func: F, *, required: bool) -> F:
             "--api", "api_url", metavar="URL", envvar=API_URL_ENV, help=f"The stack's API URL (or ${API_URL_ENV})."
         ),
         click.option("--local", is_flag=True, help="The local stack (orcid-sync-local up), its credentials included."),
-        click.option("--profile", metavar="NAME", help="AWS profile to sign with (or AWS_PROFILE)."),
+        click.option(profile_flag, "aws_profile", metavar="NAME", help="AWS profile to sign with (or AWS_PROFILE)."),
         click.option("--region", metavar="REGION", help="AWS region (or AWS_REGION / AWS_DEFAULT_REGION)."),
         debug_option,
     )

@@ -13,8 +13,13 @@ from orcid_sync_cli import output as out
 if TYPE_CHECKING:
     from rich.text import Text
 
-JOB_TYPES = ("push", "pull", "upload")
+JOB_TYPES = ("push", "pull", "upload", "feed")
 SCHEDULED = ("push", "pull")
+"""What ``jobs run`` starts (a feed's harvest is ``feeds run ID``: it names its feed)."""
+SCHEDULES = ("push", "pull", "feed")
+"""The EventBridge schedules ``jobs activate``/``deactivate`` flip (the feed rule harvests every enabled feed)."""
+PUSH_PULL_COUNTERS = ("researchers_", "works_", "rows_pulled", "orcid_requests")
+"""Counters of push and pull; a harvest's own (records harvested, assets created, withdrawn, …) are the rest."""
 STATES = ("running", "succeeded", "completed_with_errors", "failed")
 _STATE_STYLE = {"running": "cyan", "succeeded": "green", "completed_with_errors": "yellow", "failed": "bold red"}
 
@@ -41,7 +46,25 @@ def state_text(state: str) -> Text:
     return out.styled(state.replace("_", " "), _STATE_STYLE.get(state))
 
 
+def feed_counts(job: dict[str, Any]) -> dict[str, int]:
+    """A harvest's own counters that moved, in the API's order (its researcher counters stay 0)."""
+    return {
+        name: int(value) for name, value in job["counts"].items() if value and not name.startswith(PUSH_PULL_COUNTERS)
+    }
+
+
+def progress_of(job: dict[str, Any]) -> tuple[int | None, int]:
+    """(total, done) for a progress bar: researchers for push and pull; records for a harvest (total unknown
+    until the endpoint says ``completeListSize``, which the run's ``expected`` then carries)."""
+    if job["type"] == "feed":
+        return job.get("expected"), int(job["counts"].get("records_harvested") or 0)
+    return job.get("expected"), int(job["counts"]["researchers_processed"])
+
+
 def progress_text(job: dict[str, Any]) -> str:
+    if job["type"] == "feed":
+        moved = feed_counts(job)
+        return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in moved.items()) or "harvesting"
     counts = job["counts"]
     expected = job.get("expected")
     done = f"{counts['researchers_processed']}/{expected}" if expected is not None else "selecting researchers"
@@ -49,6 +72,8 @@ def progress_text(job: dict[str, Any]) -> str:
 
 
 def processed(job: dict[str, Any]) -> str:
+    if job["type"] == "feed":
+        return f"{job['counts'].get('records_harvested') or 0} records"
     return f"{job['counts']['researchers_processed']}/{job['expected'] if job.get('expected') is not None else '?'}"
 
 
@@ -91,7 +116,14 @@ def job_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
         )
     if options.get("resend_deleted"):
         fields.append(("Resend deleted", "yes: works deleted on ORCID are sent again"))
-    fields.append(("Expected researchers", "selecting…" if job.get("expected") is None else str(job["expected"])))
+    if job["type"] == "feed":
+        if options.get("feed_id"):
+            fields.append(("Feed", options["feed_id"]))
+        fields.append(("Harvest", "full (from the beginning)" if options.get("full") else "incremental"))
+        if job.get("expected") is not None:
+            fields.append(("Records announced", str(job["expected"])))
+    else:
+        fields.append(("Expected researchers", "selecting…" if job.get("expected") is None else str(job["expected"])))
     for name, value in job["counts"].items():
         if value or name.startswith("researchers_"):
             fields.append((name.replace("_", " ").capitalize(), str(value)))

@@ -16,6 +16,7 @@ from orcid_sync_cli.job_views import (
     JOB_CSV_COLUMNS,
     JOB_TYPES,
     SCHEDULED,
+    SCHEDULES,
     STATES,
     duration,
     job_csv_row,
@@ -23,6 +24,7 @@ from orcid_sync_cli.job_views import (
     print_job,
     print_schedule,
     processed,
+    progress_of,
     progress_text,
     state_text,
     warn_about_schedule,
@@ -177,7 +179,7 @@ def _researcher_ids(values: Sequence[str], ids_file: IO[str] | None) -> list[str
 
 
 def wait_for(api: ApiClient, job: dict[str, Any], *, interval: float) -> dict[str, Any]:
-    """Poll the run until it ends, with a progress bar of researchers processed (on stderr)."""
+    """Poll the run until it ends, with a progress bar (on stderr): researchers processed, records harvested."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
@@ -190,16 +192,13 @@ def wait_for(api: ApiClient, job: dict[str, Any], *, interval: float) -> dict[st
     )
     console = out.console(stderr=True)
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
-        task = progress.add_task(f"{job['type']} {job['job_id']}", total=None, detail="selecting researchers")
+        first = "harvesting" if job["type"] == "feed" else "selecting researchers"
+        task = progress.add_task(f"{job['type']} {job['job_id']}", total=None, detail=first)
         while job["state"] == "running":
             sleep(interval)
             job = api.call("GET", job_path(job["job_id"]))
-            progress.update(
-                task,
-                total=job["expected"],
-                completed=job["counts"]["researchers_processed"],
-                detail=progress_text(job),
-            )
+            total, completed = progress_of(job)
+            progress.update(task, total=total, completed=completed, detail=progress_text(job))
     return job
 
 
@@ -263,24 +262,28 @@ def run(
 
 
 @jobs.command("activate")
-@click.argument("job_type", type=click.Choice(SCHEDULED))
+@click.argument("job_type", type=click.Choice(SCHEDULES))
 @output_option()
 @api_options
 def activate(api: ApiClient, job_type: str, output: str) -> None:
-    """Run the job daily (enables its EventBridge schedule)."""
+    """Run the job on its schedule (enables its EventBridge rule; feed: harvests every enabled feed)."""
     schedule = api.call("PUT", f"/jobs/schedules/{job_type}", json_body={"enabled": True})
-    print_schedule(schedule, output, f"The daily {job_type} job is active ({schedule['schedule']}, UTC).")
+    print_schedule(schedule, output, f"The {_scheduled(job_type)} job is active ({schedule['schedule']}, UTC).")
     warn_about_schedule(schedule)
 
 
 @jobs.command("deactivate")
-@click.argument("job_type", type=click.Choice(SCHEDULED))
+@click.argument("job_type", type=click.Choice(SCHEDULES))
 @output_option()
 @api_options
 def deactivate(api: ApiClient, job_type: str, output: str) -> None:
-    """Stop running the job daily (runs on demand still work)."""
+    """Stop running the job on its schedule (runs on demand still work)."""
     schedule = api.call("PUT", f"/jobs/schedules/{job_type}", json_body={"enabled": False})
-    print_schedule(schedule, output, f"The daily {job_type} job is inactive.")
+    print_schedule(schedule, output, f"The {_scheduled(job_type)} job is inactive.")
+
+
+def _scheduled(job_type: str) -> str:
+    return "scheduled feed harvest" if job_type == "feed" else f"daily {job_type}"
 
 
 STATUS_CSV_COLUMNS = (

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "settings": ("orcid_sync_cli.settings_cmd", "settings"),
     "mapping": ("orcid_sync_cli.mapping_cmd", "mapping"),
     "jobs": ("orcid_sync_cli.jobs_cmd", "jobs"),
+    "feeds": ("orcid_sync_cli.feeds_cmd", "feeds"),
     "report": ("orcid_sync_cli.report_cmd", "report"),
     "pull": ("orcid_sync_cli.pull_cmd", "pull"),
     "secret": ("orcid_sync_cli.secret_cmd", "secret"),
