@@ -1,5 +1,8 @@
 """The job scheduler: opens a push or pull run and sends one message per eligible researcher.
 
+The feed schedule (``{"job_type": "feed"}``) opens one harvest run per enabled feed instead, each handed to the
+feed harvester's queue.
+
 Two triggers, one use case each: the daily EventBridge schedule (``{"job_type": "push"}``) opens a
 run itself; a run opened by the admin API arrives as ``{"job_id": ...}`` on the job-control queue.
 The workers count each researcher once and the last one finishes the run; nothing here waits.
@@ -28,7 +31,7 @@ class ScheduleEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     # The values, not the enum's members: a refusal then names 'push' and 'pull', not their Python reprs.
-    job_type: Literal["push", "pull"]
+    job_type: Literal["push", "pull", "feed"]
 
 
 class JobControlRecord(SqsRecordModel):
@@ -63,6 +66,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     request = ScheduleEvent.model_validate(event)
+    if request.job_type == "feed":
+        return _start_feed_harvests(context)
     p = composition.scheduler_ports()
     job = run_scheduled_job(
         p.jobs,
@@ -75,3 +80,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
         now=utc_now(),
     )
     return {"job_id": job.job_id, "state": job.state.value, "expected": job.expected}
+
+
+def _start_feed_harvests(context: LambdaContext) -> Mapping[str, object]:
+    from orcid_sync.domain.feeds.config import start_scheduled_feed_runs  # noqa: PLC0415 - only the feed schedule
+
+    jobs = start_scheduled_feed_runs(
+        composition.feed_store(),
+        composition.job_store(),
+        composition.feed_queue(),
+        invocation_id=context.aws_request_id,
+        now=utc_now(),
+    )
+    logger.info("feed harvests started", jobs=[job.job_id for job in jobs])
+    return {"job_ids": [job.job_id for job in jobs]}

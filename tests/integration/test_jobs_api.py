@@ -33,6 +33,7 @@ def create_job_resources(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         ("JobControlQueue", "JOB_CONTROL_QUEUE_URL"),
         ("PushQueue", "PUSH_QUEUE_URL"),
         ("PullQueue", "PULL_QUEUE_URL"),
+        ("FeedQueue", "FEED_QUEUE_URL"),
     ):
         props = resources[logical_id]["Properties"]
         attributes = {"VisibilityTimeout": str(props["VisibilityTimeout"])}
@@ -40,6 +41,7 @@ def create_job_resources(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for logical_id, variable, job_type in (
         ("PushScheduleRule", "PUSH_RULE_NAME", "push"),
         ("PullScheduleRule", "PULL_RULE_NAME", "pull"),
+        ("FeedRule", "FEED_RULE_NAME", "feed"),
     ):
         props = resources[logical_id]["Properties"]
         name = f"{STACK}-{job_type}-schedule"
@@ -178,6 +180,7 @@ def test_schedules_are_listed_and_flipped_with_a_send_assets_warning(aws: AwsEnv
     assert [(s["type"], s["enabled"], s["schedule"]) for s in schedules] == [
         ("push", False, "cron(0 2 * * ? *)"),
         ("pull", False, "cron(0 4 * * ? *)"),
+        ("feed", False, "cron(0 1 * * ? *)"),
     ]
     assert schedules[0]["last_run"]["job_id"] == "push-last"
     assert schedules[1]["last_run"] is None
@@ -198,6 +201,10 @@ def test_schedules_are_listed_and_flipped_with_a_send_assets_warning(aws: AwsEnv
     status, pull = call("PUT", "/jobs/schedules/pull", body={"enabled": True})
     assert (status, pull["enabled"], pull["warning"]) == (200, True, None)
     assert events.describe_rule(Name=jobs_env["PULL_RULE_NAME"])["State"] == "ENABLED"
+    # And the feed schedule (created disabled) is activated the same way: orcid-sync jobs activate feed
+    status, feed = call("PUT", "/jobs/schedules/feed", body={"enabled": True})
+    assert (status, feed["enabled"], feed["warning"]) == (200, True, None)
+    assert events.describe_rule(Name=jobs_env["FEED_RULE_NAME"])["State"] == "ENABLED"
 
 
 def test_schedule_changes_are_validated(jobs_env: dict[str, str]) -> None:

@@ -64,7 +64,7 @@ class FakeControl:
 
 class FakeRules:
     def __init__(self) -> None:
-        self.enabled = {JobType.PUSH: False, JobType.PULL: False}
+        self.enabled = {JobType.PUSH: False, JobType.PULL: False, JobType.FEED: False}
 
     def describe(self, job_type: JobType) -> ScheduleRule:
         return ScheduleRule(
@@ -244,7 +244,10 @@ def test_schedules_show_state_last_run_and_warn_about_send_assets() -> None:
     assert [(s.type, s.enabled, s.rule_name) for s in listed] == [
         (JobType.PUSH, False, "stack-push-schedule"),
         (JobType.PULL, True, "stack-pull-schedule"),
+        (JobType.FEED, False, "stack-feed-schedule"),
     ]
+    feed = set_schedule(rules, store, FakeIntegration(send_assets=False), JobType.FEED, enabled=True)
+    assert (feed.enabled, feed.warning, rules.enabled[JobType.FEED]) == (True, None, True)
     with pytest.raises(ScheduledTypeError):
         set_schedule(rules, store, FakeIntegration(send_assets=True), JobType.UPLOAD, enabled=True)
 

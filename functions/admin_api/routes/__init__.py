@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import assets, connect, jobs, pull, reports, researchers, settings, tokens
+from . import assets, connect, feeds, jobs, pull, reports, researchers, settings, tokens
 
 ROUTERS = (
     settings.router,
@@ -10,6 +10,7 @@ ROUTERS = (
     assets.router,
     tokens.router,
     jobs.router,
+    feeds.router,
     reports.router,
     pull.router,
     connect.router,

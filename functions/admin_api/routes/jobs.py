@@ -82,7 +82,7 @@ def list_jobs_route(
 
 
 # Registered before /jobs/<job_id> so "schedules" is never taken for a job id.
-@router.get("/jobs/schedules", summary="The daily push and pull schedules", tags=["jobs"])
+@router.get("/jobs/schedules", summary="The push, pull and feed-harvest schedules", tags=["jobs"])
 def list_schedules_route() -> list[ScheduleStatus]:
     """Each schedule: active or not, its cron expression, and its last run."""
     return list_schedules(composition.schedules(), composition.job_store(), composition.integration_settings_store())
@@ -98,7 +98,7 @@ def list_schedules_route() -> list[ScheduleStatus]:
     },
 )
 def set_schedule_route(
-    job_type: Annotated[JobType, Path(description="push or pull")], change: Annotated[ScheduleChange, Body(embed=False)]
+    job_type: Annotated[JobType, Path(description="push, pull or feed")], change: Annotated[ScheduleChange, Body(embed=False)]
 ) -> ScheduleStatus:
     """Flips the EventBridge rule. Activating push while send_assets is off works but warns: nothing would be sent."""
     status = set_schedule(

@@ -67,6 +67,10 @@ class Settings(BaseModel):
     # The daily schedules' EventBridge rule names (the admin API flips them to activate a job).
     push_rule_name: str = Field(default="", alias="PUSH_RULE_NAME")
     pull_rule_name: str = Field(default="", alias="PULL_RULE_NAME")
+    # Feeds (OAI-PMH harvests): their table, the harvester's queue ("start or continue job J"), the schedule.
+    feeds_table: str = Field(default="", alias="FEEDS_TABLE")
+    feed_queue_url: str = Field(default="", alias="FEED_QUEUE_URL")
+    feed_rule_name: str = Field(default="", alias="FEED_RULE_NAME")
 
     # All concurrent workers together stay under this many ORCID requests per second (ORCID allows 24).
     orcid_rate_limit: Annotated[float, Field(gt=0, le=24)] = Field(default=20.0, alias="ORCID_RATE_LIMIT")

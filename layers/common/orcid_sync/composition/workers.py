@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from orcid_sync.composition import (
     asset_store,
     dynamodb,
+    feed_queue,
+    feed_store,
     integration_settings_store,
     job_store,
     member_api_client,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore
     from orcid_sync.adapters.messaging import SnsNotifier
     from orcid_sync.adapters.orcid_api.client import RequestStats
+    from orcid_sync.domain.feeds.harvest import HarvestPorts
     from orcid_sync.domain.jobs.ports import JobFinisher, Notifier, ResearcherSelector, TaskQueue
     from orcid_sync.domain.pull.worker import PullPorts
     from orcid_sync.domain.push import PushPorts
@@ -206,3 +209,41 @@ def push_worker_ports() -> PushWorkerPorts:
         leases=DynamoLeaseStore(dynamodb().Table(config.state_table)),
         env=PushWorkerEnv.model_validate(dict(os.environ)),
     )
+
+
+# --- the feed harvester ----------------------------------------------------------------------
+
+
+class FeedHarvesterEnv(BaseModel):
+    """The feed harvester's own environment (the rest is the stack's ``Settings``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    # The FeedQueue's maxReceiveCount: on that delivery a harvest that keeps failing fails its run and frees the feed.
+    max_receive_count: int = Field(default=5, ge=1, alias="FEED_MAX_RECEIVE_COUNT")
+
+
+@dataclass(frozen=True)
+class FeedHarvesterPorts:
+    harvest: HarvestPorts
+    env: FeedHarvesterEnv
+
+
+@lru_cache(maxsize=1)
+def feed_harvester_ports() -> FeedHarvesterPorts:
+    """The feed harvester's collaborators (the OAI-PMH client, the stores, its own queue to continue a harvest)."""
+    from orcid_sync import composition  # noqa: PLC0415 - the OAI-PMH client's factory, built on first use
+    from orcid_sync.domain.feeds.harvest import HarvestPorts  # noqa: PLC0415
+    from orcid_sync.domain.models import utc_now  # noqa: PLC0415
+
+    harvest = HarvestPorts(
+        feeds=feed_store(),
+        jobs=job_store(),
+        assets=asset_store(),
+        researchers=researcher_store(),
+        harvester=composition.oai_harvester(),
+        queue=feed_queue(),
+        notifier=notifier(),
+        now=utc_now,
+    )
+    return FeedHarvesterPorts(harvest=harvest, env=FeedHarvesterEnv.model_validate(dict(os.environ)))

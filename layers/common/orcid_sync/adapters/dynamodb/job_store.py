@@ -178,6 +178,11 @@ class DynamoJobStore:
     def set_csv(self, job_id: str, *, csv_uri: str, csv_rows: int) -> Job:
         return self._update(job_id, "SET csv_uri = :u, csv_rows = :r", {":u": csv_uri, ":r": csv_rows})
 
+    def set_counts(self, job_id: str, counts: JobCounts) -> None:
+        values = {f":{name}": value for name, value in counts.model_dump().items()}
+        sets = ", ".join(f"{_count_attr(name)} = :{name}" for name in COUNT_FIELDS)
+        self._update(job_id, "SET " + sets, values)
+
     def record_outcome(self, job_id: str, outcome: ResearcherOutcome) -> Job | None:
         delta = outcome_delta(outcome).model_dump()
         adds = [f"{_count_attr(name)} :{name}" for name, value in delta.items() if value]

@@ -1,4 +1,4 @@
-"""Job runs (push, pull, token upload): what was asked, how far it got, and what happened on the way."""
+"""Job runs (push, pull, token upload, feed harvest): what was asked, how far it got, and what happened on the way."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class JobType(StrEnum):
     PUSH = "push"
     PULL = "pull"
     UPLOAD = "upload"
+    FEED = "feed"
 
 
 class JobTrigger(StrEnum):
@@ -51,6 +52,15 @@ class JobCounts(BaseModel):
     works_duplicate: int = 0
     rows_pulled: int = 0
     orcid_requests: int = 0
+    # Feed harvests (see domain/feeds/harvest.py): OAI-PMH records read and what became of them.
+    records_harvested: int = 0
+    assets_created: int = 0
+    assets_updated: int = 0
+    assets_unchanged: int = 0
+    assets_withdrawn: int = 0
+    records_refused: int = 0
+    records_unmatched: int = 0
+    creators_unmatched: int = 0
 
     def __add__(self, other: JobCounts) -> JobCounts:
         return JobCounts(**{name: getattr(self, name) + getattr(other, name) for name in JobCounts.model_fields})

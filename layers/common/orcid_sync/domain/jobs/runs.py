@@ -36,6 +36,7 @@ __all__ = [
     "JobFinisher",
     "Notifier",
     "TaskQueue",
+    "close_run",
     "close_unstarted",
     "close_upload_job",
     "complete_researcher",
@@ -279,15 +280,35 @@ def close_upload_job(
     (tokens stored) and ``researchers_failed`` (rows rejected); one event per rejected row.
     ``error`` (never a token) fails the whole run, e.g. an unreadable file.
     """
+    return close_run(jobs, job_id, counts=counts, events=events, notifier=notifier, now=now, report=report, error=error)
+
+
+def close_run(
+    jobs: JobStore,
+    job_id: str,
+    *,
+    counts: JobCounts,
+    events: Sequence[JobEvent],
+    notifier: Notifier,
+    now: datetime,
+    report: Mapping[str, Any] | None = None,
+    error: str | None = None,
+) -> Job:
+    """Finish a run that counts its own work (an upload, a feed harvest): its counts, state, email, once.
+
+    ``error`` fails the run; an error event, or ``researchers_failed``, makes it completed with errors.
+    A second call for the same run changes nothing.
+    """
     jobs.add_events(job_id, events)
     job = jobs.get(job_id)
     if job is None:
         raise NotFoundError(f"job {job_id} does not exist")
     if not jobs.claim_finish(job_id, now=now):
         return job
+    first_errors = jobs.list_events(job_id, limit=FIRST_ERRORS, level="error").items
     if error is not None:
         state = JobState.FAILED
-    elif counts.researchers_failed or any(e.level == "error" for e in events):
+    elif counts.researchers_failed or first_errors:
         state = JobState.COMPLETED_WITH_ERRORS
     else:
         state = JobState.SUCCEEDED
@@ -297,6 +318,5 @@ def close_upload_job(
         full_report["error"] = redact(error)[:500]
     finished = jobs.finish(job_id, state, ended_at=now, report=full_report, counts=counts)
     _metrics.job_finished(finished)
-    first_errors = jobs.list_events(job_id, limit=FIRST_ERRORS, level="error").items
-    _notify(notifier, finished, first_errors)  # the run is recorded; a lost email must not fail the upload
+    _notify(notifier, finished, first_errors)  # the run is recorded; a lost email must not fail the caller
     return finished

@@ -1,4 +1,4 @@
-"""The daily push and pull schedules: whether they are active, when they run, and how their last run went."""
+"""The push, pull and feed-harvest schedules: whether they are active, when they run, and how their last run went."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class ScheduleStatus(BaseModel):
     warning: str | None = None
 
 
-SCHEDULED_TYPES = (JobType.PUSH, JobType.PULL)
+SCHEDULED_TYPES = (JobType.PUSH, JobType.PULL, JobType.FEED)
 SEND_ASSETS_OFF_WARNING = (
     "send_assets is off in the integration settings: the push job runs but sends no works "
     "(turn it on with `orcid-sync settings set send_assets true`)"
@@ -48,7 +48,7 @@ SEND_ASSETS_OFF_WARNING = (
 
 
 class ScheduledTypeError(InvalidInputError):
-    """Only push and pull run on a schedule."""
+    """Only push, pull and feed harvests run on a schedule."""
 
 
 def _schedule_status(rules: ScheduleRules, jobs: JobStore, job_type: JobType, *, send_assets: bool) -> ScheduleStatus:
@@ -66,7 +66,7 @@ def _schedule_status(rules: ScheduleRules, jobs: JobStore, job_type: JobType, *,
 
 
 def list_schedules(rules: ScheduleRules, jobs: JobStore, integration: IntegrationSettingsStore) -> list[ScheduleStatus]:
-    """The push and pull schedules: active or not, when they run, and how their last run went."""
+    """The push, pull and feed schedules: active or not, when they run, and how their last run went."""
     send_assets = integration.get().settings.send_assets
     return [_schedule_status(rules, jobs, job_type, send_assets=send_assets) for job_type in SCHEDULED_TYPES]
 
@@ -77,7 +77,7 @@ def set_schedule(
     """Activate or deactivate a daily job (flip its rule); activating push while send_assets is off warns."""
     if job_type not in SCHEDULED_TYPES:
         raise ScheduledTypeError(
-            f"{job_type.value} jobs have no schedule", [Problem(field="path.job_type", reason="use push or pull")]
+            f"{job_type.value} jobs have no schedule", [Problem(field="path.job_type", reason="use push, pull or feed")]
         )
     rules.set_enabled(job_type, enabled)
     logger.info("job schedule changed", job_type=job_type.value, enabled=enabled)

@@ -59,6 +59,10 @@ class JobStore(Protocol):
 
     def set_csv(self, job_id: str, *, csv_uri: str, csv_rows: int) -> Job: ...
 
+    def set_counts(self, job_id: str, counts: JobCounts) -> None:
+        """Overwrite a running run's counters (a feed harvest's progress after each page)."""
+        ...
+
 
 def outcome_delta(outcome: ResearcherOutcome) -> JobCounts:
     """The counters one researcher adds to its run; processed/updated/failed come from the outcome's flags."""
