@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
     from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
+    from orcid_sync.adapters.oai_pmh import OaiPmhHarvester
     from orcid_sync.adapters.orcid_api.client import OrcidClient
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
@@ -184,6 +185,13 @@ def member_api_client(*, retry: RetryPolicy | None = None) -> OrcidClient:
         rate_limiter=orcid_rate_limiter(),
         retry=retry,
     )
+
+
+def oai_harvester() -> OaiPmhHarvester:
+    """The OAI-PMH client a feed harvests with (requests, lxml and pyoai load only here)."""
+    from orcid_sync.adapters.oai_pmh import OaiPmhHarvester  # noqa: PLC0415 - see the module docstring
+
+    return OaiPmhHarvester()
 
 
 # --- queues, notifications, schedules --------------------------------------------------------
