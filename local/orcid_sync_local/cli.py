@@ -27,6 +27,9 @@ from .demo_data import DEMO_RESEARCHER
 from .lambda_glue import GlueError
 from .stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError, OrcidClient, OrcidMode
 
+DEMO_FIXTURES = 300
+"""How many fixture records ``--seed-demo`` puts in the local OAI-PMH provider (three pages of 100)."""
+
 STATE_FILE = Path(".orcid-sync") / "local.json"
 """Where ``up`` writes its connection info, relative to the current directory (``--state-file`` overrides)."""
 
@@ -48,6 +51,7 @@ def local() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Port of the local API (default: a free one).")
 @click.option("--orcid-port", type=click.IntRange(0, 65535), default=0, help="Port of the local ORCID sandbox.")
 @click.option("--aws-port", type=click.IntRange(0, 65535), default=0, help="Port of moto (all AWS services).")
+@click.option("--oai-port", type=click.IntRange(0, 65535), default=0, help="Port of the local OAI-PMH provider.")
 @click.option(
     "--template",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -62,13 +66,18 @@ def local() -> None:
     show_default=True,
     help="Where to write the connection info `orcid-sync --local` reads (removed on stop).",
 )
-@click.option("--seed-demo", is_flag=True, help="Add a demo researcher (ada) and print her signed connect link.")
+@click.option(
+    "--seed-demo",
+    is_flag=True,
+    help="Add a demo researcher (ada) and print her signed connect link; fill the OAI-PMH provider with fixtures.",
+)
 def up(
     *,
     orcid_mode: str,
     port: int,
     orcid_port: int,
     aws_port: int,
+    oai_port: int,
     template: Path,
     state_file: Path,
     seed_demo: bool,
@@ -101,6 +110,7 @@ def up(
         api_port=port,
         orcid_port=orcid_port,
         aws_port=aws_port,
+        oai_port=oai_port,
     )
     written: Path | None = None
     try:
@@ -109,6 +119,8 @@ def up(
         except (LocalStackError, GlueError, OSError, ValueError) as exc:
             raise click.ClickException(f"the local stack did not start: {exc}") from exc
         connect_url = _seed_demo(stack) if seed_demo else None
+        if seed_demo:
+            stack.oai_provider.load_fixtures(DEMO_FIXTURES)
         info = stack.connection_info()
         written = write_state(state_file, {**info, "pid": os.getpid()})
         machine_out.write(json.dumps(info) + "\n")
@@ -239,6 +251,7 @@ def _tell_people(
         f"  API (connect pages public, admin routes AWS_IAM-signed): {stack.api_url}",
         f"  ORCID ({mode.value}): {stack.orcid_url}",
         f"  AWS (moto, every service): {stack.aws_endpoint_url}",
+        f"  OAI-PMH provider ({'fixture records' if seeded else 'empty'}, admin /_provider): {stack.oai_provider_url}",
         f"  ORCID client id: {stack.client_id}",
     ]
     if state_file is not None:

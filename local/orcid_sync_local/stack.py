@@ -28,6 +28,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from .lambda_glue import LambdaGlue, LocalCredentials, ScheduleFiring, WsgiServerThread
+from .oai_provider import OaiProvider, RunningProvider, start_oai_provider
 from .orcid_setup import start_orcid_sandbox, store_client_secret
 from .process_environment import ProcessEnvironment
 from .provision import ProvisionContext, ProvisionedStack, provision_stack
@@ -64,7 +65,8 @@ _active: list[LocalStack] = []
 
 
 class LocalStack:
-    """moto + ORCID sandbox + local HTTP API + SQS/S3/schedule glue, from one template.
+    """moto + ORCID sandbox + local HTTP API + SQS/S3/schedule glue, from one template; and beside them a local
+    OAI-PMH provider (a repository to harvest feeds from, empty until records are loaded).
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
@@ -79,6 +81,7 @@ class LocalStack:
         api_port: int = 0,
         orcid_port: int = 0,
         aws_port: int = 0,
+        oai_port: int = 0,
         parameters: Mapping[str, str] | None = None,
         stack_name: str = DEFAULT_STACK_NAME,
         visibility_scale: float = 0.02,
@@ -99,7 +102,7 @@ class LocalStack:
         self._repo_root = repo_root
         self._orcid_mode = orcid
         self._orcid_client = orcid_client or OrcidClient(LOCAL_CLIENT_ID, secrets.token_urlsafe(32))
-        self._ports = {"api": api_port, "orcid": orcid_port, "aws": aws_port}
+        self._ports = {"api": api_port, "orcid": orcid_port, "aws": aws_port, "oai": oai_port}
         self._parameter_overrides = dict(parameters or {})
         self._identity = StackIdentity(stack_name=stack_name, region=LOCAL_CREDENTIALS.region)
         self._visibility_scale = visibility_scale
@@ -113,6 +116,7 @@ class LocalStack:
         self._orcid_server: WsgiServerThread | None = None
         self._orcid_app: Any = None
         self._orcid_url = ORCID_SANDBOX_URL
+        self._oai: RunningProvider | None = None
         self._provisioned: ProvisionedStack | None = None
         self._glue: LambdaGlue | None = None
         self._process = ProcessEnvironment()
@@ -161,6 +165,7 @@ class LocalStack:
                 self._orcid_client, self.api_url, self._ports["orcid"], self._sandbox_settings
             )
             self._orcid_url = self._orcid_server.url
+        self._oai = start_oai_provider(self._ports["oai"])
 
         template = load_template(self._template_path)
         context = ProvisionContext(
@@ -224,6 +229,7 @@ class LocalStack:
             ("event sources", self._glue.stop_event_sources if self._glue else None),
             ("local API", self._api_server.stop if self._api_server else None),
             ("ORCID sandbox", self._orcid_server.stop if self._orcid_server else None),
+            ("OAI-PMH provider", self._oai.stop if self._oai else None),
             ("moto", self._stop_moto if self._moto else None),
             ("functions", self._unload_functions),
             ("environment", self._process.restore),
@@ -236,6 +242,7 @@ class LocalStack:
             except Exception:
                 log.exception("stopping the local stack: %s failed", what)
         self._api_server = self._orcid_server = self._moto = None
+        self._oai = None
         self._glue = None
         self._session = None
         self._clients.clear()
@@ -275,6 +282,20 @@ class LocalStack:
     def orcid_url(self) -> str:
         """The ORCID the functions use: the local sandbox (OAuth + Member API + /_sandbox) or ORCID's sandbox."""
         return self._orcid_url
+
+    @property
+    def oai_provider_url(self) -> str:
+        """The local OAI-PMH provider's base URL (``http://127.0.0.1:PORT/oai/request``; admin at ``/_provider``)."""
+        if self._oai is None:
+            raise LocalStackError("the local stack is not running")
+        return self._oai.url
+
+    @property
+    def oai_provider(self) -> OaiProvider:
+        """The local OAI-PMH provider itself, to load, change and delete records in-process."""
+        if self._oai is None:
+            raise LocalStackError("the local stack is not running")
+        return self._oai.app
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -338,6 +359,7 @@ class LocalStack:
             "region": LOCAL_CREDENTIALS.region,
             "aws_access_key_id": LOCAL_CREDENTIALS.access_key_id,
             "aws_secret_access_key": LOCAL_CREDENTIALS.secret_access_key,
+            "oai_provider_url": self.oai_provider_url,
         }
 
     def invoke(self, logical_id: str, event: Any) -> Any:

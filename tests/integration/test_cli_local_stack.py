@@ -51,6 +51,14 @@ def test_up_writes_its_state_seeds_a_working_link_and_the_printed_commands_work(
             assert json.loads(state_file.read_text()) == {**info, "pid": process.pid}
             assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
 
+            # And the local OAI-PMH provider it publishes serves the fixture records (three pages of 100)
+            stats_url = info["oai_provider_url"].removesuffix("/oai/request") + "/_provider/stats"
+            assert requests.get(stats_url, timeout=30).json()["records"] == 300
+            page = requests.get(
+                info["oai_provider_url"], params={"verb": "ListRecords", "metadataPrefix": "oai_dc"}, timeout=30
+            )
+            assert page.text.count("<record>") == 100 and "<resumptionToken>" in page.text
+
             # And the connect page it printed works (the demo researcher's signed link)
             told = _wait_for(log, "Try, in another terminal")
             [connect_url] = [line.split(": ", 1)[1] for line in told.splitlines() if "connect page of" in line]

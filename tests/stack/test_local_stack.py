@@ -34,6 +34,7 @@ CONNECTION_KEYS = {
     "region",
     "aws_access_key_id",
     "aws_secret_access_key",
+    "oai_provider_url",
 }
 
 SignedRequest = Callable[..., requests.Response]
@@ -341,7 +342,7 @@ def test_a_stack_owns_the_environment_while_running_and_gives_it_back(monkeypatc
     stack = LocalStack(template_path=FIXTURE_TEMPLATE).start()
     try:
         running = dict(os.environ)
-        urls = [stack.api_url, stack.orcid_url, stack.aws_endpoint_url]
+        urls = [stack.api_url, stack.orcid_url, stack.aws_endpoint_url, stack.oai_provider_url]
     finally:
         stack.stop()
 
@@ -394,6 +395,11 @@ def test_local_up_prints_one_json_line_serves_and_stops_cleanly_on_sigterm(tmp_p
                 next(client for client in clients if client["client_id"] == info["client_id"]).items()
             )
             assert requests.get(f"{info['api_url']}/researchers", timeout=30).status_code == 403
+            # And the local OAI-PMH provider answers, empty without --seed-demo
+            identify = requests.get(info["oai_provider_url"], params={"verb": "Identify"}, timeout=30)
+            assert "<deletedRecord>persistent</deletedRecord>" in identify.text
+            oai_admin = info["oai_provider_url"].removesuffix("/oai/request") + "/_provider/stats"
+            assert requests.get(oai_admin, timeout=30).json()["records"] == 0
 
             # When it is sent SIGTERM
             process.send_signal(signal.SIGTERM)
@@ -406,7 +412,7 @@ def test_local_up_prints_one_json_line_serves_and_stops_cleanly_on_sigterm(tmp_p
     # Then it exits 0, printed nothing more on stdout, and every port is closed
     assert exit_code == 0, stderr_path.read_text()
     assert process.stdout is not None and process.stdout.read() == ""
-    for key in ("api_url", "orcid_url", "aws_endpoint_url"):
+    for key in ("api_url", "orcid_url", "aws_endpoint_url", "oai_provider_url"):
         assert _port_is_closed(info[key]), f"{key} still open"
 
 
