@@ -68,7 +68,7 @@ def feed_fields(feed: dict[str, Any]) -> list[tuple[str, Any]]:
         fields.append(("Type override", f"{source} → {asset_type}"))
     fields += [
         ("Enabled", "yes" if feed.get("enabled", True) else "no (the schedule skips it; feeds run still works)"),
-        ("Harvesting now", "yes" if feed.get("harvest_in_progress") else "no"),
+        ("Harvesting now", f"yes: job {feed.get('harvest_job_id')}" if feed.get("harvest_in_progress") else "no"),
         ("Last harvest (UTC)", out.when(feed.get("last_harvest_at"))),
         ("Next harvest from", feed.get("last_harvest_from") or "- (the beginning: a full harvest)"),
         ("Last job", feed.get("last_job_id") or "-"),
@@ -98,7 +98,9 @@ def print_feed(feed: dict[str, Any], output: str, title: str | None = None) -> N
     help="The metadata format; auto picks the richest the endpoint offers.",
 )
 @click.option("--set", "set_spec", metavar="SPEC", help="Harvest only this set (setSpec).")
-@click.option("--local-id-field", metavar="F", help="Match creators to researchers by this field too (after iDs).")
+@click.option(
+    "--local-id-field", metavar="F", help="Match creators by this nameIdentifierScheme too (after ORCID iDs)."
+)
 @click.option(
     "--type-override",
     "type_overrides",
@@ -169,6 +171,7 @@ FEED_CSV_COLUMNS = (
     "last_harvest_from",
     "last_job_id",
     "harvest_in_progress",
+    "harvest_job_id",
 )
 
 
@@ -313,11 +316,28 @@ def _record_row(record: dict[str, Any]) -> tuple[Any, ...]:
 @click.option("--profile", "profile", type=click.Choice(PROFILES), required=True, help="The mapping profile.")
 @click.option("--format", "metadata_prefix", type=click.Choice(FORMATS), default="auto", show_default=True)
 @click.option("--set", "set_spec", metavar="SPEC", help="Only this set (setSpec).")
+@click.option("--local-id-field", metavar="F", help="Match creators by this nameIdentifierScheme too (after iDs).")
+@click.option(
+    "--type-override",
+    "type_overrides",
+    multiple=True,
+    metavar="SRC=TYPE",
+    help="Map the source type SRC to the asset type TYPE instead of the profile's (repeatable).",
+)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True, help="Records to map.")
 @output_option()
 @feed_stack_options
 def test(
-    *, api: ApiClient, url: str, profile: str, metadata_prefix: str, set_spec: str | None, limit: int, output: str
+    *,
+    api: ApiClient,
+    url: str,
+    profile: str,
+    metadata_prefix: str,
+    set_spec: str | None,
+    local_id_field: str | None,
+    type_overrides: Sequence[str],
+    limit: int,
+    output: str,
 ) -> None:
     """Check an OAI-PMH endpoint and print what its first records would become. Changes nothing.
 
@@ -330,6 +350,8 @@ def test(
         "metadata_prefix": metadata_prefix,
         "set_spec": set_spec,
         "profile": profile,
+        "local_id_field": local_id_field,
+        "type_overrides": parse_overrides(type_overrides),
         "limit": limit,
     }
     report: dict[str, Any] = api.call("POST", "/feeds/test", json_body=body)
