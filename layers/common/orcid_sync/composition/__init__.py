@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
+    from orcid_sync.adapters.dynamodb.feeds import DynamoFeedStore
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
     from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
@@ -108,6 +109,17 @@ def integration_settings_store() -> DynamoIntegrationSettingsStore:
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore  # noqa: PLC0415
 
     return DynamoIntegrationSettingsStore(dynamodb().Table(settings().state_table))
+
+
+@lru_cache(maxsize=1)
+def feed_store() -> DynamoFeedStore:
+    """The OAI-PMH feeds and their harvest state (the FeedsTable)."""
+    from orcid_sync.adapters.dynamodb.feeds import DynamoFeedStore  # noqa: PLC0415 - only the feed routes and harvests
+
+    config = settings()
+    if not config.feeds_table:
+        raise SettingsError("FEEDS_TABLE is not set")
+    return DynamoFeedStore(dynamodb().Table(config.feeds_table))
 
 
 @lru_cache(maxsize=1)
@@ -219,10 +231,19 @@ def control_queue() -> SqsControlQueue:
     return SqsControlQueue(_sqs(), config.job_control_queue_url)
 
 
+def feed_queue() -> SqsControlQueue:
+    """The feed harvester's queue: "start or continue the harvest of job J" (``{"job_id": ...}``)."""
+    config = settings()
+    if not config.feed_queue_url:
+        raise SettingsError("FEED_QUEUE_URL is not set")
+    return SqsControlQueue(_sqs(), config.feed_queue_url)
+
+
 def schedules() -> EventBridgeSchedules:
     config = settings()
     return EventBridgeSchedules(
-        boto3.client("events"), {JobType.PUSH: config.push_rule_name, JobType.PULL: config.pull_rule_name}
+        boto3.client("events"),
+        {JobType.PUSH: config.push_rule_name, JobType.PULL: config.pull_rule_name, JobType.FEED: config.feed_rule_name},
     )
 
 
@@ -402,22 +423,28 @@ def reset() -> None:
 # The workers' port bundles, built from the factories above (imported last: they use them).
 from orcid_sync.composition import workers  # noqa: E402
 from orcid_sync.composition.workers import (  # noqa: E402
+    FeedHarvesterEnv,
+    FeedHarvesterPorts,
     PullWorkerEnv,
     PullWorkerPorts,
     PushWorkerEnv,
     PushWorkerPorts,
     SchedulerPorts,
+    feed_harvester_ports,
     pull_worker_ports,
     push_worker_ports,
     scheduler_ports,
 )
 
 __all__ = [
+    "FeedHarvesterEnv",
+    "FeedHarvesterPorts",
     "PullWorkerEnv",
     "PullWorkerPorts",
     "PushWorkerEnv",
     "PushWorkerPorts",
     "SchedulerPorts",
+    "feed_harvester_ports",
     "pull_worker_ports",
     "push_worker_ports",
     "scheduler_ports",
