@@ -360,6 +360,37 @@ def test_an_unknown_type_refuses_the_record_naming_the_field_and_the_types() -> 
     assert "PeerReviewed" not in problem.why  # not a type: not listed
 
 
+def test_a_generic_type_does_not_hide_a_repository_type_nobody_maps() -> None:
+    # EPrints' DataCite export writes its own type as resourceType and Text as resourceTypeGeneral.
+    xml = fixture("datacite_oai_datacite_software.xml").replace(
+        b'<resourceType resourceTypeGeneral="Software"/>',
+        b'<resourceType resourceTypeGeneral="Text">interpretive_dance</resourceType>',
+    )
+
+    eprints = mapped(xml, ProfileName.EPRINTS, prefix="oai_datacite")
+    datacite = mapped(xml, ProfileName.DATACITE, prefix="oai_datacite")
+    overridden = mapped(xml, ProfileName.EPRINTS, prefix="oai_datacite", overrides={"Text": "other"})
+
+    assert eprints.asset is None
+    assert [p.field for p in eprints.problems] == ["type"]
+    assert "('interpretive_dance')" in eprints.problems[0].why
+    # For the DataCite profile resourceTypeGeneral is the vocabulary, the label free text.
+    assert datacite.asset is not None
+    assert datacite.asset.type == "other"
+    # An institution that says so gets its catch-all.
+    assert overridden.asset is not None
+    assert overridden.asset.type == "other"
+
+
+def test_a_generic_type_alone_maps() -> None:
+    xml = fixture("dspace_oai_dc_article.xml").replace(b">Article<", b">http://purl.org/coar/resource_type/c_1843<")
+
+    result = matched_as(xml, ProfileName.DSPACE, ["chidi.okafor"])
+
+    assert result.asset is not None
+    assert result.asset.type == "other"
+
+
 def test_an_institution_override_maps_its_own_type() -> None:
     xml = fixture("eprints_oai_dc_conference_item.xml").replace(b"Conference or Workshop Item", b"Podcast Episode")
     profile = load_profile(ProfileName.EPRINTS, {"podcast episode": "interactiveResource.podcast"})

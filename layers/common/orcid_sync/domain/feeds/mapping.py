@@ -68,6 +68,10 @@ class MappingProfile:
     vocabularies it extends, the institution's overrides over both."""
     ignored_types: frozenset[str] = frozenset()
     """Type values that say something else (``PeerReviewed``, ``info:eu-repo/semantics/publishedVersion``)."""
+    generic_types: frozenset[str] = frozenset()
+    """Catch-all values (DataCite's ``Text``, COAR's ``other``...) that map only when the record gives no type of
+    its own that the profile does not know: an EPrints ``interpretive_dance`` written with
+    ``resourceTypeGeneral="Text"`` is an unknown type to map, not quietly ``other``."""
     local_id_field: str | None = None
     """The ``nameIdentifierScheme`` whose values are our researchers' local ids (e.g. ``Local``), if any."""
     status: str = "approved"
@@ -79,6 +83,9 @@ class MappingProfile:
 
     def is_ignored(self, source_type: str) -> bool:
         return type_key(source_type) in self.ignored_types
+
+    def is_generic(self, source_type: str) -> bool:
+        return type_key(source_type) in self.generic_types
 
 
 @cache
@@ -124,12 +131,14 @@ def load_profile(
         ignored.update(type_key(value) for value in base_data.get("ignored_types", []))
     table.update(_checked(data.get("type_map", {}), f"profile {profile_name.value}"))
     ignored.update(type_key(value) for value in data.get("ignored_types", []))
-    table.update(_checked(overrides or {}, "type_overrides"))
+    overridden = _checked(overrides or {}, "type_overrides")
+    table.update(overridden)
     ignored -= set(table)
     return MappingProfile(
         name=profile_name,
         type_map=MappingProxyType(table),
         ignored_types=frozenset(ignored),
+        generic_types=frozenset(type_key(value) for value in data.get("generic_types", [])) - set(overridden),
         local_id_field=local_id_field if local_id_field is not None else data.get("local_id_field"),
         status=str(data.get("status", "approved")),
         visible=bool(data.get("visible", True)),
@@ -282,14 +291,19 @@ def _identifier_fields(metadata: RecordMetadata) -> dict[str, str]:
 
 
 def _asset_type(metadata: RecordMetadata, profile: MappingProfile) -> tuple[str | None, str | None, str | None]:
-    """(asset type, the source value it came from, why there is none)."""
-    for source in metadata.types:
-        if (asset_type := profile.asset_type(source)) is not None:
+    """(asset type, the source value it came from, why there is none): the first of the record's types the profile
+    maps, a generic one only if the record has no meaningful type the profile does not know."""
+    unknown = [t for t in metadata.types if profile.asset_type(t) is None and not profile.is_ignored(t)]
+    mapped = [(t, asset_type) for t in metadata.types if (asset_type := profile.asset_type(t)) is not None]
+    for source, asset_type in mapped:
+        if not profile.is_generic(source):
             return asset_type, source, None
-    meaningful = [t for t in metadata.types if not profile.is_ignored(t)]
-    if not meaningful:
+    if mapped and not unknown:
+        source, asset_type = mapped[0]
+        return asset_type, source, None
+    if not unknown:
         return None, None, f"the record gives no type the {profile.name.value} profile could map"
-    listed = ", ".join(repr(t) for t in meaningful)
+    listed = ", ".join(repr(t) for t in unknown)
     return (
         None,
         None,
