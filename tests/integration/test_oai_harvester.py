@@ -161,6 +161,15 @@ def test_a_long_retry_after_is_capped_and_a_503_that_never_ends_fails_clearly(
     assert sleeps == [2, 2]
 
 
+def test_retries_stop_when_the_next_wait_would_overrun_the_budget(provider: RunningProvider, sleeps: Sleeps) -> None:
+    provider.app.load_fixtures(5)
+    harvester = OaiPmhHarvester(sleep=sleeps, attempts=10, max_retry_after=60, retry_budget=25)
+    provider.app.make_unavailable(10, retry_after=10)
+    with pytest.raises(OaiEndpointError, match=r"HTTP 503.*after 3 attempts"):
+        harvester.list_records(provider.url, metadata_prefix="oai_dc")
+    assert sleeps == [10, 10]
+
+
 def test_a_token_the_endpoint_forgot_is_a_bad_resumption_token(
     provider: RunningProvider, harvester: OaiPmhHarvester
 ) -> None:

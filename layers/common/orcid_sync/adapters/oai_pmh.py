@@ -12,7 +12,8 @@ What we replace, through the client's own extension points:
   with ``time.sleep``. Ours is one ``requests`` GET with a connect and read timeout, retried by tenacity: ``503``
   (and ``429``) honour ``Retry-After`` (seconds or an HTTP date, capped at ``max_retry_after``), network errors and
   ``500``/``502``/``504`` back off exponentially; the sleep is injectable for tests. Still failing after the
-  attempts: :class:`OaiEndpointError`.
+  attempts, or when the next wait would take the call's sleeping past ``retry_budget`` (a harvest runs in a Lambda
+  with minutes, not hours, to go): :class:`OaiEndpointError`.
 - ``parse``: lxml with no DTD loading, no entity resolution, no network and no huge trees; a document that declares a
   DOCTYPE is refused, as is one whose root is not ``OAI-PMH``.
 
@@ -37,6 +38,7 @@ from oaipmh import error as oai_error
 from oaipmh.client import BaseClient, buildHeader
 from oaipmh.datestamp import DatestampError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 
 from orcid_sync.domain.feeds.ports import (
     BadResumptionTokenError,
@@ -117,11 +119,12 @@ class OaiPmhHarvester:
         *,
         session: requests.Session | None = None,
         connect_timeout: float = 10.0,
-        read_timeout: float = 120.0,
-        attempts: int = 6,
-        max_retry_after: float = 120.0,
+        read_timeout: float = 60.0,
+        attempts: int = 5,
+        max_retry_after: float = 60.0,
+        retry_budget: float = 120.0,
         backoff_initial: float = 1.0,
-        backoff_max: float = 60.0,
+        backoff_max: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -131,6 +134,7 @@ class OaiPmhHarvester:
         self._timeout = (connect_timeout, read_timeout)
         self._attempts = attempts
         self._max_retry_after = max_retry_after
+        self._retry_budget = retry_budget
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._sleep = sleep
@@ -207,7 +211,7 @@ class OaiPmhHarvester:
     def _fetch(self, base_url: str, params: dict[str, str]) -> bytes:
         verb = params.get("verb", "?")
         retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
+            stop=stop_after_attempt(self._attempts) | _SleepBudget(self._retry_budget),
             wait=self._wait,
             retry=retry_if_exception_type(_TransientError),
             sleep=self._sleep,
@@ -218,7 +222,8 @@ class OaiPmhHarvester:
                 with attempt:
                     return self._get(base_url, params)
         except _TransientError as exc:
-            raise OaiEndpointError(f"{base_url} ({verb}): {exc}, still after {self._attempts} attempts") from exc
+            tries = retrying.statistics.get("attempt_number", self._attempts)
+            raise OaiEndpointError(f"{base_url} ({verb}): {exc}, still after {tries} attempts") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
@@ -247,6 +252,16 @@ class OaiPmhHarvester:
             raise _TransientError(f"the answer was cut off: {exc}") from exc
         except requests.RequestException as exc:
             raise OaiEndpointError(f"{base_url}: {type(exc).__name__}: {exc}") from exc
+
+
+class _SleepBudget(stop_base):  # type: ignore[misc]
+    """Stop when the coming wait would take the time slept in this call past the budget."""
+
+    def __init__(self, budget: float) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return bool(retry_state.idle_for + (retry_state.upcoming_sleep or 0.0) > self._budget)
 
 
 def _read_limited(response: requests.Response) -> bytes:
