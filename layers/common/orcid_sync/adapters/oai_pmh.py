@@ -254,7 +254,7 @@ class OaiPmhHarvester:
             raise OaiEndpointError(f"{base_url}: {type(exc).__name__}: {exc}") from exc
 
 
-class _SleepBudget(stop_base):  # type: ignore[misc]
+class _SleepBudget(stop_base):
     """Stop when the coming wait would take the time slept in this call past the budget."""
 
     def __init__(self, budget: float) -> None:
