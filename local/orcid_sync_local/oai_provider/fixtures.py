@@ -44,10 +44,10 @@ DEMO_EVERY = 7
 """Every 7th record has a demo researcher among its creators (with the iD in ``oai_datacite``)."""
 DELETED_EVERY = 53
 """Every 53rd record was deleted (persistently) before the first harvest."""
-BAD_DOI_NUMBER = 5
-"""Record number 5 (a DSpace article) carries a DOI that is no DOI."""
-UNKNOWN_TYPE_NUMBER = 6
-"""Record number 6 (an EPrints item) has a type no profile knows."""
+BAD_DOI_NUMBER = 21
+"""Record number 21 (a DSpace item with a demo researcher among its creators) carries a DOI that is no DOI."""
+UNKNOWN_TYPE_NUMBER = 14
+"""Record number 14 (an EPrints item with a demo researcher among its creators) has a type no profile knows."""
 UNKNOWN_TYPE = "interpretive_dance"
 FIRST_DATESTAMP = datetime(2019, 1, 7, 9, 30)
 DATESTAMP_STEP = timedelta(minutes=37)
