@@ -117,15 +117,11 @@ def job_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
     if options.get("resend_deleted"):
         fields.append(("Resend deleted", "yes: works deleted on ORCID are sent again"))
     if job["type"] == "feed":
-        if options.get("feed_id"):
-            fields.append(("Feed", options["feed_id"]))
-        fields.append(("Harvest", "full (from the beginning)" if options.get("full") else "incremental"))
-        if job.get("expected") is not None:
-            fields.append(("Records announced", str(job["expected"])))
+        fields += _harvest_fields(job)
     else:
         fields.append(("Expected researchers", "selecting…" if job.get("expected") is None else str(job["expected"])))
     for name, value in job["counts"].items():
-        if value or name.startswith("researchers_"):
+        if value or (name.startswith("researchers_") and job["type"] != "feed"):
             fields.append((name.replace("_", " ").capitalize(), str(value)))
     if job["type"] == "pull":
         if job.get("csv_uri"):
@@ -135,6 +131,30 @@ def job_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
     report = job.get("report") or {}
     if report.get("error"):
         fields.append(("Error", out.styled(str(report["error"]), "red")))
+    return fields
+
+
+def _harvest_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A feed run: which feed, from when (its report says once the harvest has begun), in which format."""
+    options = job.get("options") or {}
+    report = job.get("report") or {}
+    fields: list[tuple[str, Any]] = []
+    if options.get("feed_id"):
+        fields.append(("Feed", options["feed_id"]))
+    if options.get("full"):
+        harvest = "full: every record, from the beginning"
+    elif "from" in report:
+        harvest = f"incremental, from {report['from']}" if report["from"] else "everything (the feed's first harvest)"
+    else:
+        harvest = "incremental (what changed since the last successful harvest)"
+    fields.append(("Harvest", harvest))
+    if report.get("metadata_prefix"):
+        in_set = f", set {report['set_spec']}" if report.get("set_spec") else ""
+        fields.append(("Format", report["metadata_prefix"] + in_set))
+    if report.get("pages"):
+        fields.append(("Pages", str(report["pages"])))
+    if job.get("expected") is not None:
+        fields.append(("Records announced", str(job["expected"])))
     return fields
 
 
