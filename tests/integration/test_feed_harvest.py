@@ -1,8 +1,8 @@
 """Feed harvests through the feed harvester's handler, in-process against moto, with a scripted OAI-PMH endpoint.
 
 The endpoint here is a fake with the protocol's behaviour that matters to the harvest (``from`` filtering by
-datestamp, resumption tokens, deleted records, ``badResumptionToken``, failures on demand); the real provider and
-the real client are exercised in tests/integration/test_feed_harvest_provider.py.
+datestamp, resumption tokens, deleted records, ``badResumptionToken``, failures on demand). The last test harvests
+the real local provider (pyoai's server) with the real client, and pushes the assets to the local ORCID sandbox.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from orcid_sync import composition
@@ -24,8 +25,11 @@ from orcid_sync.domain.feeds.ports import (
     BadResumptionTokenError,
     OaiEndpointError,
 )
+from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.jobs.models import Job, JobState, JobType
 from orcid_sync.domain.models import ResearcherInput
+from orcid_sync_local.oai_provider import RunningProvider, start_oai_provider
+from tests.integration.test_push_worker import Stack, sandbox, stack  # noqa: F401 - the push tests' fixtures
 from tests.support.apigw import FakeLambdaContext
 from tests.support.aws import AwsEnv, template_resources
 from tests.support.oai import ORCID_ADA, ORCID_GRACE, ORCID_NOBODY, ScriptedEndpoint, datacite
@@ -370,3 +374,73 @@ def test_the_schedule_opens_one_run_per_enabled_feed_once_per_firing(endpoint: S
     assert deliver(job_id) and deliver(duplicate)
     done = composition.job_store().get(job_id)
     assert done is not None and done.state is JobState.SUCCEEDED and done.counts.assets_created == 5
+
+
+# --- the real thing: the local OAI-PMH provider, the OAI-PMH adapter, the push to the local ORCID sandbox ----------
+
+
+@pytest.fixture
+def provider_stack(
+    stack: Stack,  # noqa: F811 - the push tests' fixture, imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Stack, RunningProvider, str]]:
+    """Ada connected on the local ORCID sandbox; the provider's fixture records name her with that iD."""
+    props = template_resources()["FeedQueue"]["Properties"]
+    url = boto3.client("sqs").create_queue(
+        QueueName="FeedQueue", Attributes={"VisibilityTimeout": str(props["VisibilityTimeout"])}
+    )["QueueUrl"]
+    monkeypatch.setenv("FEED_QUEUE_URL", url)
+    composition.reset()
+    orcid = stack.researcher("ada")
+    provider = start_oai_provider(page_size=25, fixtures=150, orcids={"ada": orcid})
+    try:
+        config = FeedConfig(feed_id="repo", base_url=provider.url, profile=ProfileName.DATACITE)
+        composition.feed_store().create(StoredFeed(config=config, created_at=datetime.now(UTC)))
+        yield stack, provider, orcid
+    finally:
+        provider.stop()
+
+
+def _provider_identifiers(provider: RunningProvider) -> list[str]:
+    answer = requests.get(f"{provider.admin_url}/records", params={"limit": 1000}, timeout=10)
+    answer.raise_for_status()
+    return [record["identifier"] for record in answer.json()["records"]]
+
+
+def test_assets_harvested_from_the_local_provider_reach_the_orcid_sandbox(
+    provider_stack: tuple[Stack, RunningProvider, str],
+) -> None:
+    push, provider, orcid = provider_stack
+    # Given a provider that answers 503 + Retry-After to its next two requests (OAI-PMH flow control)
+    provider.app.make_unavailable(2, retry_after=1)
+    # When the feed is harvested with the real OAI-PMH client
+    job = run()
+    # Then six pages of oai_datacite (the richest format offered) were read despite the 503s
+    assert job.state in {JobState.SUCCEEDED, JobState.COMPLETED_WITH_ERRORS}, _events(job.job_id)
+    assert job.report is not None and (job.report["pages"], job.report["metadata_prefix"]) == (6, "oai_datacite")
+    assert provider.app.stats()["unavailable_answered"] == 2
+    assert job.counts.records_harvested == 150
+    ada_assets = composition.asset_store().list_for_researcher("ada")
+    harvested = len(ada_assets)  # every 21st record names Ada with her iD (a few are refused: bad type or DOI)
+    assert harvested >= 5
+    assert job.counts.assets_created == harvested  # Ada is the only researcher here: the others are unmatched
+    # And pushing them creates a work per asset on her ORCID record
+    push.settings(IntegrationSettings(send_assets=True))
+    pushed, _ = push.run(["ada"])
+    assert pushed.counts.works_created == harvested
+    works = push.sandbox.works(orcid)
+    assert sorted(w["work"]["title"]["title"]["value"] for w in works) == sorted(a.title for a in ada_assets)
+
+    # Given one of Ada's records changed and another deleted in the repository
+    ours = {asset_id_for(identifier): identifier for identifier in _provider_identifiers(provider)}
+    changed_id, deleted_id = (ours[a.id] for a in sorted(ada_assets, key=lambda a: a.id)[:2])
+    requests.patch(f"{provider.admin_url}/records/{changed_id}", json={"title": "Retitled"}, timeout=10)
+    requests.delete(f"{provider.admin_url}/records/{deleted_id}", timeout=10).raise_for_status()
+    # When the feed is harvested again and pushed
+    again = run()
+    assert (again.counts.records_harvested, again.counts.assets_updated, again.counts.assets_withdrawn) == (2, 1, 1)
+    pushed, _ = push.run(["ada"])
+    # Then the sandbox has the new title and no longer the withdrawn work
+    assert (pushed.counts.works_updated, pushed.counts.works_deleted) == (1, 1)
+    titles = [w["work"]["title"]["title"]["value"] for w in push.sandbox.works(orcid)]
+    assert len(titles) == harvested - 1 and "Retitled" in titles

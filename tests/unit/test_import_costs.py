@@ -42,13 +42,16 @@ NEVER_AT_IMPORT = (
 )
 ORCID_CLIENT = ("requests", "orcid_sync.adapters.orcid_api.client")
 ORCID_MODELS = ("orcid_sync.domain.orcid.models",)
+# The OAI-PMH client (pyoai over lxml, and requests): built by composition.oai_harvester() on first use.
+OAI_CLIENT = ("lxml", "oaipmh", "orcid_sync.adapters.oai_pmh")
 # What each function may not import at cold start, beyond NEVER_AT_IMPORT. The push worker's module-level
 # code names the ORCID client's request statistics, so it imports the client; every function but the
 # connect pages and the token import reads ORCID-shaped settings or plans works at module level.
 NOT_AT_IMPORT: dict[str, tuple[str, ...]] = {
-    "AdminApiFunction": ORCID_CLIENT,
+    "AdminApiFunction": ORCID_CLIENT + OAI_CLIENT,
     "ConnectFunction": ORCID_CLIENT + ORCID_MODELS,
-    "JobSchedulerFunction": ORCID_CLIENT,
+    "FeedHarvesterFunction": ORCID_CLIENT + ORCID_MODELS + OAI_CLIENT,
+    "JobSchedulerFunction": ORCID_CLIENT + OAI_CLIENT,
     "PullWorkerFunction": ORCID_CLIENT,
     "PushWorkerFunction": (),
     "TokenImportFunction": ORCID_CLIENT + ORCID_MODELS,
