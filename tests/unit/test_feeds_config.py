@@ -116,3 +116,28 @@ def test_the_incremental_from_follows_the_endpoint_granularity() -> None:
 def test_harvest_counts_add_up_and_become_job_counts() -> None:
     total = HarvestCounts(records_harvested=100, assets_created=90) + HarvestCounts(records_harvested=50)
     assert harvest.job_counts(total).nonzero() == {"records_harvested": 150, "assets_created": 90}
+
+
+def test_a_harvest_email_counts_records_and_names_the_feed() -> None:
+    from orcid_sync.adapters.job_email import notification_body, notification_subject
+    from orcid_sync.domain.jobs.models import Job, JobCounts, JobState, JobTrigger, JobType
+
+    started = datetime(2026, 3, 1, 1, tzinfo=UTC)
+    job = Job(
+        job_id="feed-20260301-abc-repo-123456",
+        type=JobType.FEED,
+        trigger=JobTrigger.SCHEDULE,
+        started_by="schedule",
+        started_at=started,
+        ended_at=started,
+        state=JobState.COMPLETED_WITH_ERRORS,
+        counts=JobCounts(records_harvested=250, assets_created=200, records_refused=2, creators_unmatched=40),
+        report={"feed_id": "repo", "from": "2026-02-28T01:00:00Z", "pages": 3},
+    )
+    assert notification_subject(job) == "orcid-sync feed job 2026-03-01 completed with errors: 250 records, 2 refused"
+    body = notification_body(job, [])
+    assert "Feed:     repo, records changed since 2026-02-28T01:00:00Z" in body
+    assert "records harvested" in body and "assets withdrawn" in body and "creators unmatched" in body
+    assert "researchers processed" not in body
+    failed = notification_body(job.model_copy(update={"state": JobState.FAILED, "report": {"error": "gone"}}), [])
+    assert "The harvest failed: gone" in failed

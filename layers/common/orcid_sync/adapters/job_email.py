@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orcid_sync.domain.jobs.models import Job, JobEvent, JobState
+from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobType
 from orcid_sync.domain.redaction import redact
 
 SUBJECT_MAX = 99
@@ -21,10 +21,11 @@ _STATE_WORDS = {
 def notification_subject(job: Job) -> str:
     """E.g. ``orcid-sync push job 2026-11-21 succeeded: 120 researchers, 3 failed`` (< 100 characters)."""
     kind = f"{job.type.value} job" + (" (dry run)" if job.dry_run else "")
-    subject = (
-        f"orcid-sync {kind} {job.started_at:%Y-%m-%d} {_STATE_WORDS[job.state]}: "
-        f"{job.counts.researchers_processed} researchers, {job.counts.researchers_failed} failed"
-    )
+    if job.type is JobType.FEED:  # a harvest counts records, not researchers
+        tally = f"{job.counts.records_harvested} records, {job.counts.records_refused} refused"
+    else:
+        tally = f"{job.counts.researchers_processed} researchers, {job.counts.researchers_failed} failed"
+    subject = f"orcid-sync {kind} {job.started_at:%Y-%m-%d} {_STATE_WORDS[job.state]}: {tally}"
     return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1] + "…"
 
 
@@ -65,16 +66,22 @@ def notification_body(job: Job, first_errors: Sequence[JobEvent]) -> str:
     lines.append(f"Duration: {_duration(job.duration_seconds)}")
     if job.dry_run:
         lines.append("Dry run:  nothing was written to ORCID")
+    if job.type is JobType.FEED and job.report and job.report.get("feed_id"):
+        since = job.report.get("from") or "the beginning (a full harvest)"
+        lines.append(f"Feed:     {job.report['feed_id']}, records changed since {since}")
     lines += ["", "Counts:"]
     counts = job.counts.model_dump()
     shown = {"researchers_eligible", "researchers_processed", "researchers_updated", "researchers_failed"}
+    if job.type is JobType.FEED:
+        shown = {"records_harvested", "assets_created", "assets_updated", "assets_withdrawn", "records_refused"}
     for name, value in counts.items():
         if name in shown or value:
             lines.append(f"  {name.replace('_', ' '):<24}{value}")
     if job.csv_uri:
         lines += ["", f"CSV ({job.csv_rows or 0} rows): {job.csv_uri}"]
     if job.report and job.report.get("error"):
-        lines += ["", f"The job failed while finishing: {redact(str(job.report['error']))}"]
+        failed = "The harvest failed" if job.type is JobType.FEED else "The job failed while finishing"
+        lines += ["", f"{failed}: {redact(str(job.report['error']))}"]
     if first_errors:
         lines += ["", f"First {len(first_errors)} errors:"]
         lines += [_event_line(event) for event in first_errors]
