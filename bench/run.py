@@ -8,6 +8,7 @@ A group whose functions have not landed in template.yaml is listed as not measur
     python -m bench.run --scale 0.1           # a tenth of the researchers and token rows
     python -m bench.run --only tokens,cold-start
     python -m bench.run --only resend --scale 0.1   # the unchanged re-send alone, small
+    python -m bench.run --only feed --scale 0.1     # the OAI-PMH harvests alone: 5,000 records
     python -m bench.run --write-markdown      # also refresh the tables in BENCHMARKS.md
     python -m bench.run --report-only --write-markdown   # re-render from bench/results.json
 """
@@ -158,6 +159,7 @@ def merge(previous: dict[str, Any], fresh: dict[str, Any], groups: list[str]) ->
 @click.option("--token-rows", type=int, help="Token import: rows (default 10,000, scaled)")
 @click.option("--mode-researchers", type=int, help="Bulk vs one-by-one: researchers per variant (default 10)")
 @click.option("--resend-researchers", type=int, help="Unchanged re-send: researchers (default 50, scaled)")
+@click.option("--feed-records", type=int, help="Feed harvest: records in the OAI-PMH provider (default 50,000, scaled)")
 @click.option("--cold-start-repeats", type=int, default=5, show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=RESULTS, show_default=True)
 @click.option("--write-markdown", is_flag=True, help="Refresh the generated tables in BENCHMARKS.md")
@@ -175,6 +177,7 @@ def main(
     token_rows: int | None,
     mode_researchers: int | None,
     resend_researchers: int | None,
+    feed_records: int | None,
     cold_start_repeats: int,
     output: Path,
     write_markdown: bool,
@@ -212,6 +215,7 @@ def main(
         "token_rows": token_rows,
         "mode_researchers": mode_researchers,
         "resend_researchers": resend_researchers,
+        "feed_records": feed_records,
     }
     sizes = replace(Sizes().scaled(scale), **{k: v for k, v in overrides.items() if v is not None})
     log(f"sizes: {', '.join(f'{f.name}={getattr(sizes, f.name)}' for f in fields(sizes))}")

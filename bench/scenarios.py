@@ -45,6 +45,7 @@ class Sizes:
     token_rows: int = 10_000
     mode_researchers: int = 10  # the bulk-vs-one-by-one comparison runs on this many researchers per variant
     resend_researchers: int = 50  # the unchanged re-send: this many researchers x assets_per_researcher
+    feed_records: int = 50_000  # records in the local OAI-PMH provider for the feed harvests
 
     def scaled(self, scale: float) -> Sizes:
         def n(value: int) -> int:
@@ -59,6 +60,7 @@ class Sizes:
             token_rows=n(self.token_rows),
             mode_researchers=max(1, min(self.mode_researchers, n(self.researchers))),
             resend_researchers=n(self.resend_researchers),
+            feed_records=n(self.feed_records),
         )
 
 
@@ -449,6 +451,86 @@ def _upload(work: Workload, body: bytes) -> dict[str, Any]:
     return {k: upload.get(k) for k in ("upload_id", "status", "rows", "counts", "message", "started_at", "finished_at")}
 
 
+def feed_group(run: GroupRun, sizes: Sizes) -> None:
+    """A first harvest of N records from the local OAI-PMH provider, then an incremental one with 1% changed.
+
+    The provider (pyoai's server, in the stack's process) serves fixture records modelled on DSpace, EPrints,
+    Esploro and DataCite output, 100 a page; every 7th has one of the three demo researchers among its creators,
+    with their iD, so a seventh of the records become assets and the rest are counted as not ours (each still
+    costs the researcher look-ups of its creators). The feed uses the DSpace profile and ``auto`` (oai_datacite).
+    """
+    from orcid_sync_local.oai_provider import DEMO_ORCIDS
+
+    work = run.work
+    stack = run.stack
+    records = sizes.feed_records
+    run.log(
+        f"[feed] setting up {records:,} records in the OAI-PMH provider and the {len(DEMO_ORCIDS)} demo researchers"
+    )
+    work.load_researchers(Workload.researcher_rows(list(DEMO_ORCIDS), dict(DEMO_ORCIDS)))
+    stack.oai_provider.load_fixtures(records, orcids=dict(DEMO_ORCIDS))
+    work.api.call(
+        "POST", "/feeds", json_body={"feed_id": "bench", "base_url": stack.oai_provider_url, "profile": "dspace"}
+    )
+    size = {"records": records, "page_size": stack.oai_provider.page_size}
+
+    with run.scenario("feed_first", "Feed: first harvest", size=size, works=records) as extra:
+        job = work.wait_job(_run_feed(work))
+        extra["job"] = _feed_summary(job)
+        extra["works"] = job["counts"].get("records_harvested", 0)
+    _feed_notes(run.scenarios[-1], job)
+
+    # The next day: 1% of the records changed in the repository (every 100th live one: a corrected title).
+    step = max(1, round(1 / sizes.changed_fraction))
+    live = [record for record in stack.oai_provider.store.snapshot() if not record.deleted]
+    changed = live[::step]
+    for record in changed:
+        stack.oai_provider.store.change(record.identifier, {"title": f"{record.title} (corrected)"})
+    steady_size = {**size, "records_changed": len(changed)}
+    notes = [
+        f"{len(changed):,} of {records:,} records changed since the first harvest; "
+        "per-record figures are per changed record"
+    ]
+    with run.scenario(
+        "feed_incremental", "Feed: next-day harvest, 1% changed", size=steady_size, works=len(changed), notes=notes
+    ) as extra:
+        job = work.wait_job(_run_feed(work))
+        extra["job"] = _feed_summary(job)
+        extra["works"] = job["counts"].get("records_harvested", 0)
+    _feed_notes(run.scenarios[-1], job)
+    harvested = run.scenarios[-1].works
+    if harvested != len(changed):
+        run.scenarios[-1].notes.append(
+            f"expected {len(changed):,} records in the incremental harvest, got {harvested:,}"
+        )
+
+
+def _run_feed(work: Workload) -> str:
+    """``POST /feeds/bench/run``, as ``orcid-sync feeds run bench`` does; the job id."""
+    return str(work.api.call("POST", "/feeds/bench/run", json_body={"full": False})["job_id"])
+
+
+def _feed_summary(job: dict[str, Any]) -> dict[str, Any]:
+    return {**_job_summary(job), "report": job.get("report")}
+
+
+def _feed_notes(scenario: Scenario, job: dict[str, Any]) -> None:
+    counts = job["counts"]
+    harvested = counts.get("records_harvested", 0)
+    pages = (job.get("report") or {}).get("pages", 0)
+    per_second = harvested / scenario.wall_seconds if scenario.wall_seconds else 0.0
+    dynamodb = sum(scenario.aws.get("dynamodb", {}).values())
+    scenario.notes.append(
+        f"{harvested:,} records in {pages:,} pages: {per_second:,.0f} records/s, "
+        f"{dynamodb / harvested if harvested else 0:.2f} DynamoDB calls per record; job {job['state']}: "
+        + ", ".join(f"{name} {value:,}" for name, value in counts.items() if value and name != "records_harvested")
+    )
+    scenario.notes.append(
+        "peak RSS is the whole local stack's process (moto, the provider and its records, the functions); "
+        "DynamoDB calls include the admin API's GET /jobs polls (2 a second) while the run is followed"
+    )
+
+
 GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
     "push": push_group,
     "push-modes": push_modes_group,
@@ -456,6 +538,7 @@ GROUPS: dict[str, Callable[[GroupRun, Sizes], None]] = {
     "resend": resend_group,
     "pull": pull_group,
     "tokens": tokens_group,
+    "feed": feed_group,
 }
 # What each group needs from the template; a group whose function has not landed is reported, not run.
 GROUP_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -465,6 +548,7 @@ GROUP_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "resend": ("AdminApiFunction", "JobSchedulerFunction", "PushWorkerFunction"),
     "pull": ("JobSchedulerFunction", "PullWorkerFunction"),
     "tokens": ("AdminApiFunction", "TokenImportFunction"),
+    "feed": ("AdminApiFunction", "FeedHarvesterFunction"),
 }
 
 
