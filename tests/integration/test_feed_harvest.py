@@ -376,6 +376,25 @@ def test_the_schedule_opens_one_run_per_enabled_feed_once_per_firing(endpoint: S
     assert done is not None and done.state is JobState.SUCCEEDED and done.counts.assets_created == 5
 
 
+def test_the_feed_rule_fires_the_scheduler_which_hands_each_harvest_to_the_harvester(
+    endpoint: ScriptedEndpoint,
+) -> None:
+    from functions.job_scheduler import app as scheduler
+
+    _seed(endpoint, 3)
+    rule_input = json.loads(template_resources()["FeedRule"]["Properties"]["Targets"][0]["Input"])
+    answer = scheduler.lambda_handler(rule_input, FakeLambdaContext(aws_request_id="5e6f7a8b-0000-1111-2222"))
+    [job_id] = answer["job_ids"]
+    assert job_id.startswith("feed-") and _queued() == [job_id]
+    assert deliver(job_id)
+    done = composition.job_store().get(job_id)
+    assert done is not None and (done.state, done.trigger.value, done.counts.assets_created) == (
+        JobState.SUCCEEDED,
+        "schedule",
+        3,
+    )
+
+
 # --- the real thing: the local OAI-PMH provider, the OAI-PMH adapter, the push to the local ORCID sandbox ----------
 
 
