@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from orcid_sync import composition
 from orcid_sync.adapters.dynamodb.batch_retry import BatchRetry, UnprocessedKeysError, batch_get_items
 from orcid_sync.adapters.dynamodb.pagination import query_items, scan_items
-from orcid_sync.adapters.dynamodb.stores import InvalidCursorError
+from orcid_sync.adapters.dynamodb.stores import InvalidCursorError, ResearcherWithToken
 from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher, KmsDataKeys
 from orcid_sync.domain.models import (
     Asset,
@@ -198,3 +198,26 @@ def test_unprocessed_keys_are_asked_again_with_backoff_and_fail_the_read_when_th
     with pytest.raises(UnprocessedKeysError, match="1 key"):
         list(batch_get_items(stuck, keys, retry=BatchRetry(attempts=3, sleep=lambda _: None)))  # type: ignore[arg-type]
     assert stuck.calls == [3, 1, 1]
+
+
+def test_a_researcher_and_their_token_are_read_in_one_call(aws: AwsEnv) -> None:
+    researchers, tokens = composition.researcher_store(), composition.token_store()
+    researchers.upsert_profile(_researcher("r1", orcid=ORCID))
+    researchers.upsert_profile(_researcher("r2"))
+    cipher = EnvelopeTokenCipher(KmsDataKeys(boto3.client("kms"), aws.key_id))
+    token = StoredToken(
+        researcher_id="r1",
+        orcid=ORCID,
+        access_token=cipher.batch().seal("r1", "secret"),
+        scopes=["/activities/update"],
+        expires_at=datetime.now(UTC) + timedelta(days=365),
+        source=TokenSource.IMPORT,
+        stored_at=datetime.now(UTC),
+        fingerprint="abc",
+    )
+    tokens.put(token)
+    read = ResearcherWithToken(researchers, tokens)
+    # Then both come back as the two stores read them, in one TransactGetItems
+    assert read("r1") == (researchers.get("r1"), tokens.get("r1"))
+    assert read("r2") == (researchers.get("r2"), None)
+    assert read("nobody") == (None, None)

@@ -5,6 +5,7 @@ and one researcher is pushed by one worker at a time — against the in-memory f
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from orcid_sync.domain import push as push_logic
 from orcid_sync.domain.errors import ConflictError, NotFoundError
 from orcid_sync.domain.institution_settings import IntegrationSettings
-from orcid_sync.domain.jobs.models import JobTrigger, JobType, ResearcherTask
+from orcid_sync.domain.jobs.models import JobState, JobTrigger, JobType, ResearcherTask
 from orcid_sync.domain.jobs.runs import open_job
 from orcid_sync.domain.orcid.models import Work
 from orcid_sync.domain.push import process_push_task
@@ -376,3 +377,67 @@ def test_the_lease_is_released_when_the_push_fails_and_a_dry_run_takes_none() ->
     leases.acquire("r1", job_id="push-nightly", now=NOW, duration=push_logic.LEASE_DURATION)
     outcome = _process(w, jobs, _job(jobs), leases, dry_run=True)
     assert outcome.detail is not None
+
+
+class FakeCompletion:
+    """The PushCompletion contract in memory: all of it or nothing, never for a researcher who may end the run."""
+
+    def __init__(self, w: World, jobs: FakeJobStore, leases: FakeLeases) -> None:
+        self.w, self.jobs, self.leases = w, jobs, leases
+        self.calls: list[bool] = []
+
+    def record_unless_last(self, job_id: str, outcome: Any, *, lease: Any, sync: Any) -> bool:
+        job = self.jobs.jobs[job_id]
+        held = lease is None or self.leases.held.get(lease.researcher_id) == lease
+        last = job.expected is not None and job.counts.researchers_processed + 1 >= job.expected
+        done = outcome.researcher_id in self.jobs.done[job_id]
+        self.calls.append(held and not last and not done)
+        if not self.calls[-1]:
+            return False
+        self.jobs.record_outcome(job_id, outcome)
+        if sync is not None:
+            if sync.confirm_orcid is not None:
+                self.w.researchers.mark_authenticated(sync.researcher_id, orcid=sync.confirm_orcid)
+            self.w.researchers.mark_synced(sync.researcher_id, sync.at)
+        if lease is not None:
+            self.leases.release(lease)
+        return True
+
+
+class CountingLeases(FakeLeases):
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = 0
+
+    def release(self, lease: Any) -> None:
+        self.released += 1
+        super().release(lease)
+
+
+@pytest.mark.parametrize("expected", [2, 1], ids=["not the last researcher", "the run's last researcher"])
+def test_a_push_ends_in_one_write_unless_its_researcher_may_end_the_run(expected: int) -> None:
+    w = world(asset(1))
+    jobs = FakeJobStore()
+    leases = CountingLeases()
+    completion = FakeCompletion(w, jobs, leases)
+    job_id = _job(jobs, expected=expected)
+    ports = replace(w.ports(), completion=completion)
+    task = ResearcherTask(job_id=job_id, job_type=JobType.PUSH, researcher_id="r1")
+    outcome = process_push_task(
+        task, ports, jobs, finishers={}, notifier=FakeNotifier(), now=lambda: NOW, leases=leases
+    )
+    assert outcome.counts.works_created == 1
+    # Either way: counted once, the researcher synced and their iD confirmed, the lease free
+    job = jobs.get(job_id)
+    assert job is not None and job.counts.researchers_processed == 1
+    assert w.researchers.synced == [("r1", NOW)]
+    assert w.researchers.items["r1"].orcid_authenticated
+    assert leases.held == {}
+    if expected == 2:
+        # In the write that counted r1, which left the run running
+        assert completion.calls == [True] and leases.released == 1
+        assert job.state is JobState.RUNNING
+    else:
+        # r1 could end the run: the usual way, a write at a time, and the run finishes
+        assert completion.calls == [False] and leases.released == 1
+        assert job.state is not JobState.RUNNING

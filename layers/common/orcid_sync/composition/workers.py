@@ -170,7 +170,8 @@ class PushWorkerPorts:
 def push_worker_ports() -> PushWorkerPorts:
     """The push worker's collaborators; the institution's settings are re-read at most once a minute."""
     # Imported here: only the push worker loads the push, its ledger and the ORCID client (see the docstring).
-    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore  # noqa: PLC0415
+    from orcid_sync.adapters.dynamodb.leases import DynamoLeaseStore, DynamoPushCompletion  # noqa: PLC0415
+    from orcid_sync.adapters.dynamodb.stores import ResearcherWithToken  # noqa: PLC0415
     from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415
     from orcid_sync.domain.models import StoredToken  # noqa: PLC0415
     from orcid_sync.domain.push import PushContext, PushPorts  # noqa: PLC0415
@@ -180,13 +181,15 @@ def push_worker_ports() -> PushWorkerPorts:
     cipher = token_cipher()
     client = member_api_client()
     integration = CachedIntegrationSettings(integration_settings_store())
+    researchers, tokens, jobs = researcher_store(), token_store(), job_store()
+    leases = DynamoLeaseStore(dynamodb().Table(config.state_table))
 
     def open_token(token: StoredToken) -> SecretStr:
         return SecretStr(cipher.open(token.researcher_id, token.access_token))
 
     push = PushPorts(
-        researchers=researcher_store(),
-        tokens=token_store(),
+        researchers=researchers,
+        tokens=tokens,
         assets=asset_store(),
         ledger=push_ledger_store(),
         settings=integration.get,
@@ -199,14 +202,17 @@ def push_worker_ports() -> PushWorkerPorts:
         ),
         # Per thread: a worker pushes its batch's researchers at once, each counting its own requests.
         request_count=lambda: client.stats.thread_total,
+        # Per researcher: one read for them and their token, one write to count them, sync them and free their lease.
+        read_researcher=ResearcherWithToken(researchers, tokens),
+        completion=DynamoPushCompletion(jobs, researchers, leases),
     )
     return PushWorkerPorts(
         push=push,
         requests=client.stats,
-        jobs=job_store(),
+        jobs=jobs,
         finishers={},
         notifier=notifier(),
-        leases=DynamoLeaseStore(dynamodb().Table(config.state_table)),
+        leases=leases,
         env=PushWorkerEnv.model_validate(dict(os.environ)),
     )
 

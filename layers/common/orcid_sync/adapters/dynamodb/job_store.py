@@ -40,6 +40,9 @@ LIST_PK = "JOB"
 """Every run shares this GSI partition key: a few runs a day never make it hot."""
 RETENTION = timedelta(days=400)
 """Job history outlives a year of daily runs, so last year's run of the same day can be compared."""
+BEFORE_LAST = "before_last"
+"""``expected - 1``, set with ``expected``: fewer researchers processed than this, and one more cannot complete the run
+(a condition expression compares attributes but does no arithmetic)."""
 FINISH_CLAIM_STALE_AFTER = timedelta(minutes=15)
 """No Lambda invocation lives longer than 15 minutes: an older claim belongs to a finisher that crashed."""
 
@@ -173,7 +176,11 @@ class DynamoJobStore:
         return self._job(response["Attributes"])
 
     def set_expected(self, job_id: str, expected: int) -> Job:
-        return self._update(job_id, f"SET expected = :e, {_count_attr('researchers_eligible')} = :e", {":e": expected})
+        return self._update(
+            job_id,
+            f"SET expected = :e, {_count_attr('researchers_eligible')} = :e, {BEFORE_LAST} = :b",
+            {":e": expected, ":b": expected - 1},
+        )
 
     def set_csv(self, job_id: str, *, csv_uri: str, csv_rows: int) -> Job:
         return self._update(job_id, "SET csv_uri = :u, csv_rows = :r", {":u": csv_uri, ":r": csv_rows})
@@ -183,10 +190,19 @@ class DynamoJobStore:
         sets = ", ".join(f"{_count_attr(name)} = :{name}" for name in COUNT_FIELDS)
         self._update(job_id, "SET " + sets, values)
 
-    def record_outcome(self, job_id: str, outcome: ResearcherOutcome) -> Job | None:
+    def outcome_writes(
+        self, job_id: str, outcome: ResearcherOutcome, *, unless_last: bool = False
+    ) -> Sequence[dict[str, Any]]:
+        """The two writes of a transaction that counts ``outcome`` once: the DONE marker (on condition it is new),
+        then the counters' ADD (on condition the run exists; with ``unless_last``, also that the run is not complete
+        after it: ``expected`` not set yet, or fewer than ``expected - 1`` researchers processed before it)."""
         delta = outcome_delta(outcome).model_dump()
         adds = [f"{_count_attr(name)} :{name}" for name, value in delta.items() if value]
-        job_key = {"job_id": job_id, "sk": META}
+        values: dict[str, Any] = {f":{n}": v for n, v in delta.items() if v}
+        condition = "attribute_exists(job_id)"
+        if unless_last:
+            processed = _count_attr("researchers_processed")
+            condition += f" AND (attribute_not_exists(expected) OR {processed} < {BEFORE_LAST})"
         marker: dict[str, Any] = {
             "job_id": job_id,
             "sk": f"{DONE_PREFIX}{outcome.researcher_id}",
@@ -195,28 +211,26 @@ class DynamoJobStore:
             "recorded_at": _iso(utc_now()),
             "expires_at": _expires_at(utc_now()),
         }
+        return [
+            {"Put": {"TableName": self._table.name, "Item": marker, "ConditionExpression": "attribute_not_exists(sk)"}},
+            {
+                "Update": {
+                    "TableName": self._table.name,
+                    "Key": {"job_id": job_id, "sk": META},
+                    "UpdateExpression": "ADD " + ", ".join(adds),
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+        ]
+
+    def transact(self, writes: Sequence[dict[str, Any]]) -> None:
+        """One TransactWriteItems (the resource's client (de)serialises plain Python values itself)."""
+        self._table.meta.client.transact_write_items(TransactItems=list(writes))  # type: ignore[arg-type]
+
+    def record_outcome(self, job_id: str, outcome: ResearcherOutcome) -> Job | None:
         try:
-            # The resource's client (de)serialises plain Python values itself.
-            self._table.meta.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table.name,
-                            "Item": marker,
-                            "ConditionExpression": "attribute_not_exists(sk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table.name,
-                            "Key": job_key,
-                            "UpdateExpression": "ADD " + ", ".join(adds),
-                            "ConditionExpression": "attribute_exists(job_id)",
-                            "ExpressionAttributeValues": {f":{n}": v for n, v in delta.items() if v},
-                        }
-                    },
-                ]
-            )
+            self.transact(self.outcome_writes(job_id, outcome))
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

@@ -30,6 +30,8 @@ from orcid_sync.domain.ports import AssetState, Page, asset_content_hash
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
 
+    from orcid_sync.domain.push.leases import ResearcherSync  # not at run time: the package loads the whole push
+
 
 class InvalidCursorError(ValueError):
     """A pagination cursor that we did not hand out."""
@@ -191,12 +193,30 @@ class DynamoResearcherStore:
         )
 
     def mark_synced(self, researcher_id: str, at: datetime) -> None:
-        self._table.update_item(
-            Key={"id": researcher_id},
-            UpdateExpression="SET last_sync_at = :at",
-            ConditionExpression="attribute_exists(id)",
-            ExpressionAttributeValues={":at": at.isoformat()},
-        )
+        self._table.update_item(**self._sync(researcher_id, at))
+
+    @staticmethod
+    def _sync(researcher_id: str, at: datetime, confirm_orcid: str | None = None) -> dict[str, Any]:
+        """``mark_synced``, and with ``confirm_orcid`` also ``mark_authenticated`` (on condition the iD is the same)."""
+        expression = "SET last_sync_at = :at"
+        condition = "attribute_exists(id)"
+        values: dict[str, Any] = {":at": at.isoformat()}
+        if confirm_orcid is not None:
+            expression += ", orcid_authenticated = :true, updated_at = :now"
+            condition += " AND orcid = :orcid"
+            values |= {":true": True, ":now": utc_now().isoformat(), ":orcid": confirm_orcid}
+        return {
+            "Key": {"id": researcher_id},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+
+    def sync_write(self, sync: ResearcherSync) -> dict[str, Any]:
+        """What a finished push notes on the researcher, as one write of a transaction."""
+        return {
+            "Update": {"TableName": self._table.name, **self._sync(sync.researcher_id, sync.at, sync.confirm_orcid)}
+        }
 
 
 def _sealed_item(sealed: SealedSecret | None) -> dict[str, bytes] | None:
@@ -269,6 +289,33 @@ class DynamoTokenStore:
 
 
 _ASSET_META = "META"
+
+
+class ResearcherWithToken:
+    """A researcher and their token in one TransactGetItems (strongly consistent, like the two GetItems it replaces,
+    and authorised by the GetItem each store may do); the two GetItems if a concurrent write cancelled it."""
+
+    def __init__(self, researchers: DynamoResearcherStore, tokens: DynamoTokenStore) -> None:
+        self._researchers = researchers
+        self._tokens = tokens
+
+    def __call__(self, researcher_id: str) -> tuple[Researcher | None, StoredToken | None]:
+        client = self._researchers._table.meta.client  # the two stores of this module
+        try:
+            answer = client.transact_get_items(
+                TransactItems=[
+                    {"Get": {"TableName": self._researchers._table.name, "Key": {"id": researcher_id}}},
+                    {"Get": {"TableName": self._tokens._table.name, "Key": {"researcher_id": researcher_id}}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            return self._researchers.get(researcher_id), self._tokens.get(researcher_id)
+        researcher_item, token_item = (response.get("Item") for response in answer["Responses"])
+        researcher = Researcher.model_validate(_plain(researcher_item)) if researcher_item else None
+        token = StoredToken.model_validate(_plain(token_item)) if token_item else None
+        return researcher, token
 
 
 def _asset_pk(asset_id: str) -> str:

@@ -1,10 +1,13 @@
-"""Per-researcher leases: one worker at a time writes a researcher's ORCID record and ledger (the port)."""
+"""Per-researcher leases: one worker at a time writes a researcher's ORCID record and ledger (the ports), and
+the write that ends a researcher's push: counted in its run, lease given up."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from orcid_sync.domain.jobs.models import ResearcherOutcome
 
 
 @dataclass(frozen=True)
@@ -35,4 +38,30 @@ class LeaseStore(Protocol):
 
     def release(self, lease: Lease) -> None:
         """Give the lease up (a no-op if it expired and someone else took it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResearcherSync:
+    """What a finished push notes on the researcher: when they were last in sync, and (once) that ORCID accepted
+    their token for ``confirm_orcid``, their iD (see ``orcid_sync.domain.tokens.verdicts.confirm_orcid``)."""
+
+    researcher_id: str
+    at: datetime
+    confirm_orcid: str | None = None
+
+
+class PushCompletion(Protocol):
+    """Ending a researcher's push in one write: counted in the run, synced, lease given up (the port)."""
+
+    def record_unless_last(
+        self, job_id: str, outcome: ResearcherOutcome, *, lease: Lease | None, sync: ResearcherSync | None
+    ) -> bool:
+        """Count ``outcome`` in its run exactly once, note ``sync`` and release ``lease``, all in one atomic write,
+        on condition that the run is still incomplete after it; True when done so.
+
+        False when nothing was written: the researcher may be the run's last, already counted (a redelivery), the
+        lease lost or the researcher gone. The caller then does it the usual way (``complete_researcher``), which
+        reads the run back to see whether it is complete.
+        """
         ...

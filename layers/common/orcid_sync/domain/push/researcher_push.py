@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from orcid_sync.domain.institution_settings import IntegrationSettings
 from orcid_sync.domain.jobs.models import ResearcherOutcome, ResearcherTask
 from orcid_sync.domain.log import logger
-from orcid_sync.domain.models import StoredToken, TokenInvalidReason
+from orcid_sync.domain.models import Researcher, StoredToken, TokenInvalidReason
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
 from orcid_sync.domain.push.eligibility import ineligibility
 from orcid_sync.domain.push.executor import execute_plan
+from orcid_sync.domain.push.leases import PushCompletion, ResearcherSync
 from orcid_sync.domain.push.ledger import (
     EntryState,
     LedgerBuffer,
@@ -44,6 +45,11 @@ class PushPorts:
     request_count: Callable[[], int] = lambda: 0
     # Seconds left of the invocation: no ORCID request starts with less than REQUEST_TIME_MARGIN_SECONDS.
     time_left: Callable[[], float] = lambda: math.inf
+    # The researcher and their token in one read (else researchers.get and tokens.get).
+    read_researcher: Callable[[str], tuple[Researcher | None, StoredToken | None]] | None = None
+    # Ending the push in one write (see process_push_task); with it, the push leaves the researcher's sync date
+    # (and their iD's confirmation) on the outcome for that write instead of writing them itself.
+    completion: PushCompletion | None = None
 
 
 class PushOutcome(ResearcherOutcome):
@@ -52,6 +58,8 @@ class PushOutcome(ResearcherOutcome):
     # ORCID refused the researcher's token during this push (they are disconnected until they connect again):
     # the worker counts it in its disconnected-researchers metric.
     token_problem: TokenInvalidReason | None = None
+    # What to note on the researcher when the outcome is recorded (with PushPorts.completion): not part of the outcome.
+    sync: ResearcherSync | None = Field(default=None, exclude=True)
 
 
 def _outcome(
@@ -61,6 +69,7 @@ def _outcome(
     failed: bool = False,
     detail: dict[str, Any] | None = None,
     token_problem: TokenInvalidReason | None = None,
+    sync: ResearcherSync | None = None,
 ) -> PushOutcome:
     return PushOutcome(
         researcher_id=task.researcher_id,
@@ -70,6 +79,7 @@ def _outcome(
         events=run.events,
         detail=detail,
         token_problem=token_problem,
+        sync=sync,
     )
 
 
@@ -119,13 +129,19 @@ def _report_dry_run(run: PushRun, plan: PushPlan) -> None:
             run.event("info", f"would {item.step.value} {name}", "dry run")
 
 
+def _read(ports: PushPorts, researcher_id: str) -> tuple[Researcher | None, StoredToken | None]:
+    if ports.read_researcher is not None:
+        return ports.read_researcher(researcher_id)
+    researcher = ports.researchers.get(researcher_id)
+    return researcher, ports.tokens.get(researcher_id) if researcher is not None else None
+
+
 def _push(task: ResearcherTask, ports: PushPorts, run: PushRun) -> PushOutcome:
-    researcher = ports.researchers.get(task.researcher_id)
+    researcher, stored_token = _read(ports, task.researcher_id)
     if researcher is None:
         run.event("warning", "skipped researcher", "the researcher no longer exists")
         return _outcome(task, run)
     settings = ports.settings()
-    stored_token = ports.tokens.get(researcher.id)
     blocker = ineligibility(researcher, stored_token, settings)
     if blocker is not None or stored_token is None or researcher.orcid is None:
         # Eligible when the job started, not any more (revoked, left, changed their flag): nothing to do.
@@ -139,8 +155,7 @@ def _push(task: ResearcherTask, ports: PushPorts, run: PushRun) -> PushOutcome:
     if not task.dry_run and not resend and known.fingerprint == fingerprint:
         run.counts = standing_counts(assets, known, settings)
         run.counts.works_unchanged = sum(1 for e in known.works.values() if e.state is EntryState.SYNCED)
-        ports.researchers.mark_synced(researcher.id, run.now)
-        return _outcome(task, run)
+        return _outcome(task, run, sync=_synced(ports, researcher, run, confirm=False))
 
     plan = plan_push(
         researcher,
@@ -187,12 +202,23 @@ def _push(task: ResearcherTask, ports: PushPorts, run: PushRun) -> PushOutcome:
         # In the last write with the last entries: BatchWriteItem sends it after them (see DynamoLedgerStore.write).
         ledger.set_fingerprint(fingerprint, run.now)
     ledger.flush()
-    if run.wrote:  # ORCID accepted the token for this iD
-        confirm_orcid(ports.researchers, researcher, orcid=researcher.orcid)
     if run.retry:
+        if run.wrote:  # ORCID accepted the token for this iD
+            confirm_orcid(ports.researchers, researcher, orcid=researcher.orcid)
         raise RetryLaterError(f"ORCID failed to store some works of researcher {researcher.id}; retrying")
-    ports.researchers.mark_synced(researcher.id, run.now)
-    return _outcome(task, run)
+    return _outcome(task, run, sync=_synced(ports, researcher, run, confirm=run.wrote))
+
+
+def _synced(ports: PushPorts, researcher: Researcher, run: PushRun, *, confirm: bool) -> ResearcherSync | None:
+    """The researcher is in sync (and, with ``confirm``, ORCID accepted their token for their iD): noted now, or
+    left on the outcome for the write that records it (``PushPorts.completion``)."""
+    confirm_id = researcher.orcid if confirm and not researcher.orcid_authenticated else None
+    if ports.completion is None:
+        if confirm and researcher.orcid is not None:
+            confirm_orcid(ports.researchers, researcher, orcid=researcher.orcid)
+        ports.researchers.mark_synced(researcher.id, run.now)
+        return None
+    return ResearcherSync(researcher_id=researcher.id, at=run.now, confirm_orcid=confirm_id)
 
 
 def _record_before_failing(ledger: LedgerBuffer) -> None:

@@ -84,10 +84,21 @@ def process_push_task(
             if not last_attempt:
                 raise ResearcherBusyError(held.held) from None
             return _already_in_progress(task, held.held, jobs, finishers=finishers, notifier=notifier, now=started)
+    ended = _Ended()
     try:
-        return _process(task, ports, jobs, finishers=finishers, notifier=notifier, now=now, last_attempt=last_attempt)
+        return _process(
+            task,
+            ports,
+            jobs,
+            finishers=finishers,
+            notifier=notifier,
+            now=now,
+            last_attempt=last_attempt,
+            lease=lease,
+            ended=ended,
+        )
     finally:
-        if leases is not None and lease is not None:
+        if leases is not None and lease is not None and not ended.released:
             leases.release(lease)
 
 
@@ -124,6 +135,12 @@ def _already_in_progress(
     return outcome
 
 
+class _Ended:
+    """Whether the write that counted the researcher also gave their lease up."""
+
+    released = False
+
+
 def _process(
     task: ResearcherTask,
     ports: PushPorts,
@@ -133,6 +150,8 @@ def _process(
     notifier: Notifier,
     now: Callable[[], datetime],
     last_attempt: bool,
+    lease: Lease | None,
+    ended: _Ended,
 ) -> PushOutcome:
     started = now()
     try:
@@ -158,5 +177,34 @@ def _process(
             ],
         )
     with _COMPLETIONS:
+        if ports.completion is not None:
+            # Events first, as complete_researcher writes them: by the time the run can finish, they are stored.
+            jobs.add_events(task.job_id, outcome.events)
+            if ports.completion.record_unless_last(task.job_id, outcome, lease=lease, sync=outcome.sync):
+                # Counted, synced and released in one write, and the run is not complete: nothing to read back.
+                ended.released = lease is not None
+                if outcome.sync is not None and outcome.sync.confirm_orcid is not None:
+                    logger.info("ORCID accepted the token: iD authenticated", researcher_id=task.researcher_id)
+                return outcome
+            # Possibly the run's last researcher, or a redelivery already counted: the usual way, a write at a time.
+            _note_sync(ports, outcome, last_attempt=last_attempt)
         complete_researcher(jobs, task.job_id, outcome, finishers=finishers, notifier=notifier, now=now())
     return outcome
+
+
+def _note_sync(ports: PushPorts, outcome: PushOutcome, *, last_attempt: bool) -> None:
+    """Write the researcher's sync date (and iD confirmation) the push left for the outcome's write."""
+    sync = outcome.sync
+    if sync is None:
+        return
+    try:
+        if sync.confirm_orcid is not None and ports.researchers.mark_authenticated(
+            sync.researcher_id, orcid=sync.confirm_orcid
+        ):
+            logger.info("ORCID accepted the token: iD authenticated", researcher_id=sync.researcher_id)
+        ports.researchers.mark_synced(sync.researcher_id, sync.at)
+    except Exception:
+        if not last_attempt:
+            raise  # as when the push itself failed: SQS redelivers the message
+        # The researcher is still counted, so the run finishes; only their sync date is missing (gone, most likely).
+        logger.exception("researcher's sync date not written on the last attempt", researcher_id=sync.researcher_id)
