@@ -461,6 +461,10 @@ def feed_group(run: GroupRun, sizes: Sizes) -> None:
     """
     from orcid_sync_local.oai_provider import DEMO_ORCIDS
 
+    from . import transact_backup
+
+    # Each asset upsert is a transaction; moto would copy the whole assets table for each (see transact_backup).
+    transact_backup.install()
     work = run.work
     stack = run.stack
     records = sizes.feed_records
