@@ -271,7 +271,7 @@ def test_run_wait_harvests_then_runs_incrementally(feeds_api: FeedsEnv, monkeypa
     assert "Started feed job feed-" in result.stdout
     assert "succeeded" in result.stdout or "completed with errors" in result.stdout, result.stdout
     assert "Records harvested" in result.stdout and "60" in result.stdout
-    assert "incremental" in result.stdout
+    assert "everything (the feed's first harvest)" in result.stdout
     assert polls and polls[0] >= 1
     job_id = re.search(r"Started feed job (\S+)", result.stdout).group(1)  # type: ignore[union-attr]
     job = data(run_cli("jobs", "show", job_id, "-o", "json"))
@@ -291,6 +291,9 @@ def test_run_wait_harvests_then_runs_incrementally(feeds_api: FeedsEnv, monkeypa
     oai_id = _a_record_of(feeds_api, ada_assets[0].id)
     _provider("PATCH", feeds_api, f"/records/{oai_id}", {"title": "A corrected title"})
     second = data(run_cli("feeds", "run", "dspace-main", "--wait", "--interval", "0", "-o", "json"))
+    assert second["report"]["from"] == feed["last_harvest_from"]
+    shown = run_cli("jobs", "show", second["job_id"])
+    assert f"incremental, from {feed['last_harvest_from']}" in shown.stdout and "Researchers" not in shown.stdout
     # Then only the change was harvested
     assert second["counts"]["records_harvested"] == 1
     assert second["counts"]["assets_updated"] == 1
