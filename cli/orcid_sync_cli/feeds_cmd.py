@@ -28,6 +28,16 @@ FORMATS = ("auto", "oai_dc", "oai_datacite", "oai_openaire")
 """``auto``: the richest format the endpoint offers (``ListMetadataFormats``)."""
 
 feed_stack_options = api_options_with_aws_profile_flag("--aws-profile")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def describe_schedule(schedule: dict[str, Any]) -> str:
+    """``daily at 01:00 UTC``, as the API's FeedSchedule says it (the hourly FeedRule must be active)."""
+    every, hour = schedule.get("every", "daily"), int(schedule.get("hour_utc", 1))
+    if every == "hourly":
+        return "every hour"
+    at = f"at {hour:02d}:00 UTC"
+    return f"daily {at}" if every == "daily" else f"weekly on {schedule.get('weekday') or 'mon'} {at}"
 
 
 def feed_path(feed_id: str) -> str:
@@ -68,6 +78,7 @@ def feed_fields(feed: dict[str, Any]) -> list[tuple[str, Any]]:
         fields.append(("Type override", f"{source} → {asset_type}"))
     fields += [
         ("Enabled", "yes" if feed.get("enabled", True) else "no (the schedule skips it; feeds run still works)"),
+        ("Schedule", describe_schedule(feed.get("schedule") or {})),
         ("Harvesting now", f"yes: job {feed.get('harvest_job_id')}" if feed.get("harvest_in_progress") else "no"),
         ("Last harvest (UTC)", out.when(feed.get("last_harvest_at"))),
         ("Next harvest from", feed.get("last_harvest_from") or "- (the beginning: a full harvest)"),
@@ -108,6 +119,16 @@ def print_feed(feed: dict[str, Any], output: str, title: str | None = None) -> N
     metavar="SRC=TYPE",
     help="Map the source type SRC to the asset type TYPE instead of the profile's (repeatable).",
 )
+@click.option(
+    "--schedule",
+    "every",
+    type=click.Choice(["hourly", "daily", "weekly"]),
+    default="daily",
+    show_default=True,
+    help="How often the feed schedule harvests it (once `jobs activate feed`).",
+)
+@click.option("--at", "hour_utc", type=click.IntRange(0, 23), default=1, show_default=True, help="Hour (UTC).")
+@click.option("--weekday", type=click.Choice(WEEKDAYS), help="For --schedule weekly: the day (default mon).")
 @click.option("--disabled", is_flag=True, help="Add it switched off: the schedule skips it.")
 @output_option()
 @feed_stack_options
@@ -121,6 +142,9 @@ def add(
     set_spec: str | None,
     local_id_field: str | None,
     type_overrides: Sequence[str],
+    every: str,
+    hour_utc: int,
+    weekday: str | None,
     disabled: bool,
     output: str,
 ) -> None:
@@ -138,6 +162,7 @@ def add(
         "local_id_field": local_id_field,
         "type_overrides": parse_overrides(type_overrides),
         "enabled": not disabled,
+        "schedule": {"every": every, "hour_utc": hour_utc, "weekday": weekday},
     }
     feed = api.call("POST", "/feeds", json_body=body)
     print_feed(feed, output, f"Feed {feed['feed_id']} added")
@@ -167,6 +192,7 @@ FEED_CSV_COLUMNS = (
     "local_id_field",
     "type_overrides",
     "enabled",
+    "schedule",
     "last_harvest_at",
     "last_harvest_from",
     "last_job_id",

@@ -214,7 +214,10 @@ def test_add_show_list_and_remove(feeds_api: FeedsEnv) -> None:
     assert feed["type_overrides"] == {"Technical Report": "publication.report"}
     assert feed["local_id_field"] == "local" and feed["enabled"] is True
     # A second feed, disabled, and the listing in each format
-    run_cli("feeds", "add", "data", "--url", url, "--profile", "datacite", "--format", "oai_datacite", "--disabled")
+    run_cli(
+        "feeds", "add", "data", "--url", url, "--profile", "datacite", "--format", "oai_datacite", "--disabled",
+        "--schedule", "weekly", "--at", "3", "--weekday", "sun",
+    )  # fmt: skip
     listed = run_cli("feeds", "list")
     assert "dspace-main" in listed.stdout and "data" in listed.stdout and "datacite" in listed.stdout
     assert [f["feed_id"] for f in data(run_cli("feeds", "list", "-o", "json"))["feeds"]] == [
@@ -227,6 +230,14 @@ def test_add_show_list_and_remove(feeds_api: FeedsEnv) -> None:
     assert "Technical Report → publication.report" in shown.stdout
     assert "the beginning: a full harvest" in shown.stdout
     assert "no (the schedule skips it" in run_cli("feeds", "show", "data").stdout
+    assert "weekly on sun at 03:00 UTC" in run_cli("feeds", "show", "data").stdout
+    assert "daily at 01:00 UTC" in shown.stdout
+    assert feed["schedule"] == {"every": "daily", "hour_utc": 1, "weekday": None}
+    # A weekday for a daily harvest is refused by the API, naming the field
+    refused_day = run_cli(
+        "feeds", "add", "x", "--url", url, "--profile", "dspace", "--weekday", "mon", check=False
+    )  # fmt: skip
+    assert refused_day.exit_code != 0 and "schedule.weekday" in refused_day.output
     # Remove: refused without a terminal and without --yes; with --yes it goes, and a second time is a 404
     refused = run_cli("feeds", "remove", "data", check=False)
     assert refused.exit_code == 2 and "--yes" in refused.output

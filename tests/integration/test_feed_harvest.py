@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from orcid_sync import composition
 from orcid_sync.domain.feeds.config import RunFeedRequest, request_feed_run, start_scheduled_feed_runs
 from orcid_sync.domain.feeds.mapping import ProfileName, asset_id_for
-from orcid_sync.domain.feeds.models import FeedConfig, StoredFeed
+from orcid_sync.domain.feeds.models import FeedConfig, FeedSchedule, StoredFeed
 from orcid_sync.domain.feeds.ports import (
     BadResumptionTokenError,
     OaiEndpointError,
@@ -51,7 +51,10 @@ def endpoint(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedE
     researchers = composition.researcher_store()
     for rid, orcid in (("ada", ORCID_ADA), ("grace", ORCID_GRACE)):
         researchers.upsert_profile(ResearcherInput(id=rid, given_names=rid.title(), family_name="Example", orcid=orcid))
-    config = FeedConfig(feed_id="repo", base_url=BASE_URL, profile=ProfileName.DATACITE)
+    # Hourly: the schedule tests fire at any hour (each feed's own schedule is tested on its own below).
+    config = FeedConfig(
+        feed_id="repo", base_url=BASE_URL, profile=ProfileName.DATACITE, schedule=FeedSchedule(every="hourly")
+    )
     composition.feed_store().create(StoredFeed(config=config, created_at=datetime.now(UTC)))
     yield scripted
     composition.reset()
@@ -374,6 +377,29 @@ def test_the_schedule_opens_one_run_per_enabled_feed_once_per_firing(endpoint: S
     assert deliver(job_id) and deliver(duplicate)
     done = composition.job_store().get(job_id)
     assert done is not None and done.state is JobState.SUCCEEDED and done.counts.assets_created == 5
+
+
+def test_the_hourly_schedule_harvests_each_feed_when_its_own_schedule_is_due(endpoint: ScriptedEndpoint) -> None:
+    weekly = FeedConfig(
+        feed_id="weekly",
+        base_url=BASE_URL,
+        profile=ProfileName.DATACITE,
+        schedule=FeedSchedule(every="weekly", hour_utc=3, weekday="sun"),
+    )
+    daily = FeedConfig(feed_id="daily", base_url=BASE_URL, profile=ProfileName.DATACITE)  # the default: 01:00 UTC
+    for config in (weekly, daily):
+        composition.feed_store().create(StoredFeed(config=config, created_at=datetime.now(UTC)))
+    args = (composition.feed_store(), composition.job_store(), composition.feed_queue())
+
+    def fired_at(when: datetime) -> list[str]:
+        opened = start_scheduled_feed_runs(*args, invocation_id=f"inv-{when:%d%H}", now=when)
+        return sorted(job.options["feed_id"] for job in opened)
+
+    # 2026-03-01 is a Sunday; "repo" (the fixture's feed) is hourly
+    assert fired_at(datetime(2026, 3, 1, 1, tzinfo=UTC)) == ["daily", "repo"]
+    assert fired_at(datetime(2026, 3, 1, 2, tzinfo=UTC)) == ["repo"]
+    assert fired_at(datetime(2026, 3, 1, 3, tzinfo=UTC)) == ["repo", "weekly"]
+    assert fired_at(datetime(2026, 3, 2, 3, tzinfo=UTC)) == ["repo"]  # Monday
 
 
 def test_the_feed_rule_fires_the_scheduler_which_hands_each_harvest_to_the_harvester(

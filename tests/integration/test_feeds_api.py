@@ -47,6 +47,7 @@ def test_a_feed_is_added_listed_shown_and_removed(feeds_env: ScriptedEndpoint) -
         "local_id_field": None,
         "type_overrides": {},
         "enabled": True,
+        "schedule": {"every": "daily", "hour_utc": 1, "weekday": None},
         "chosen_prefix": None,
         "last_harvest_from": None,
         "last_harvest_at": None,
@@ -79,7 +80,10 @@ def test_a_feed_is_added_listed_shown_and_removed(feeds_env: ScriptedEndpoint) -
         ({"feed_id": "has space"}, "body.feed_id", "pattern"),
         ({"set_spec": "not a set"}, "body.set_spec", "pattern"),
         ({"type_overrides": {"Thesis": "publication.nonsense"}}, "body.type_overrides", "not a known Esploro asset"),
-        ({"schedule": "daily"}, "body.schedule", "Extra inputs"),
+        ({"schedule": {"every": "monthly"}}, "body.schedule.every", "'hourly', 'daily' or 'weekly'"),
+        ({"schedule": {"every": "daily", "weekday": "mon"}}, "body.schedule.weekday", "only for weekly"),
+        ({"schedule": {"every": "daily", "hour_utc": 24}}, "body.schedule.hour_utc", "less than or equal to 23"),
+        ({"enabled": True, "color": "red"}, "body.color", "Extra inputs"),
     ],
 )
 def test_a_bad_feed_is_a_400_naming_the_field(

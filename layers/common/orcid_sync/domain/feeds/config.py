@@ -157,12 +157,15 @@ def scheduled_feed_job_id(feed_id: str, now: datetime, invocation_id: str) -> st
 def start_scheduled_feed_runs(
     feeds: FeedStore, jobs: JobStore, queue: ControlQueue, *, invocation_id: str, now: datetime
 ) -> list[Job]:
-    """The feed schedule fired: an incremental harvest of every enabled feed not being harvested already."""
+    """The feed schedule fired (hourly): an incremental harvest of every enabled feed whose own schedule is due
+    at ``now`` and that is not being harvested already."""
     opened: list[Job] = []
     for feed in feeds.list():
         config = feed.config
         if not config.enabled:
             logger.info("scheduled harvest skips a disabled feed", feed_id=config.feed_id)
+            continue
+        if not config.schedule.due(now):
             continue
         running = _running_harvest(jobs, feed)
         if running is not None:

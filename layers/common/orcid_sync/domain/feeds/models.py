@@ -9,13 +9,54 @@ from datetime import datetime
 from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 
 from orcid_sync.domain.feeds.mapping import ProfileName
 from orcid_sync.domain.models import EntityId
 from orcid_sync.domain.type_mapping import default_mapping
 
 MetadataPrefixChoice = Literal["auto", "oai_dc", "oai_datacite", "oai_openaire"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class FeedSchedule(BaseModel):
+    """When the feed schedule (an hourly ``FeedRule``, activated with ``jobs activate feed``) harvests this feed.
+
+    ``hourly`` every hour; ``daily`` at ``hour_utc``; ``weekly`` at ``hour_utc`` on ``weekday``. The default, daily at
+    01:00 UTC, is what a repository's nightly export would do; a large repository harvested often costs little,
+    because every scheduled harvest is incremental.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: Literal["hourly", "daily", "weekly"] = "daily"
+    hour_utc: Annotated[int, Field(ge=0, le=23)] = 1
+    weekday: Weekday | None = Field(default=None, description="For weekly harvests: mon … sun")
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday_only_when_weekly(cls, value: Weekday | None, info: ValidationInfo) -> Weekday | None:
+        if value is not None and info.data.get("every") != "weekly":
+            raise ValueError("a weekday is only for weekly harvests")
+        return value
+
+    def due(self, now: datetime) -> bool:
+        """Whether the schedule's firing at ``now`` (UTC, at the top of an hour) should harvest this feed."""
+        if self.every == "hourly":
+            return True
+        if now.hour != self.hour_utc:
+            return False
+        return self.every == "daily" or _WEEKDAYS[now.weekday()] == (self.weekday or "mon")
+
+    def describe(self) -> str:
+        """In words, for the CLI and the API: ``daily at 01:00 UTC``."""
+        if self.every == "hourly":
+            return "every hour"
+        at = f"at {self.hour_utc:02d}:00 UTC"
+        return f"daily {at}" if self.every == "daily" else f"weekly on {self.weekday or 'mon'} {at}"
+
+
 HARVESTABLE_PREFIXES: tuple[str, ...] = ("oai_openaire", "oai_datacite", "oai_dc")
 """The formats we map, richest first: ``auto`` picks the first of these the endpoint offers."""
 
@@ -88,6 +129,9 @@ class FeedConfig(BaseModel):
         default_factory=dict, description="Source type value -> Esploro asset type, on top of the profile's"
     )
     enabled: StrictBool = Field(default=True, description="Scheduled harvests skip a disabled feed")
+    schedule: FeedSchedule = Field(
+        default_factory=FeedSchedule, description="When scheduled harvests run: hourly, daily or weekly (UTC)"
+    )
 
     @field_validator("base_url")
     @classmethod
