@@ -20,9 +20,11 @@ keep per-invocation state in the handler module. Different functions always run 
 
 The package follows those seams: ``functions`` (loading and invoking handlers), ``http_api`` (routes
 and the gateway) with ``http_payload`` (payload 2.0 events and results, AWS_IAM), ``sqs``, ``s3``,
-``schedules``, and ``glue`` (all of them for one provisioned stack).
+``schedules``, ``aws_calls`` (recording each function's AWS calls, for tests) and ``glue`` (all of them
+for one provisioned stack).
 """
 
+from .aws_calls import AwsCall, AwsCallRecorder, running_function
 from .functions import FunctionSpec, LambdaContext, LocalFunction
 from .glue import LambdaGlue
 from .http_api import HttpApiGateway, HttpRoute, HttpRouter
@@ -37,6 +39,8 @@ __all__ = [
     "ASYNC_ATTEMPTS",
     "MAX_REQUEST_BYTES",
     "ActivityTracker",
+    "AwsCall",
+    "AwsCallRecorder",
     "FunctionSpec",
     "GlueError",
     "HttpApiGateway",
@@ -54,5 +58,6 @@ __all__ = [
     "SqsEventSource",
     "SqsPoller",
     "WsgiServerThread",
+    "running_function",
     "scheduled_event",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 from ..provision import ProvisionedStack
 from ..sam_transform import local_code_path
 from ..template import TemplateError
+from .aws_calls import running_function
 from .shared import GlueError
 
 
@@ -183,7 +184,14 @@ class LocalFunction:
             self._containers = 0
 
     def invoke(self, event: Any) -> Any:
-        """Call the handler with ``event`` and a fresh context; exceptions propagate like a failed invoke."""
+        """Call the handler with ``event`` and a fresh context; exceptions propagate like a failed invoke.
+
+        The AWS calls made meanwhile are the function's (see :mod:`.aws_calls`; recorded only while a test records).
+        """
+        with running_function(self.logical_id):
+            return self._invoke(event)
+
+    def _invoke(self, event: Any) -> Any:
         handler = self._acquire()
         try:
             context = LambdaContext(
