@@ -17,8 +17,7 @@ import click
 
 from orcid_sync_cli import output as out
 from orcid_sync_cli.api import ApiClient, api_options, api_options_with_aws_profile_flag
-from orcid_sync_cli.errors import API_ERROR, USAGE, CliError
-from orcid_sync_cli.job_views import print_job
+from orcid_sync_cli.errors import USAGE, CliError
 from orcid_sync_cli.options import output_option
 from orcid_sync_cli.output import Column
 
@@ -287,26 +286,11 @@ def run(*, api: ApiClient, feed_id: str, full: bool, wait: bool, interval: float
     --output json prints the run as `jobs show --output json` does (when it started, or when it ended with --wait);
     with --wait, exit 1 if the harvest fails.
     """
-    from orcid_sync_cli.jobs_cmd import wait_for
+    from orcid_sync_cli.jobs_cmd import follow_started_job
 
     job = api.call("POST", f"{feed_path(feed_id)}/run", json_body={"full": full})
     started = f"Started feed job {job['job_id']} for {feed_id}" + (" (full harvest)" if full else "")
-    if output == "table":
-        click.echo(started)
-    else:
-        out.hint(started)
-    if not wait:
-        if output == "table":
-            out.hint(f"Follow it: orcid-sync jobs show {job['job_id']}")
-        else:
-            print_job(job, output)
-        return
-    job = wait_for(api, job, interval=interval)
-    print_job(job, output)
-    if job["state"] != "succeeded":
-        out.hint(f"Events: orcid-sync jobs events {job['job_id']}")
-    if job["state"] == "failed":
-        sys.exit(API_ERROR)
+    follow_started_job(api, job, started, wait=wait, interval=interval, output=output)
 
 
 def _outcome(record: dict[str, Any]) -> tuple[str, str | None]:

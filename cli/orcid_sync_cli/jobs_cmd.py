@@ -202,6 +202,28 @@ def wait_for(api: ApiClient, job: dict[str, Any], *, interval: float) -> dict[st
     return job
 
 
+def follow_started_job(
+    api: ApiClient, job: dict[str, Any], started: str, *, wait: bool, interval: float, output: str
+) -> None:
+    """Say a run started; with ``wait``, follow it to its end and exit 1 if it failed (jobs run, feeds run)."""
+    if output == "table":
+        click.echo(started)
+    else:
+        out.hint(started)
+    if not wait:
+        if output == "table":
+            out.hint(f"Follow it: orcid-sync jobs show {job['job_id']}")
+        else:
+            print_job(job, output)
+        return
+    job = wait_for(api, job, interval=interval)
+    print_job(job, output)
+    if job["state"] != "succeeded":
+        out.hint(f"Events: orcid-sync jobs events {job['job_id']}")
+    if job["state"] == "failed":
+        sys.exit(API_ERROR)
+
+
 @jobs.command("run")
 @click.argument("job_type", type=click.Choice(SCHEDULED))
 @click.option(
@@ -243,22 +265,7 @@ def run(
         request["resend_deleted"] = True
     job = api.call("POST", "/jobs", json_body=request)
     started = f"Started {job_type} job {job['job_id']}" + (" (dry run)" if dry_run else "")
-    if output == "table":
-        click.echo(started)
-    else:
-        out.hint(started)
-    if not wait:
-        if output == "table":
-            out.hint(f"Follow it: orcid-sync jobs show {job['job_id']}")
-        else:
-            print_job(job, output)
-        return
-    job = wait_for(api, job, interval=interval)
-    print_job(job, output)
-    if job["state"] != "succeeded":
-        out.hint(f"Events: orcid-sync jobs events {job['job_id']}")
-    if job["state"] == "failed":
-        sys.exit(API_ERROR)
+    follow_started_job(api, job, started, wait=wait, interval=interval, output=output)
 
 
 @jobs.command("activate")
