@@ -180,7 +180,7 @@ def test_schedules_are_listed_and_flipped_with_a_send_assets_warning(aws: AwsEnv
     assert [(s["type"], s["enabled"], s["schedule"]) for s in schedules] == [
         ("push", False, "cron(0 2 * * ? *)"),
         ("pull", False, "cron(0 4 * * ? *)"),
-        ("feed", False, "cron(0 1 * * ? *)"),
+        ("feed", False, "cron(0 * * * ? *)"),
     ]
     assert schedules[0]["last_run"]["job_id"] == "push-last"
     assert schedules[1]["last_run"] is None
