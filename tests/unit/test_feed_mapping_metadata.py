@@ -10,15 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orcid_sync.domain.feeds.mapping import asset_id_for, language_code, publication_date
-from orcid_sync.domain.feeds.metadata import (
-    IdRelation,
-    IdScheme,
-    MetadataError,
-    RecordIdentifier,
-    parse_record_metadata,
-    recognise_identifier,
-)
+from orcid_sync.domain.feeds.mapping import asset_id_for
+from orcid_sync.domain.feeds.metadata import MetadataError, parse_record_metadata
+from orcid_sync.domain.feeds.record_fields import language_code, publication_date
+from orcid_sync.domain.feeds.record_identifiers import IdRelation, IdScheme, RecordIdentifier, recognise_identifier
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oai"
 ENTITY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@~-]*$")

@@ -38,6 +38,8 @@ ADAPTER_FACING = {
     "orcid_sync.domain.feeds.metadata",
     "orcid_sync.domain.feeds.models",
     "orcid_sync.domain.feeds.ports",
+    "orcid_sync.domain.feeds.record_fields",
+    "orcid_sync.domain.feeds.record_identifiers",
     "orcid_sync.domain.jobs",
     "orcid_sync.domain.jobs.models",
     "orcid_sync.domain.jobs.ports",

@@ -65,7 +65,7 @@ def list_feeds_route() -> FeedList:
 def test_feed_route(request: Annotated[FeedTestRequest, Body(embed=False)]) -> FeedTestReport:
     """``Identify``, ``ListMetadataFormats``, ``ListSets`` and the first ``limit`` records as the harvest would map
     them, creators matched to researchers. An endpoint that cannot be harvested is a 400 naming the field."""
-    from orcid_sync.domain.feeds.harvest import ResearcherMatcher  # noqa: PLC0415 - only this route maps records
+    from orcid_sync.domain.feeds.harvest_page import ResearcherMatcher  # noqa: PLC0415 - only this route maps records
 
     matcher = ResearcherMatcher(composition.researcher_store())
     return test_feed(

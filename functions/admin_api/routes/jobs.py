@@ -98,7 +98,8 @@ def list_schedules_route() -> list[ScheduleStatus]:
     },
 )
 def set_schedule_route(
-    job_type: Annotated[JobType, Path(description="push, pull or feed")], change: Annotated[ScheduleChange, Body(embed=False)]
+    job_type: Annotated[JobType, Path(description="push, pull or feed")],
+    change: Annotated[ScheduleChange, Body(embed=False)],
 ) -> ScheduleStatus:
     """Flips the EventBridge rule. Activating push while send_assets is off works but warns: nothing would be sent."""
     status = set_schedule(

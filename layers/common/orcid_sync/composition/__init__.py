@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from orcid_sync.adapters.dynamodb.feeds import DynamoFeedStore
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
-    from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
     from orcid_sync.adapters.oai_pmh import OaiPmhHarvester
     from orcid_sync.adapters.orcid_api.client import OrcidClient
@@ -38,14 +37,8 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.secrets import AppSecrets
     from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
     from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
-    from orcid_sync.domain.connect.oauth_callback import CallbackServices
-    from orcid_sync.domain.connect.shared import OrcidSite
-    from orcid_sync.domain.connect.signing import Signer
     from orcid_sync.domain.me.outputs import OutputsPorts
-    from orcid_sync.domain.me.ports import IdTokenVerifier
-    from orcid_sync.domain.me.sign_in import SignInServices
     from orcid_sync.domain.retry_policy import RetryPolicy
-    from orcid_sync.domain.settings_changes import CachedIntegrationSettings
     from orcid_sync.domain.tokens.importing import TokenImporter
     from orcid_sync.domain.tokens.upload_runs import JobUploadRuns
     from orcid_sync.domain.tokens.verdicts import TokenProbe
@@ -247,112 +240,6 @@ def schedules() -> EventBridgeSchedules:
     )
 
 
-# --- connecting researchers (the connect pages, the OAuth callback, disconnecting) -------------
-
-
-def orcid_site() -> OrcidSite:
-    """Where the browser goes for ORCID, and which host iD links use."""
-    from orcid_sync.config import OrcidEnvironment  # noqa: PLC0415 - see the module docstring
-    from orcid_sync.domain.connect.shared import OrcidSite  # noqa: PLC0415 - see the module docstring
-
-    config = settings()
-    return OrcidSite(
-        client_id=config.orcid_client_id,
-        site_url=config.orcid_site_url,
-        sandbox=config.orcid_environment is OrcidEnvironment.SANDBOX,
-    )
-
-
-def public_base_url(*, domain_name: str | None, host: str | None) -> str:
-    """The connect pages' public base URL: the configured one, else the request's own domain."""
-    from orcid_sync.domain.connect.shared import request_base_url  # noqa: PLC0415 - see the module docstring
-
-    return request_base_url(configured=settings().public_base_url, domain_name=domain_name, host=host)
-
-
-def link_signer() -> Signer:
-    """Signs connect links and OAuth states; not cached, so a rotated signing key is picked up."""
-    from orcid_sync.domain.connect.signing import Signer  # noqa: PLC0415 - see the module docstring
-
-    return Signer(app_secrets().signing_key)
-
-
-@lru_cache(maxsize=1)
-def oauth_states() -> DynamoOAuthStateStore:
-    from orcid_sync.adapters.dynamodb.oauth_state import DynamoOAuthStateStore  # noqa: PLC0415 - see the docstring
-
-    return DynamoOAuthStateStore(dynamodb().Table(settings().state_table))
-
-
-def oauth_client() -> OrcidClient:
-    """ORCID's OAuth endpoints (code exchange, revocation) while a person waits: one quick retry.
-
-    OAuth calls are not Member API calls, so they draw on no shared rate limit.
-    """
-    from orcid_sync.adapters.orcid_api.client import OrcidClient  # noqa: PLC0415 - see the module docstring
-    from orcid_sync.adapters.orcid_api.rate_limit import NoRateLimit  # noqa: PLC0415 - see the module docstring
-    from orcid_sync.domain.retry_policy import RetryPolicy  # noqa: PLC0415 - see the module docstring
-
-    return OrcidClient.from_settings(
-        settings(),
-        client_secret=app_secrets().client_secret,
-        rate_limiter=NoRateLimit(),
-        retry=RetryPolicy(max_attempts=2, base_delay=0.2, max_delay=1.0, max_retry_after=2.0),
-    )
-
-
-def callback_services() -> CallbackServices:
-    """What completing an authorization touches; built per callback, as the secret may have rotated."""
-    from orcid_sync.domain.connect.oauth_callback import CallbackServices  # noqa: PLC0415 - see the module docstring
-    from orcid_sync.domain.connect.signing import Signer  # noqa: PLC0415 - see the module docstring
-
-    secrets = app_secrets()
-    return CallbackServices(
-        researchers=researcher_store(),
-        tokens=token_store(),
-        states=oauth_states(),
-        cipher=token_cipher(),
-        oauth=oauth_client(),
-        signer=Signer(secrets.signing_key),
-        fingerprint_key=secrets.signing_key,
-        site=orcid_site(),
-    )
-
-
-# --- "My ORCID" (sign in with ORCID, the researcher pages' branding) ------------------------------
-
-
-@lru_cache(maxsize=1)
-def cached_integration_settings() -> CachedIntegrationSettings:
-    """The settings as the researcher pages read them: at most once a minute per container."""
-    from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415 - see the docstring
-
-    return CachedIntegrationSettings(integration_settings_store())
-
-
-@lru_cache(maxsize=1)
-def id_token_verifier() -> IdTokenVerifier:
-    """Checks ORCID's OpenID ``id_token`` against ``<ORCID site>/oauth/jwks`` (the key set cached per container)."""
-    from orcid_sync.adapters.orcid_api.openid import OrcidIdTokenVerifier  # noqa: PLC0415 - see the module docstring
-
-    config = settings()
-    return OrcidIdTokenVerifier(config.orcid_site_url, config.orcid_client_id, timeout=config.orcid_timeout_seconds)
-
-
-def sign_in_services() -> SignInServices:
-    """What completing a sign-in with ORCID touches; built per callback, as the secret may have rotated."""
-    from orcid_sync.domain.me.sign_in import SignInServices  # noqa: PLC0415 - see the module docstring
-
-    return SignInServices(
-        researchers=researcher_store(),
-        states=oauth_states(),
-        oauth=oauth_client(),
-        verifier=id_token_verifier(),
-        signer=link_signer(),
-        site=orcid_site(),
-    )
-
-
 # --- importing tokens (POST /tokens and uploaded files) --------------------------------------
 
 
@@ -407,7 +294,7 @@ report_metrics_to(CloudWatchJobMetrics())
 
 def reset() -> None:
     """Forget every cached client, store, secret and the settings (tests and the local stack switch endpoints)."""
-    for module in (sys.modules[__name__], workers):
+    for module in (sys.modules[__name__], workers, researcher_pages):
         for value in list(vars(module).values()):
             clear = getattr(value, "cache_clear", None)
             if clear is not None and getattr(value, "__module__", None) == module.__name__:
@@ -421,7 +308,18 @@ def reset() -> None:
 
 
 # The workers' port bundles, built from the factories above (imported last: they use them).
-from orcid_sync.composition import workers  # noqa: E402
+from orcid_sync.composition import researcher_pages, workers  # noqa: E402
+from orcid_sync.composition.researcher_pages import (  # noqa: E402
+    cached_integration_settings,
+    callback_services,
+    id_token_verifier,
+    link_signer,
+    oauth_client,
+    oauth_states,
+    orcid_site,
+    public_base_url,
+    sign_in_services,
+)
 from orcid_sync.composition.workers import (  # noqa: E402
     FeedHarvesterEnv,
     FeedHarvesterPorts,
@@ -444,8 +342,17 @@ __all__ = [
     "PushWorkerEnv",
     "PushWorkerPorts",
     "SchedulerPorts",
+    "cached_integration_settings",
+    "callback_services",
     "feed_harvester_ports",
+    "id_token_verifier",
+    "link_signer",
+    "oauth_client",
+    "oauth_states",
+    "orcid_site",
+    "public_base_url",
     "pull_worker_ports",
     "push_worker_ports",
     "scheduler_ports",
+    "sign_in_services",
 ]

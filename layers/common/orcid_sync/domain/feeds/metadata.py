@@ -26,8 +26,14 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from enum import StrEnum
 
+from orcid_sync.domain.feeds.record_identifiers import (
+    IdRelation,
+    IdScheme,
+    RecordIdentifier,
+    recognise_identifier,
+    typed_identifier,
+)
 from orcid_sync.domain.identifiers import InvalidIdentifierError, parse_orcid
 
 MAX_METADATA_BYTES = 2_000_000
@@ -44,33 +50,6 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 class MetadataError(ValueError):
     """The record's metadata cannot be read: not XML, a DTD, too large, or not a format we know."""
-
-
-class IdScheme(StrEnum):
-    DOI = "doi"
-    HANDLE = "handle"
-    ISBN = "isbn"
-    ISSN = "issn"
-    PMID = "pmid"
-    PMCID = "pmcid"
-    URI = "uri"
-
-
-class IdRelation(StrEnum):
-    SELF = "self"
-    """Identifies the record's own work."""
-    PART_OF = "part-of"
-    """Identifies what the work is part of (the journal's ISSN, the book's ISBN)."""
-    RELATED = "related"
-    """A ``dc:relation``: usually the work itself (EPrints' official URL), sometimes another work."""
-
-
-@dataclass(frozen=True)
-class RecordIdentifier:
-    scheme: IdScheme
-    value: str
-    """As the record wrote it (trimmed); normalised where it becomes an asset field."""
-    relation: IdRelation = IdRelation.SELF
 
 
 @dataclass(frozen=True)
@@ -182,80 +161,6 @@ def _texts(elements: list[ET.Element]) -> tuple[str, ...]:
     return tuple(text for element in elements if (text := _text(element)))
 
 
-# --- Identifiers recognised by their form (oai_dc, dc:identifier in OpenAIRE) -----------------------------------
-
-_DOI_CLAIM = re.compile(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/|10\.[^\s/]*/)", re.IGNORECASE)
-_HANDLE_CLAIM = re.compile(r"^(?:hdl:\s*|https?://hdl\.handle\.net/)", re.IGNORECASE)
-_ISBN_CLAIM = re.compile(r"^(?:urn:isbn:|isbn(?:-1[03])?:?\s*)", re.IGNORECASE)
-_ISSN_CLAIM = re.compile(r"^(?:urn:issn:|e?issn:?\s*)", re.IGNORECASE)
-_PMID_CLAIM = re.compile(
-    r"^(?:pmid:?\s*|https?://(?:www\.)?(?:pubmed\.ncbi\.nlm\.nih\.gov/|ncbi\.nlm\.nih\.gov/pubmed/))", re.IGNORECASE
-)
-_PMCID_CLAIM = re.compile(r"^(?:pmcid:\s*)?PMC[0-9]+$", re.IGNORECASE)
-_BARE_ISSN = re.compile(r"^[0-9]{4}-[0-9]{3}[0-9Xx]$")
-_BARE_ISBN = re.compile(r"^(?:97[89][- ]?)?[0-9]{1,5}[- ][0-9]{1,7}[- ][0-9]{1,7}[- ][0-9Xx]$|^97[89][0-9]{10}$")
-_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
-
-
-_BY_FORM: tuple[tuple[tuple[re.Pattern[str], ...], IdScheme], ...] = (
-    ((_DOI_CLAIM,), IdScheme.DOI),
-    ((_HANDLE_CLAIM,), IdScheme.HANDLE),
-    ((_PMID_CLAIM,), IdScheme.PMID),
-    ((_PMCID_CLAIM,), IdScheme.PMCID),
-    ((_ISBN_CLAIM, _BARE_ISBN), IdScheme.ISBN),
-    ((_ISSN_CLAIM, _BARE_ISSN), IdScheme.ISSN),
-    ((_URL,), IdScheme.URI),
-)
-"""In this order: a DOI URL is a DOI, not a URL."""
-
-
-def recognise_identifier(value: str, relation: IdRelation = IdRelation.SELF) -> RecordIdentifier | None:
-    """An untyped identifier (``dc:identifier``) by its form; ``None`` for citations and other free text.
-
-    Anything written as a DOI (``doi:``, ``https://doi.org/``, ``10.x/``) is a DOI claim, valid or not: a bad
-    one must be refused, not quietly turned into a URL. An ISSN always names the serial the work appeared in.
-    """
-    raw = value.strip()
-    if not raw or len(raw) > 2000:
-        return None
-    for patterns, scheme in _BY_FORM:
-        if any(pattern.match(raw) for pattern in patterns):
-            return RecordIdentifier(scheme, raw, IdRelation.PART_OF if scheme is IdScheme.ISSN else relation)
-    return None
-
-
-_TYPED_SCHEMES = {
-    "doi": IdScheme.DOI,
-    "handle": IdScheme.HANDLE,
-    "hdl": IdScheme.HANDLE,
-    "isbn": IdScheme.ISBN,
-    "issn": IdScheme.ISSN,
-    "eissn": IdScheme.ISSN,
-    "pissn": IdScheme.ISSN,
-    "pmid": IdScheme.PMID,
-    "pmcid": IdScheme.PMCID,
-    "url": IdScheme.URI,
-    "uri": IdScheme.URI,
-    "purl": IdScheme.URI,
-}
-
-
-def _typed_identifier(kind: str | None, value: str, relation: IdRelation) -> RecordIdentifier | None:
-    """A DataCite identifier whose type is written (``identifierType``, ``alternateIdentifierType``...)."""
-    raw = value.strip()
-    scheme = _TYPED_SCHEMES.get((kind or "").strip().casefold())
-    if not raw:
-        return None
-    if scheme is None:
-        # An unknown or missing type: only a value of an unmistakable form is taken.
-        return recognise_identifier(raw, relation) if kind is None else None
-    if scheme is IdScheme.URI and not _URL.match(raw):
-        return None
-    if scheme is IdScheme.ISSN:
-        relation = IdRelation.PART_OF
-    return RecordIdentifier(scheme, raw, relation)
-
-
 # --- Creators -----------------------------------------------------------------------------------------------------
 
 _ORCID_IN_NAME = re.compile(
@@ -361,16 +266,16 @@ def _children(resource: ET.Element, ns: str, wrapper: str, name: str) -> list[ET
 def _datacite_identifiers(resource: ET.Element, ns: str) -> list[RecordIdentifier]:
     found: list[RecordIdentifier | None] = []
     for element in resource.findall(f"{{{ns}}}identifier"):
-        found.append(_typed_identifier(element.get("identifierType"), _text(element), IdRelation.SELF))
+        found.append(typed_identifier(element.get("identifierType"), _text(element), IdRelation.SELF))
     for element in _children(resource, ns, "alternateIdentifiers", "alternateIdentifier"):
-        found.append(_typed_identifier(element.get("alternateIdentifierType"), _text(element), IdRelation.SELF))
+        found.append(typed_identifier(element.get("alternateIdentifierType"), _text(element), IdRelation.SELF))
     for element in _children(resource, ns, "relatedIdentifiers", "relatedIdentifier"):
         relation = (element.get("relationType") or "").casefold()
         kind = element.get("relatedIdentifierType")
         if relation in _SELF_RELATIONS:
-            found.append(_typed_identifier(kind, _text(element), IdRelation.SELF))
+            found.append(typed_identifier(kind, _text(element), IdRelation.SELF))
         elif relation in _PART_OF_RELATIONS and (kind or "").casefold() in {"issn", "eissn", "isbn"}:
-            found.append(_typed_identifier(kind, _text(element), IdRelation.PART_OF))
+            found.append(typed_identifier(kind, _text(element), IdRelation.PART_OF))
     return [identifier for identifier in found if identifier is not None]
 
 
