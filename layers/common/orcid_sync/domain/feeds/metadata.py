@@ -24,8 +24,11 @@ What is read, per format:
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # nosec B405 - for its types only: parsing goes through defusedxml
 from dataclasses import dataclass
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
 
 from orcid_sync.domain.feeds.record_identifiers import (
     IdRelation,
@@ -109,7 +112,10 @@ def parse_record_metadata(metadata_xml: bytes, metadata_prefix: str | None = Non
     if _DOCTYPE.search(metadata_xml):
         raise MetadataError("the metadata declares a DOCTYPE or an ENTITY, which is refused (no DTDs, no entities)")
     try:
-        root = ET.fromstring(metadata_xml)  # noqa: S314 - no DOCTYPE (checked above): nothing to expand or fetch
+        # defusedxml refuses any DTD, entity or external reference, whatever the check above missed.
+        root = defused_fromstring(metadata_xml, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise MetadataError(f"the metadata is refused: {type(exc).__name__}") from None
     except ET.ParseError as exc:
         raise MetadataError(f"the metadata is not well-formed XML: {exc}") from None
     namespace, local = _split(root.tag)
