@@ -11,17 +11,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from orcid_sync.domain.batches import (
     BatchReport,
     RowOutcome,
     RowOutcomeKind,
-    as_mapping,
     check_batch_size,
-    duplicate_problem,
-    problems_from,
-    rejected,
+    parse_rows,
 )
 from orcid_sync.domain.errors import InvalidInputError, NotFoundError, Problem
 from orcid_sync.domain.models import Asset, AssetInput, Researcher
@@ -120,26 +117,7 @@ def load_assets(
     naming a researcher nobody has carries a warning.
     """
     check_batch_size(len(rows))
-    outcomes: dict[int, RowOutcome] = {}
-    parsed: dict[int, AssetInput] = {}
-    first_row: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        mapping = as_mapping(row, index)
-        if isinstance(mapping, Problem):
-            outcomes[index] = rejected(index, [mapping])
-            continue
-        try:
-            asset = AssetInput.model_validate(mapping)
-        except ValidationError as exc:
-            row_id = mapping.get("id")
-            outcomes[index] = rejected(index, problems_from(exc, row=index), row_id=str(row_id) if row_id else None)
-            continue
-        if asset.id in first_row:
-            problem = duplicate_problem(index, first_row[asset.id], "id", f"asset {asset.id}")
-            outcomes[index] = rejected(index, [problem], row_id=asset.id)
-            continue
-        first_row[asset.id] = index
-        parsed[index] = asset
+    parsed, outcomes = parse_rows(rows, AssetInput.model_validate, noun="asset")
 
     known: set[str] | None = None
     if researchers is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -138,3 +138,38 @@ def json_type(value: object) -> str:
 
 def rejected(index: int, problems: Iterable[Problem], *, row_id: str | None = None) -> RowOutcome:
     return RowOutcome(row=index, id=row_id, outcome=RowOutcomeKind.REJECTED, problems=list(problems))
+
+
+class Identified(Protocol):
+    """A validated row that names what it is about (an asset's or a researcher's ``id``)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+def parse_rows[RowT: Identified](
+    rows: Sequence[object], validate: Callable[[Mapping[str, Any]], RowT], *, noun: str
+) -> tuple[dict[int, RowT], dict[int, RowOutcome]]:
+    """Each row validated (``validate`` raises pydantic's ``ValidationError``), by row index; rows that are not
+    objects, do not validate, or repeat an earlier row's id are rejected outcomes naming the row and the field."""
+    parsed: dict[int, RowT] = {}
+    outcomes: dict[int, RowOutcome] = {}
+    first_row: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        mapping = as_mapping(row, index)
+        if isinstance(mapping, Problem):
+            outcomes[index] = rejected(index, [mapping])
+            continue
+        try:
+            item = validate(mapping)
+        except ValidationError as exc:
+            row_id = mapping.get("id")
+            outcomes[index] = rejected(index, problems_from(exc, row=index), row_id=str(row_id) if row_id else None)
+            continue
+        if item.id in first_row:
+            problem = duplicate_problem(index, first_row[item.id], "id", f"{noun} {item.id}")
+            outcomes[index] = rejected(index, [problem], row_id=item.id)
+            continue
+        first_row[item.id] = index
+        parsed[index] = item
+    return parsed, outcomes

@@ -9,16 +9,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from orcid_sync.domain.batches import (
     BatchReport,
     RowOutcome,
     RowOutcomeKind,
-    as_mapping,
     check_batch_size,
-    duplicate_problem,
-    problems_from,
+    parse_rows,
     rejected,
 )
 from orcid_sync.domain.errors import ConflictError, InvalidInputError, NotFoundError, Problem
@@ -169,26 +167,7 @@ def load_researchers(researchers: ResearcherStore, rows: Sequence[object]) -> Ba
     stored profile is ``unchanged`` and not written.
     """
     check_batch_size(len(rows))
-    parsed: dict[int, ResearcherInput] = {}
-    outcomes: dict[int, RowOutcome] = {}
-    first_row: dict[str, int] = {}
-    for index, row in enumerate(rows):
-        mapping = as_mapping(row, index)
-        if isinstance(mapping, Problem):
-            outcomes[index] = rejected(index, [mapping])
-            continue
-        try:
-            profile = ResearcherInput.model_validate(mapping)
-        except ValidationError as exc:
-            row_id = mapping.get("id")
-            outcomes[index] = rejected(index, problems_from(exc, row=index), row_id=str(row_id) if row_id else None)
-            continue
-        if profile.id in first_row:
-            problem = duplicate_problem(index, first_row[profile.id], "id", f"researcher {profile.id}")
-            outcomes[index] = rejected(index, [problem], row_id=profile.id)
-            continue
-        first_row[profile.id] = index
-        parsed[index] = profile
+    parsed, outcomes = parse_rows(rows, ResearcherInput.model_validate, noun="researcher")
 
     existing = researchers.get_many([profile.id for profile in parsed.values()])
     for index, profile in parsed.items():
