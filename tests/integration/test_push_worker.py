@@ -663,6 +663,16 @@ def test_a_503_storm_is_ridden_out_without_duplicates(stack: Stack, capsys: pyte
 # --- one worker per researcher (issue 13, section 6) -----------------------------------------------------------------
 
 
+def _push_queue(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The PushQueue in moto, and the worker's queue variable as the template gives it now that the queue exists."""
+    queue_url = boto3.client("sqs").create_queue(QueueName="orcid-sync-PushQueue")["QueueUrl"]
+    queue = PhysicalResource("PushQueue", "AWS::SQS::Queue", queue_url, {"QueueName": "orcid-sync-PushQueue"})
+    environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
+    monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
+    composition.reset()
+    return queue_url
+
+
 def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -674,12 +684,7 @@ def test_a_researcher_another_worker_holds_is_handed_back_with_a_delay(
     stack.assets("r1", 2)
     stack.settings(IntegrationSettings(send_assets=True))
     sqs = boto3.client("sqs")
-    queue_url = sqs.create_queue(QueueName="orcid-sync-PushQueue")["QueueUrl"]
-    queue = PhysicalResource("PushQueue", "AWS::SQS::Queue", queue_url, {"QueueName": "orcid-sync-PushQueue"})
-    # The worker's queue variable as the template gives it, now that the queue exists.
-    environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
-    monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
-    composition.reset()
+    queue_url = _push_queue(monkeypatch)
     leases = DynamoLeaseStore(stack.aws.table("STATE_TABLE"))
     nightly = leases.acquire("r1", job_id="push-nightly", now=utc_now(), duration=LEASE_DURATION)
     stack.sandbox.reset_stats()
@@ -768,11 +773,7 @@ def test_a_push_near_the_timeout_is_handed_back_to_go_on_in_another_invocation(
     stack.assets("r1", 3)
     stack.settings(IntegrationSettings(send_assets=True))
     sqs = boto3.client("sqs")
-    queue_url = sqs.create_queue(QueueName="orcid-sync-PushQueue")["QueueUrl"]
-    queue = PhysicalResource("PushQueue", "AWS::SQS::Queue", queue_url, {"QueueName": "orcid-sync-PushQueue"})
-    environment = function_environment("PushWorkerFunction", resources={"PushQueue": queue})
-    monkeypatch.setenv("PUSH_QUEUE_URL", environment["PUSH_QUEUE_URL"])
-    composition.reset()
+    queue_url = _push_queue(monkeypatch)
     job = stack.job(["r1"])
     record = sqs_record(ResearcherTask(job_id=job.job_id, job_type=JobType.PUSH, researcher_id="r1"))
     stack.sandbox.reset_stats()
