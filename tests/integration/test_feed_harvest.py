@@ -106,9 +106,9 @@ def deliver(job_id: str, *, receive_count: int = 1, remaining_millis: int = 900_
     return not answer["batchItemFailures"]
 
 
-def run(full: bool = False, **delivery: Any) -> Job:
-    """Open a harvest as POST /feeds/repo/run does, deliver its messages until the queue is empty."""
-    job = request_feed_run(
+def open_run(*, full: bool = False) -> Job:
+    """Open a harvest of the feed "repo" as POST /feeds/repo/run does (its message queued, not delivered)."""
+    return request_feed_run(
         composition.feed_store(),
         composition.job_store(),
         composition.feed_queue(),
@@ -117,6 +117,11 @@ def run(full: bool = False, **delivery: Any) -> Job:
         started_by="test",
         now=datetime.now(UTC),
     )
+
+
+def run(full: bool = False, **delivery: Any) -> Job:
+    """Open a harvest as POST /feeds/repo/run does, deliver its messages until the queue is empty."""
+    job = open_run(full=full)
     for _ in range(100):
         pending = _queued()
         if not pending:
@@ -199,15 +204,7 @@ def test_a_crash_after_the_second_page_resumes_from_the_checkpoint_without_dupli
     # Given 250 records, and an endpoint that fails (after the adapter's retries) on the third page request
     _seed(endpoint, 250)
     endpoint.fail_on_call[3] = RuntimeError("the Lambda died")
-    job = request_feed_run(
-        composition.feed_store(),
-        composition.job_store(),
-        composition.feed_queue(),
-        "repo",
-        RunFeedRequest(),
-        started_by="test",
-        now=datetime.now(UTC),
-    )
+    job = open_run()
     [job_id] = _queued()
     # When the invocation crashes after two pages
     assert deliver(job_id) is False
@@ -308,15 +305,7 @@ def test_an_unreachable_endpoint_fails_the_run_and_frees_the_feed(endpoint: Scri
 def test_a_harvest_that_keeps_failing_fails_on_the_last_delivery(endpoint: ScriptedEndpoint) -> None:
     _seed(endpoint, 10)
     endpoint.fail_on_call[1] = RuntimeError("boom")
-    job = request_feed_run(
-        composition.feed_store(),
-        composition.job_store(),
-        composition.feed_queue(),
-        "repo",
-        RunFeedRequest(),
-        started_by="test",
-        now=datetime.now(UTC),
-    )
+    job = open_run()
     [job_id] = _queued()
     assert deliver(job_id, receive_count=5) is True  # handled: the run failed, the message is not retried
     failed = composition.job_store().get(job.job_id)
@@ -331,27 +320,11 @@ def test_a_second_run_while_one_is_running_is_refused_and_the_schedule_skips_it(
 
     _seed(endpoint, 250)
     endpoint.fail_on_call[2] = RuntimeError("the Lambda died")
-    first = request_feed_run(
-        composition.feed_store(),
-        composition.job_store(),
-        composition.feed_queue(),
-        "repo",
-        RunFeedRequest(),
-        started_by="test",
-        now=datetime.now(UTC),
-    )
+    first = open_run()
     [job_id] = _queued()
     assert deliver(job_id) is False  # one page done, the harvest is in progress
     with pytest.raises(ConflictError, match=f"being harvested by job {first.job_id}"):
-        request_feed_run(
-            composition.feed_store(),
-            composition.job_store(),
-            composition.feed_queue(),
-            "repo",
-            RunFeedRequest(),
-            started_by="test",
-            now=datetime.now(UTC),
-        )
+        open_run()
     jobs = start_scheduled_feed_runs(
         composition.feed_store(),
         composition.job_store(),
