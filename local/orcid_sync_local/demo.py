@@ -3,8 +3,8 @@
 Starts the local stack (moto from template.yaml, the local ORCID sandbox, the local API), then acts
 as the institution (loads researchers and assets, imports legacy tokens, configures the
 integration), as a researcher (connects their ORCID iD in the hosted flow), and as an
-administrator (runs the push and pull jobs, reads their reports). Every call goes over HTTP to
-the same API a deployed stack serves, SigV4-signed like the CLI signs it.
+administrator (runs the push and pull jobs, reads their reports, harvests the repository's OAI-PMH
+feed). Every call goes over HTTP to the same API a deployed stack serves, SigV4-signed like the CLI signs it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from rich.table import Table
 
 from orcid_sync_cli.api import ApiClient
 from orcid_sync_local.demo_data import OTHER_SOURCE, RESEARCHERS, demo_assets
+from orcid_sync_local.demo_reading import absolute_url, batch_counts, cookie_value, unescaped, work_title
 from orcid_sync_local.stack import LocalStack
 
 # The narrative goes to the real stdout; the functions' Powertools logs (also stdout) go to a file.
@@ -54,10 +55,10 @@ class Demo:
 
     def load_data(self) -> None:
         result = self.api.call("POST", "/researchers", json_body=RESEARCHERS)
-        self.say(f"Loaded {len(RESEARCHERS)} researchers: {_counts(result)}")
+        self.say(f"Loaded {len(RESEARCHERS)} researchers: {batch_counts(result)}")
         assets = demo_assets()
         result = self.api.call("POST", "/assets", json_body=assets)
-        self.say(f"Loaded {len(assets)} research assets (one still in review): {_counts(result)}")
+        self.say(f"Loaded {len(assets)} research assets (one still in review): {batch_counts(result)}")
         bad = [
             {
                 "id": "bad-1",
@@ -84,7 +85,7 @@ class Demo:
         if "Connect your ORCID iD" not in page.text or start is None:
             raise click.ClickException("the connect page has no 'Connect your ORCID iD' button")
         self.say("She opens it and clicks “Connect your ORCID iD”; ORCID asks her to authorise the institution.")
-        authorize = self.http.get(_absolute(start.group(1).replace("&amp;", "&"), link["url"]), timeout=30)
+        authorize = self.http.get(absolute_url(start.group(1).replace("&amp;", "&"), link["url"]), timeout=30)
         form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', authorize.text))
         form.update(
             {
@@ -98,7 +99,7 @@ class Demo:
         decide = re.search(r'<form method="post" action="([^"]+)"', authorize.text)
         if decide is None:
             raise click.ClickException("the ORCID sandbox did not show its consent page")
-        done = self.http.post(_absolute(decide.group(1), authorize.url), data=_unescape(form), timeout=30)
+        done = self.http.post(absolute_url(decide.group(1), authorize.url), data=unescaped(form), timeout=30)
         orcid = re.search(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", done.text)
         if done.status_code != 200 or orcid is None:
             raise click.ClickException(f"the connect flow did not end on the success page ({done.status_code})")
@@ -140,12 +141,12 @@ class Demo:
             {"orcid": "0000-0002-1825-0098", "access_token": "x" * 36, "scope": "/activities/update", "expires_in": 600}
         )
         result = self.api.call("POST", "/tokens", json_body=rows)
-        self.say(f"Imported a legacy token batch of {len(rows)} rows (Esploro's dotted keys): {_counts(result)}")
+        self.say(f"Imported a legacy token batch of {len(rows)} rows (Esploro's dotted keys): {batch_counts(result)}")
         for row in result["rows"]:
             for problem in row.get("problems", []):
                 self.say(f"  row {row['row']} {row['outcome']}: {problem['field']}: {problem['reason']}")
         again = self.api.call("POST", "/tokens", json_body=rows[:2])
-        self.say(f"Sending the same rows again changes nothing: {_counts(again)}")
+        self.say(f"Sending the same rows again changes nothing: {batch_counts(again)}")
 
     # --- the administrator configures and runs the push -----------------------------------------
 
@@ -173,14 +174,17 @@ class Demo:
         )
 
     def run_job(self, job_type: str, **options: Any) -> dict[str, Any]:
-        job = self.api.call("POST", "/jobs", json_body={"type": job_type, **options})
+        return self.wait(self.api.call("POST", "/jobs", json_body={"type": job_type, **options}))
+
+    def wait(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The run once it has ended (3 minutes at most)."""
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             job = self.api.call("GET", f"/jobs/{job['job_id']}")
             if job["state"] != "running":
                 return dict(job)
             time.sleep(0.5)
-        raise click.ClickException(f"the {job_type} job {job['job_id']} did not finish in 3 minutes")
+        raise click.ClickException(f"the {job['type']} job {job['job_id']} did not finish in 3 minutes")
 
     def push(self) -> None:
         job = self.run_job("push")
@@ -189,7 +193,7 @@ class Demo:
         record = self.sandbox("GET", f"/_sandbox/records/{grace['orcid']}")
         self.say(f"Grace's ORCID record on the sandbox now holds {len(record.get('works', []))} works:")
         for work in record["works"]:
-            self.say(f"  put-code {work['put_code']}: {_title(work['work'])} ({work['work']['type']})")
+            self.say(f"  put-code {work['put_code']}: {work_title(work['work'])} ({work['work']['type']})")
         for url in record["researcher_urls"]:
             self.say(f"  profile link: “{url['url_name']}” → {url['url']}")
         for item in record["employments"]:
@@ -208,7 +212,7 @@ class Demo:
         self.say(f"Every researcher's own page is {me_url}: they sign in with ORCID (scope openid) and see it.")
         # The browser's part, cookies by hand (they are Secure; requests keeps those for https only).
         start = self.http.get(f"{me_url}/signin", allow_redirects=False, timeout=30)
-        binding = _cookie(start, "orcid_sync_sign_in")
+        binding = cookie_value(start, "orcid_sync_sign_in")
         authorize = self.http.get(start.headers["Location"], timeout=30)
         form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', authorize.text))
         form.update({"mode": "signin", "signin_id": grace["orcid"], "action": "authorize"})
@@ -216,7 +220,7 @@ class Demo:
         if decide is None:
             raise click.ClickException("the ORCID sandbox did not show its sign-in page")
         back = self.http.post(
-            _absolute(decide.group(1), authorize.url), data=_unescape(form), allow_redirects=False, timeout=30
+            absolute_url(decide.group(1), authorize.url), data=unescaped(form), allow_redirects=False, timeout=30
         )
         signed_in = self.http.get(
             back.headers["Location"],
@@ -224,7 +228,7 @@ class Demo:
             allow_redirects=False,
             timeout=30,
         )
-        session = _cookie(signed_in, "orcid_sync_me")
+        session = cookie_value(signed_in, "orcid_sync_me")
         if signed_in.status_code != 303 or not session:
             raise click.ClickException(f"the sign-in with ORCID did not open a session ({signed_in.status_code})")
         self.sandbox("POST", "/_sandbox/stats/reset")
@@ -238,6 +242,32 @@ class Demo:
         self.say(
             "Each output shows its state and why, with “Don't send this one” (the next push removes it) and, "
             f"for a work she deleted on ORCID, “Send it again”. Showing it took {asked} ORCID requests."
+        )
+
+    # --- the repository's OAI-PMH feed ------------------------------------------------------------
+
+    def feed(self) -> None:
+        provider = self.stack.oai_provider_url
+        # The local provider, not ours, serves records modelled on DSpace, EPrints, Esploro and DataCite output;
+        # some name the demo researchers with their ORCID iDs (as DataCite's nameIdentifier does).
+        orcids = {rid: self.api.call("GET", f"/researchers/{rid}").get("orcid") for rid in ("grace", "alan")}
+        self.stack.oai_provider.load_fixtures(300, orcids={rid: orcid for rid, orcid in orcids.items() if orcid})
+        self.say(f"The repository's OAI-PMH endpoint {provider} serves 300 records.")
+        self.api.call("POST", "/feeds", json_body={"feed_id": "repository", "base_url": provider, "profile": "dspace"})
+        job = self.api.call("POST", "/feeds/repository/run", json_body={"full": False})
+        job = self.wait(job)
+        counts, report = job["counts"], job.get("report") or {}
+        self.say(
+            f"Feed harvest: {job['state']}: {counts.get('records_harvested', 0)} records read in "
+            f"{report.get('pages', '?')} pages ({report.get('metadata_prefix')}), "
+            f"{counts.get('assets_created', 0)} assets created for the researchers matched by iD, "
+            f"{counts.get('records_refused', 0)} records refused (named in the job's events), "
+            f"{counts.get('records_unmatched', 0)} with no researcher of ours."
+        )
+        again = self.wait(self.api.call("POST", "/feeds/repository/run", json_body={"full": False}))
+        self.say(
+            f"The next harvest is incremental: {again['counts'].get('records_harvested', 0)} records changed since, "
+            "0 written. The next daily push sends the new assets to ORCID."
         )
 
     def pull(self) -> None:
@@ -342,36 +372,6 @@ class Demo:
         return response.json()
 
 
-def _absolute(url: str, base: str) -> str:
-    return requests.compat.urljoin(base, url)
-
-
-def _unescape(form: dict[str, str]) -> dict[str, str]:
-    return {key: html.unescape(value) for key, value in form.items()}
-
-
-def _cookie(response: requests.Response, name: str) -> str | None:
-    for header in response.raw.headers.getlist("Set-Cookie"):
-        key, _, rest = header.partition("=")
-        if key == name:
-            return rest.split(";", 1)[0]
-    return None
-
-
-def _counts(result: Any) -> str:
-    counts = result.get("counts", {}) if isinstance(result, dict) else {}
-    return ", ".join(f"{value} {key}" for key, value in counts.items() if value) or "nothing"
-
-
-def _value(field: Any) -> Any:
-    return field.get("value") if isinstance(field, dict) else field
-
-
-def _title(work: dict[str, Any]) -> str:
-    title = work.get("title", {})
-    return str(_value(title.get("title")) if isinstance(title, dict) else title)
-
-
 @click.command()
 @click.option(
     "--log-file",
@@ -403,6 +403,7 @@ def _walk_through() -> None:
         walk.step("7. The daily pull runs", walk.pull)
         walk.step("8. A researcher revokes access on ORCID", walk.revoke)
         walk.step("9. Job reports", walk.history)
+        walk.step("10. The repository feeds orcid-sync over OAI-PMH", walk.feed)
     console.print("[bold green]Done.[/bold green] Run `make run` to keep the stack up and try it in a browser.")
 
 

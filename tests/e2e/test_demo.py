@@ -42,6 +42,9 @@ def test_the_demo_walks_through_every_capability() -> None:
         "2 rows",
         "marked token revoked",
         "Token health report",
+        "serves 300 records",
+        "Feed harvest: completed_with_errors: 300 records read",
+        "The next harvest is incremental: 0 records changed since, 0 written",
         "Done.",
     ):
         assert expected in out, f"the demo no longer says {expected!r}"
