@@ -71,6 +71,8 @@ class Settings(BaseModel):
     feeds_table: str = Field(default="", alias="FEEDS_TABLE")
     feed_queue_url: str = Field(default="", alias="FEED_QUEUE_URL")
     feed_rule_name: str = Field(default="", alias="FEED_RULE_NAME")
+    # Invitation campaigns by email (SES): the campaigns table.
+    invitations_table: str = Field(default="", alias="INVITATIONS_TABLE")
 
     # All concurrent workers together stay under this many ORCID requests per second (ORCID allows 24).
     orcid_rate_limit: Annotated[float, Field(gt=0, le=24)] = Field(default=20.0, alias="ORCID_RATE_LIMIT")

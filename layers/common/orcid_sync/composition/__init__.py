@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from orcid_sync.adapters.dynamodb.feeds import DynamoFeedStore
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
+    from orcid_sync.adapters.dynamodb.invitations import DynamoInvitationStore
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
     from orcid_sync.adapters.oai_pmh import OaiPmhHarvester
     from orcid_sync.adapters.orcid_api.client import OrcidClient
@@ -113,6 +114,17 @@ def feed_store() -> DynamoFeedStore:
     if not config.feeds_table:
         raise SettingsError("FEEDS_TABLE is not set")
     return DynamoFeedStore(dynamodb().Table(config.feeds_table))
+
+
+@lru_cache(maxsize=1)
+def invitation_store() -> DynamoInvitationStore:
+    """Invitation campaigns, their invitations and suppressed addresses (the InvitationsTable)."""
+    from orcid_sync.adapters.dynamodb.invitations import DynamoInvitationStore  # noqa: PLC0415 - invitation paths only
+
+    config = settings()
+    if not config.invitations_table:
+        raise SettingsError("INVITATIONS_TABLE is not set")
+    return DynamoInvitationStore(dynamodb().Table(config.invitations_table))
 
 
 @lru_cache(maxsize=1)
