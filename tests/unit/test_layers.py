@@ -22,6 +22,8 @@ FORBIDDEN_IN_THE_DOMAIN = ("boto3", "botocore", "requests", "aws_lambda_powertoo
 ADAPTER_FACING = {
     # Models, ports and value types: what an adapter implements or stores. Every other domain module is a use
     # case, named in pyproject.toml's "Adapters ... never call a use case" contract.
+    # The audit entry, page and port, and record_action: builds one entry and stores it, no other port.
+    "orcid_sync.domain.audit",
     "orcid_sync.domain.batches",
     "orcid_sync.domain.errors",
     "orcid_sync.domain.identifiers",

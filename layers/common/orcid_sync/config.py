@@ -71,6 +71,8 @@ class Settings(BaseModel):
     feeds_table: str = Field(default="", alias="FEEDS_TABLE")
     feed_queue_url: str = Field(default="", alias="FEED_QUEUE_URL")
     feed_rule_name: str = Field(default="", alias="FEED_RULE_NAME")
+    # The audit log (who changed what, console and admin API); empty only in tests that never record.
+    audit_table: str = Field(default="", alias="AUDIT_TABLE")
     # Invitation campaigns by email (SES): the campaigns table.
     invitations_table: str = Field(default="", alias="INVITATIONS_TABLE")
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
+    from orcid_sync.adapters.dynamodb.audit_log import DynamoAuditLog
     from orcid_sync.adapters.dynamodb.feeds import DynamoFeedStore
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
     from orcid_sync.adapters.dynamodb.invitations import DynamoInvitationStore
@@ -125,6 +126,17 @@ def invitation_store() -> DynamoInvitationStore:
     if not config.invitations_table:
         raise SettingsError("INVITATIONS_TABLE is not set")
     return DynamoInvitationStore(dynamodb().Table(config.invitations_table))
+
+
+@lru_cache(maxsize=1)
+def audit_log() -> DynamoAuditLog:
+    """Who changed what (the AuditTable): the console and the admin API record, both list."""
+    from orcid_sync.adapters.dynamodb.audit_log import DynamoAuditLog  # noqa: PLC0415 - only the routes that change
+
+    config = settings()
+    if not config.audit_table:
+        raise SettingsError("AUDIT_TABLE is not set")
+    return DynamoAuditLog(dynamodb().Table(config.audit_table))
 
 
 @lru_cache(maxsize=1)
