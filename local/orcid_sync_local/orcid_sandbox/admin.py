@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .config import RegisteredClient
 from .errors import OrcidApiError
 from .faults import FaultSettings
+from .notifications import inbox, notifications_json
 from .oauth import GRANTABLE_SCOPES
 from .render import Renderer
 from .responses import admin_json, orcid_error_response, renderer, sandbox_state
@@ -218,6 +219,7 @@ def _record_state(state: SandboxState, record: Record, output: Renderer) -> dict
             for item in record.employments.values()
         ],
         "tokens": state.token_summaries(orcid),
+        "notifications": notifications_json(orcid),
     }
 
 
@@ -385,6 +387,7 @@ def change_faults() -> Response:
 
 @admin.post("/reset")
 def reset_everything() -> Response:
-    """Forget records, tokens and counters; clients, knobs and the put-code sequence stay."""
+    """Forget records, tokens, inbox notifications and counters; clients, knobs and the put-code sequence stay."""
     sandbox_state().reset()
+    inbox().clear()
     return Response(status=204)

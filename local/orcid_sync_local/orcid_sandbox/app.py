@@ -15,6 +15,7 @@ from .admin import admin
 from .config import SandboxConfig
 from .errors import OAuthError, OrcidApiError, orcid_error
 from .member_api import member_api
+from .notifications import INBOX_KEY, NotificationInbox, notification_admin, notification_api
 from .oauth import oauth
 from .openid import openid
 from .responses import (
@@ -96,6 +97,9 @@ def create_app(config: SandboxConfig | None = None) -> Flask:
     app.register_blueprint(oauth)
     app.register_blueprint(openid)
     app.register_blueprint(member_api)
+    app.extensions[INBOX_KEY] = NotificationInbox()
+    app.register_blueprint(notification_api)
+    app.register_blueprint(notification_admin)
     app.register_blueprint(admin)
     app.register_error_handler(OrcidApiError, orcid_error_response)
     app.register_error_handler(OAuthError, oauth_error_response)

@@ -24,7 +24,8 @@ GRANTABLE_SCOPES = {
     "/activities/update": "Add or update your research activities (works, affiliations, funding)",
     "/person/update": "Add or update your biographical information (researcher URLs, keywords, …)",
 }
-CLIENT_CREDENTIALS_SCOPES = frozenset({"/read-public"})
+# 2-legged scopes; /premium-notification writes to researchers' ORCID inboxes (ORCID turns it on per member client).
+CLIENT_CREDENTIALS_SCOPES = frozenset({"/read-public", "/premium-notification"})
 # OpenID Connect's `prompt` values; the sandbox has no sign-in session, so `none` always gets login_required.
 PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
 RECENT_RESEARCHERS_SHOWN = 20
