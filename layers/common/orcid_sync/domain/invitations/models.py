@@ -85,6 +85,8 @@ class CampaignSelection(BaseModel):
 class CampaignKind(StrEnum):
     INVITATION = "invitation"
     REMINDER = "reminder"
+    ORCID_INBOX = "orcid_inbox"
+    """Permission requests put in researchers' ORCID inboxes (``invitations notify-orcid``; no email)."""
 
 
 class CampaignCounts(BaseModel):
