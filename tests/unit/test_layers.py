@@ -38,6 +38,8 @@ ADAPTER_FACING = {
     "orcid_sync.domain.retry_policy",
     "orcid_sync.domain.type_mapping",
     "orcid_sync.domain.connect",
+    "orcid_sync.domain.console",
+    "orcid_sync.domain.console.ports",
     "orcid_sync.domain.feeds",
     "orcid_sync.domain.feeds.mapping",
     "orcid_sync.domain.feeds.metadata",

@@ -71,17 +71,34 @@ class Settings(BaseModel):
     feeds_table: str = Field(default="", alias="FEEDS_TABLE")
     feed_queue_url: str = Field(default="", alias="FEED_QUEUE_URL")
     feed_rule_name: str = Field(default="", alias="FEED_RULE_NAME")
-    # The audit log (who changed what, console and admin API); empty only in tests that never record.
-    audit_table: str = Field(default="", alias="AUDIT_TABLE")
     # Invitation campaigns by email (SES): the campaigns table.
     invitations_table: str = Field(default="", alias="INVITATIONS_TABLE")
+    # The audit log (who changed what, console and admin API); empty only in tests that never record.
+    audit_table: str = Field(default="", alias="AUDIT_TABLE")
+    # The console's dashboard shows the dead-letter queues' depths: "role=url" pairs, comma-separated.
+    dead_letter_queue_urls: str = Field(default="", alias="DEAD_LETTER_QUEUE_URLS")
+
+    # The admin console's Cognito user pool: its id (``<region>_<id>``), the console's public app client, the
+    # managed-login origin (https://<prefix>.auth.<region>.amazoncognito.com) and an override of the pool's key set
+    # URL (empty: derived from the pool id; the local stack points it at its Cognito stand-in).
+    console_user_pool_id: str = Field(default="", alias="CONSOLE_USER_POOL_ID")
+    console_client_id: str = Field(default="", alias="CONSOLE_CLIENT_ID")
+    console_login_url: str = Field(default="", alias="CONSOLE_LOGIN_URL")
+    console_jwks_url_override: str = Field(default="", alias="CONSOLE_JWKS_URL")
 
     # All concurrent workers together stay under this many ORCID requests per second (ORCID allows 24).
     orcid_rate_limit: Annotated[float, Field(gt=0, le=24)] = Field(default=20.0, alias="ORCID_RATE_LIMIT")
     orcid_burst: Annotated[int, Field(ge=1, le=40)] = Field(default=20, alias="ORCID_BURST")
     orcid_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(default=10.0, alias="ORCID_TIMEOUT_SECONDS")
 
-    @field_validator("orcid_site_url_override", "orcid_api_url_override", "public_base_url", "portal_base_url")
+    @field_validator(
+        "orcid_site_url_override",
+        "orcid_api_url_override",
+        "public_base_url",
+        "portal_base_url",
+        "console_login_url",
+        "console_jwks_url_override",
+    )
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         if value and not value.startswith(("https://", "http://")):
@@ -97,6 +114,17 @@ class Settings(BaseModel):
     def orcid_api_url(self) -> str:
         """Member API host (without the /v3.0 suffix)."""
         return self.orcid_api_url_override or _ORCID_HOSTS[self.orcid_environment][1]
+
+    @property
+    def console_issuer(self) -> str:
+        """The ``iss`` of the console pool's tokens: ``https://cognito-idp.<region>.amazonaws.com/<pool id>``."""
+        region = self.console_user_pool_id.partition("_")[0]
+        return f"https://cognito-idp.{region}.amazonaws.com/{self.console_user_pool_id}"
+
+    @property
+    def console_jwks_url(self) -> str:
+        """Where the console pool's signing keys are published (the local stack's stand-in overrides it)."""
+        return self.console_jwks_url_override or f"{self.console_issuer}/.well-known/jwks.json"
 
     def orcid_id_url(self, orcid: str) -> str:
         """The full iD link shown to people (sandbox iDs live on sandbox.orcid.org)."""

@@ -318,7 +318,7 @@ report_metrics_to(CloudWatchJobMetrics())
 
 def reset() -> None:
     """Forget every cached client, store, secret and the settings (tests and the local stack switch endpoints)."""
-    for module in (sys.modules[__name__], workers, researcher_pages):
+    for module in (sys.modules[__name__], workers, researcher_pages, console):
         for value in list(vars(module).values()):
             clear = getattr(value, "cache_clear", None)
             if clear is not None and getattr(value, "__module__", None) == module.__name__:
@@ -332,7 +332,8 @@ def reset() -> None:
 
 
 # The workers' port bundles, built from the factories above (imported last: they use them).
-from orcid_sync.composition import researcher_pages, workers  # noqa: E402
+from orcid_sync.composition import console, researcher_pages, workers  # noqa: E402
+from orcid_sync.composition.console import console_identity_provider, console_login_site  # noqa: E402
 from orcid_sync.composition.researcher_pages import (  # noqa: E402
     cached_integration_settings,
     callback_services,
@@ -380,3 +381,5 @@ __all__ = [
     "scheduler_ports",
     "sign_in_services",
 ]
+    "console_identity_provider",
+    "console_login_site",

@@ -24,6 +24,13 @@ _STATE_PURPOSE = "oauth-state/v1"
 _SIGN_IN_STATE_PURPOSE = "me-sign-in-state/v1"
 _SESSION_PURPOSE = "me-session/v1"
 _CSRF_PURPOSE = "me-csrf/v1"
+# Invitation emails: the campaign a connect link was mailed by ("opened the link"), and the unsubscribe link.
+_CAMPAIGN_MARK_PURPOSE = "invitation-campaign/v1"
+_UNSUBSCRIBE_PURPOSE = "invitation-unsubscribe/v1"
+# The admin console: its session cookie, its CSRF tokens, and the sign-in cookie (state + PKCE verifier).
+_CONSOLE_SESSION_PURPOSE = "console-session/v1"
+_CONSOLE_CSRF_PURPOSE = "console-csrf/v1"
+_CONSOLE_SIGN_IN_PURPOSE = "console-sign-in/v1"
 _SEPARATOR = "\x1f"  # cannot occur in a researcher id (EntityId) or a nonce
 # Longer than any token we issue (researcher ids are at most 128 characters); refuse before hashing.
 _MAX_TOKEN_LENGTH = 1024
@@ -164,6 +171,52 @@ class Signer:
     def csrf_token(self, csrf_secret: str) -> str:
         """The form token of a session: a MAC of its CSRF secret (the secret itself never leaves the cookie)."""
         return _b64encode(self._mac(_SEPARATOR.join([_CSRF_PURPOSE, csrf_secret]).encode("utf-8")))
+
+    # --- invitation emails: the campaign marker of a mailed connect link, the unsubscribe link ---------
+
+    def sign_campaign_mark(self, campaign_id: str, researcher_id: str) -> str:
+        """Says which campaign mailed this researcher's link; no expiry (the link beside it has one)."""
+        return self._sign([_CAMPAIGN_MARK_PURPOSE, campaign_id, researcher_id])
+
+    def verify_campaign_mark(self, token: str) -> tuple[str, str]:
+        """(campaign id, researcher id) of a genuine marker."""
+        campaign_id, researcher_id = self._verify(token, _CAMPAIGN_MARK_PURPOSE, fields=2)
+        return campaign_id, researcher_id
+
+    def sign_unsubscribe(self, researcher_id: str) -> str:
+        """An unsubscribe link works for as long as the emails that carry it are read: it never expires."""
+        return self._sign([_UNSUBSCRIBE_PURPOSE, researcher_id])
+
+    def verify_unsubscribe(self, token: str) -> str:
+        """The researcher id of a genuine unsubscribe token."""
+        (researcher_id,) = self._verify(token, _UNSUBSCRIBE_PURPOSE, fields=1)
+        return researcher_id
+
+    # --- the admin console: session cookie, CSRF tokens, sign-in cookie ----------------------------
+    # Fields are opaque strings to the signer; the console's domain (domain/console/) gives them meaning.
+
+    def sign_console_session(self, fields: list[str], expires_at: datetime) -> str:
+        return self._sign([_CONSOLE_SESSION_PURPOSE, *fields, str(_epoch(expires_at))])
+
+    def verify_console_session(self, token: str, *, fields: int, now: datetime) -> tuple[list[str], datetime]:
+        return self._verify_expiring(token, _CONSOLE_SESSION_PURPOSE, fields=fields, now=now)
+
+    def console_csrf_token(self, csrf_secret: str) -> str:
+        """A console form's token: a MAC of the session's CSRF secret (never equal to a "My ORCID" one)."""
+        return _b64encode(self._mac(_SEPARATOR.join([_CONSOLE_CSRF_PURPOSE, csrf_secret]).encode("utf-8")))
+
+    def sign_console_sign_in(self, fields: list[str], expires_at: datetime) -> str:
+        return self._sign([_CONSOLE_SIGN_IN_PURPOSE, *fields, str(_epoch(expires_at))])
+
+    def verify_console_sign_in(self, token: str, *, fields: int, now: datetime) -> tuple[list[str], datetime]:
+        return self._verify_expiring(token, _CONSOLE_SIGN_IN_PURPOSE, fields=fields, now=now)
+
+    def _verify_expiring(self, token: str, purpose: str, *, fields: int, now: datetime) -> tuple[list[str], datetime]:
+        *values, expiry = self._verify(token, purpose, fields=fields + 1)
+        expires_at = self._expiry(expiry)
+        if expires_at <= now:
+            raise ExpiredTokenError("the token has expired", researcher_id="")
+        return values, expires_at
 
     # --- the envelope ----------------------------------------------------------------------------
 

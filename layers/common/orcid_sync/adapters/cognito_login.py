@@ -1,0 +1,160 @@
+"""The console's user pool: the code exchange at the managed-login domain's ``/oauth2/token`` (requests) and the
+check of the pool's ID token (PyJWT against the pool's JWKS).
+
+The console's app client is public (no secret): the code exchange proves itself with the PKCE verifier instead.
+Only the ID token is taken from the answer; the access and refresh tokens are dropped, never kept or logged. The ID
+token is checked in full even though it comes server to server: RS256 only (``none`` and HS256 refused before a
+key is looked up), a ``kid`` of the pool's key set (``jwt.PyJWKClient``, cached per container, fetched again for
+an unknown ``kid``), ``iss`` the pool, ``aud`` our app client (and only it), ``token_use`` ``id``, ``exp``.
+Every failure's message is a short reason, never the token or the code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import jwt
+import requests
+
+from orcid_sync.domain.console.ports import (
+    CodeExchangeError,
+    ConsoleIdentity,
+    ConsoleIdTokenError,
+    IdentityProviderUnavailableError,
+)
+
+ALGORITHM = "RS256"
+LEEWAY_SECONDS = 60.0
+JWKS_CACHE_SECONDS = 3600.0
+"""Cognito rotates nothing by itself; an unknown ``kid`` fetches the set again sooner."""
+TIMEOUT_SECONDS = 5.0
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "token_use"]
+_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the ID token has expired"),
+    (jwt.ImmatureSignatureError, "the ID token is issued in the future"),
+    (jwt.InvalidAudienceError, "the ID token is not for this app client (audience)"),
+    (jwt.InvalidIssuerError, "the ID token was not issued by this user pool (issuer)"),
+    (jwt.MissingRequiredClaimError, "the ID token lacks a required claim"),
+    (jwt.InvalidSignatureError, "the ID token's signature does not verify"),
+    (jwt.InvalidAlgorithmError, "the ID token is not signed with RS256"),
+    (jwt.DecodeError, "the ID token is not a well-formed JWT"),
+)
+
+
+class SigningKeys(Protocol):
+    """``jwt.PyJWKClient``, or in tests a fake key set."""
+
+    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
+
+
+class CognitoConsoleLogin:
+    """The console's identity provider (the :class:`~orcid_sync.domain.console.ports.ConsoleIdentityProvider` port)."""
+
+    def __init__(
+        self,
+        *,
+        login_url: str,
+        client_id: str,
+        issuer: str,
+        jwks_url: str,
+        jwks_client: SigningKeys | None = None,
+        session: requests.Session | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+    ) -> None:
+        self.token_url = f"{login_url.rstrip('/')}/oauth2/token"
+        self.client_id = client_id
+        self.issuer = issuer
+        self.timeout = timeout
+        self._http = session or requests.Session()
+        self._keys: SigningKeys = jwks_client or jwt.PyJWKClient(
+            jwks_url,
+            cache_jwk_set=True,
+            lifespan=JWKS_CACHE_SECONDS,
+            timeout=int(timeout),
+            headers={"Accept": "application/json", "User-Agent": "orcid-sync"},
+        )
+
+    def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> str:
+        try:
+            answer = self._http.post(
+                self.token_url,
+                data={
+                    "grant_type": "authorization_code",
+                    "client_id": self.client_id,
+                    "code": code,
+                    "redirect_uri": redirect_uri,
+                    "code_verifier": code_verifier,
+                },
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise IdentityProviderUnavailableError(
+                f"the token endpoint could not be reached ({type(exc).__name__})"
+            ) from None
+        if answer.status_code >= 500:
+            raise IdentityProviderUnavailableError(f"the token endpoint answered {answer.status_code}")
+        body = _json(answer)
+        if answer.status_code != 200:
+            # Cognito's OAuth error codes (invalid_grant, invalid_client, ...) are safe to name; nothing else is.
+            error = body.get("error") if isinstance(body.get("error"), str) else "unknown"
+            raise CodeExchangeError(f"the token endpoint refused the code: {str(error)[:40]}")
+        id_token = body.get("id_token")
+        if not isinstance(id_token, str) or not id_token:
+            raise CodeExchangeError("the token endpoint's answer has no id_token")
+        return id_token
+
+    def verify_id_token(self, id_token: str) -> ConsoleIdentity:
+        claims = self._verified_claims(id_token)
+        if claims.get("token_use") != "id":
+            raise ConsoleIdTokenError("the token is not an ID token (token_use)")
+        subject = claims.get("sub")
+        email = claims.get("email")
+        if not isinstance(subject, str) or not subject:
+            raise ConsoleIdTokenError("the ID token has no subject")
+        if not isinstance(email, str) or not email:
+            raise ConsoleIdTokenError("the ID token has no e-mail address (scope email, attribute readable)")
+        groups = claims.get("cognito:groups") or []
+        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+            raise ConsoleIdTokenError("the ID token's cognito:groups is not a list of names")
+        return ConsoleIdentity(subject=subject, email=email, groups=tuple(groups))
+
+    def _verified_claims(self, id_token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(id_token)
+        except jwt.PyJWTError:
+            raise ConsoleIdTokenError("the ID token is not a well-formed JWT") from None
+        if header.get("alg") != ALGORITHM:
+            raise ConsoleIdTokenError("the ID token is not signed with RS256")
+        if not isinstance(header.get("kid"), str):
+            raise ConsoleIdTokenError("the ID token names no signing key (kid)")
+        try:
+            key = self._keys.get_signing_key_from_jwt(id_token)
+        except jwt.PyJWKClientConnectionError:
+            raise IdentityProviderUnavailableError("the pool's signing keys could not be fetched") from None
+        except jwt.PyJWTError:
+            raise ConsoleIdTokenError("the ID token's signing key is not one of the pool's") from None
+        if key.key_type != "RSA":
+            raise ConsoleIdTokenError("the ID token's signing key is not an RSA key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                id_token,
+                key.key,
+                algorithms=[ALGORITHM],
+                audience=self.client_id,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": _REQUIRED_CLAIMS, "strict_aud": True},
+            )
+        except jwt.PyJWTError as error:
+            reason = next((text for kind, text in _REASONS if isinstance(error, kind)), "the ID token is not valid")
+            raise ConsoleIdTokenError(reason) from None
+        return claims
+
+
+def _json(answer: requests.Response) -> dict[str, Any]:
+    try:
+        body = answer.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
