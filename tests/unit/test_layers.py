@@ -56,6 +56,7 @@ ADAPTER_FACING = {
     "orcid_sync.domain.orcid",
     "orcid_sync.domain.orcid.errors",
     "orcid_sync.domain.orcid.models",
+    "orcid_sync.domain.orcid.notifications",
     "orcid_sync.domain.orcid.vocabulary",
     "orcid_sync.domain.pull",
     "orcid_sync.domain.pull.files",

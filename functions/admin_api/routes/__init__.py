@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import assets, connect, feeds, jobs, pull, reports, researchers, settings, tokens
+from . import connections_report, orcid_inbox
 
 ROUTERS = (
     settings.router,
@@ -14,4 +15,6 @@ ROUTERS = (
     reports.router,
     pull.router,
     connect.router,
+    orcid_inbox.router,
+    connections_report.router,
 )

@@ -34,11 +34,13 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
     from orcid_sync.adapters.oai_pmh import OaiPmhHarvester
     from orcid_sync.adapters.orcid_api.client import OrcidClient
+    from orcid_sync.adapters.orcid_api.inbox import OrcidInboxSender
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
     from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
     from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
+    from orcid_sync.domain.invitations.orcid_inbox import OrcidInboxPorts
     from orcid_sync.domain.me.outputs import OutputsPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
     from orcid_sync.domain.tokens.importing import TokenImporter
@@ -213,6 +215,28 @@ def member_api_client(*, retry: RetryPolicy | None = None) -> OrcidClient:
         client_secret=app_secrets().client_secret,
         rate_limiter=orcid_rate_limiter(),
         retry=retry,
+    )
+
+
+@lru_cache(maxsize=1)
+def orcid_inbox_sender() -> OrcidInboxSender:
+    """ORCID inbox permission requests; cached so its 2-legged /premium-notification token is fetched once per
+    container (the client under the shared rate limit, as every ORCID call)."""
+    from orcid_sync.adapters.orcid_api.inbox import OrcidInboxSender  # noqa: PLC0415 - see the module docstring
+
+    return OrcidInboxSender(member_api_client())
+
+
+def orcid_inbox_ports(*, dry_run: bool) -> OrcidInboxPorts:
+    """What ``invitations notify-orcid`` touches; a dry run builds no ORCID client (no secret read for it)."""
+    from orcid_sync.domain.invitations.orcid_inbox import OrcidInboxPorts  # noqa: PLC0415 - see the module docstring
+
+    return OrcidInboxPorts(
+        researchers=researcher_store(),
+        invitations=invitation_store(),
+        signer=link_signer(),
+        settings=integration_settings_store().get().settings,
+        sender=None if dry_run else orcid_inbox_sender(),
     )
 
 

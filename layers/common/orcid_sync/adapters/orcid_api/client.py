@@ -46,6 +46,7 @@ from orcid_sync.domain.orcid.models import (
     Work,
     Works,
 )
+from orcid_sync.domain.orcid.notifications import NotificationPermission
 from orcid_sync.domain.retry_policy import RetryPolicy
 
 if TYPE_CHECKING:
@@ -138,6 +139,16 @@ class OrcidClient:
         }
         response = self._transport.send("POST", f"{self.site_url}/oauth/token", form=form, secrets=[code])
         return parse_answer(OAuthToken, response)
+
+    def client_credentials_token(self, scope: str) -> OAuthToken:
+        """A 2-legged token of this client for ``scope`` (e.g. ``/premium-notification``); ORCID's last ~20 years."""
+        form = {
+            "client_id": self.client_id,
+            "client_secret": self._client_secret.get_secret_value(),
+            "grant_type": "client_credentials",
+            "scope": scope,
+        }
+        return parse_answer(OAuthToken, self._transport.send("POST", f"{self.site_url}/oauth/token", form=form))
 
     def revoke(self, token: SecretStr) -> None:
         """Revoke an access or refresh token (ORCID answers 200)."""
@@ -258,6 +269,12 @@ class OrcidClient:
     def delete_employment(self, orcid: str, token: SecretStr, put_code: int) -> None:
         """Delete our employment ``put_code``."""
         self._api("DELETE", orcid, f"employment/{checked_put_code(put_code)}", token)
+
+    # --- inbox ----------------------------------------------------------------------------------
+
+    def send_permission_notification(self, orcid: str, token: SecretStr, notification: NotificationPermission) -> int:
+        """Put a permission request in the researcher's ORCID inbox (a 2-legged /premium-notification token)."""
+        return self._create(orcid, token, "notification-permission", notification.to_orcid_json())
 
     # --- shared shapes of calls -------------------------------------------------------------------
 
