@@ -19,6 +19,7 @@ from orcid_sync_cli.options import OUTPUT_FORMATS, debug_option, debugging
 COMMANDS: dict[str, tuple[str, str]] = {
     "researchers": ("orcid_sync_cli.data_cmd", "researchers"),
     "assets": ("orcid_sync_cli.data_cmd", "assets"),
+    "audit": ("orcid_sync_cli.audit_cmd", "audit"),
     "tokens": ("orcid_sync_cli.tokens_cmd", "tokens"),
     "connect-link": ("orcid_sync_cli.connect", "connect_link"),
     "disconnect": ("orcid_sync_cli.connect", "disconnect"),

@@ -539,6 +539,11 @@ def test_disconnect_revokes_at_orcid_deletes_the_token_and_marks_disconnected(
     assert r is not None and r.orcid_status.value == "disconnected" and r.orcid == ORCID
     for secret in SECRETS:
         assert secret not in capsys.readouterr().out + json.dumps(response)
+    # The audit log says who disconnected whom, and keeps no token.
+    (entry,) = composition.audit_log().recent(limit=5).entries
+    assert (entry.action, entry.target, entry.actor_kind) == ("researcher.disconnect", "r1", "api")
+    assert entry.after == {"orcid_status": "disconnected", "token_revocation": "revoked"}
+    assert ACCESS not in json.dumps(aws.table("AUDIT_TABLE").scan()["Items"], default=str)
 
 
 def test_disconnect_deletes_a_token_orcid_says_is_already_invalid(
@@ -569,6 +574,7 @@ def test_disconnect_keeps_the_token_when_orcid_fails(
     assert composition.token_store().get("r1") is not None
     r = composition.researcher_store().get("r1")
     assert r is not None and r.orcid_status.value == "active"
+    assert composition.audit_log().recent(limit=5).entries == []  # nothing changed, nothing recorded
 
 
 def test_disconnect_of_a_researcher_who_never_connected_is_409(aws: AwsEnv, researcher: str) -> None:

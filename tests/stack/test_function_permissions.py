@@ -201,6 +201,8 @@ def run_the_product(stack: LocalStack) -> None:
             api.call("PUT", f"/jobs/schedules/{kind}", json_body={"enabled": False})
     api.call("GET", "/jobs/schedules")
     api.call("DELETE", f"/feeds/{feed['feed_id']}")
+    # The audit log the changes above wrote (PutItem), listed (Query).
+    assert api.call("GET", "/audit", params={"limit": 5})["entries"]
     stack.wait_for_queues_idle(timeout=120)
 
 

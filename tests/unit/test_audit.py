@@ -120,3 +120,8 @@ def test_changed_fields_keeps_only_what_differs_on_both_sides() -> None:
         {"send_assets": True, "logo_url": "x"},
     )
     assert changed_fields(before, before) == ({}, {})
+
+
+def test_keys_that_only_mention_tokens_are_kept() -> None:
+    values = {"token_revocation": "revoked", "tokens_imported": 3, "orcid_token": "x", "tokens": ["a"], "key": "k"}
+    assert scrub(values) == {"token_revocation": "revoked", "tokens_imported": 3}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import assets, connect, feeds, jobs, pull, reports, researchers, settings, tokens
+from . import assets, audit, connect, feeds, jobs, pull, reports, researchers, settings, tokens
 from . import connections_report, orcid_inbox
 
 ROUTERS = (
@@ -17,4 +17,5 @@ ROUTERS = (
     connect.router,
     orcid_inbox.router,
     connections_report.router,
+    audit.router,
 )

@@ -15,6 +15,7 @@ from orcid_sync.domain.batches import MAX_BATCH_ROWS, BatchReport
 from orcid_sync.domain.models import Asset, AssetInput, utc_now
 from orcid_sync.observability import logger
 
+from .audit import audited
 from .openapi_errors import BAD_REQUEST, NOT_FOUND, TOO_LARGE, IdInPath, body_size
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
@@ -48,6 +49,8 @@ def put_asset_route(asset_id: IdInPath, asset: Annotated[AssetInput, Body(embed=
         composition.asset_store(), asset, path_id=asset_id, now=utc_now(), researchers=composition.researcher_store()
     )
     logger.info("asset stored", asset_id=asset_id, outcome=result.asset.outcome, warnings=len(result.asset.warnings))
+    if result.asset.outcome != "unchanged":
+        audited(router.current_event, "asset.put", asset_id, after={"outcome": result.asset.outcome})
     return Response(
         status_code=201 if result.created else 200, content_type=content_types.APPLICATION_JSON, body=result.asset
     )
@@ -72,6 +75,7 @@ def load_assets_route(
     """
     report = load_assets(composition.asset_store(), rows, now=utc_now(), researchers=composition.researcher_store())
     logger.info("asset batch loaded", counts=report.counts.model_dump())
+    audited(router.current_event, "assets.load", after=report.counts.model_dump(mode="json"))  # never rows
     return report
 
 
@@ -95,4 +99,5 @@ def delete_asset_route(asset_id: IdInPath) -> Response[None]:
     """The next push removes the ORCID works made from it."""
     delete_asset(composition.asset_store(), asset_id)
     logger.info("asset deleted", asset_id=asset_id)
+    audited(router.current_event, "asset.delete", asset_id)
     return Response(status_code=204)

@@ -15,6 +15,8 @@ from orcid_sync.domain.connect.shared import ConnectLink, ConnectLinkRequest
 from orcid_sync.domain.models import utc_now
 from orcid_sync.observability import logger
 
+from .audit import audited
+
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
 
 
@@ -50,13 +52,20 @@ def create_connect_link(
 )
 def disconnect_orcid(researcher_id: str) -> Disconnected:
     # The only admin route that calls ORCID; revocation is an OAuth call and an administrator is waiting.
-    return disconnect(
+    outcome = disconnect(
         researcher_id,
         researchers=composition.researcher_store(),
         tokens=composition.token_store(),
         cipher=composition.token_cipher(),
         oauth=composition.oauth_client(),
     )
+    audited(
+        router.current_event,
+        "researcher.disconnect",
+        researcher_id,
+        after={"orcid_status": outcome.orcid_status.value, "token_revocation": outcome.token_revocation.value},
+    )
+    return outcome
 
 
 @router.exception_handler(OrcidUnavailableError)

@@ -26,6 +26,7 @@ from orcid_sync.domain.jobs.models import Job
 from orcid_sync.domain.models import utc_now
 from orcid_sync.observability import logger
 
+from .audit import audited
 from .callers import caller_of
 from .openapi_errors import BAD_REQUEST, CONFLICT, NOT_FOUND, IdInPath
 
@@ -47,6 +48,7 @@ def create_feed_route(config: Annotated[FeedConfig, Body(embed=False)]) -> Respo
     the feed is run (``POST /feeds/{id}/run``) or the feed schedule is active (``PUT /jobs/schedules/feed``)."""
     feed = create_feed(composition.feed_store(), config, now=utc_now())
     logger.info("feed created", feed_id=feed.feed_id, by=caller_of(router.current_event))
+    audited(router.current_event, "feed.create", feed.feed_id, after=config.model_dump(mode="json"))
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=feed)
 
 
@@ -96,6 +98,7 @@ def delete_feed_route(feed_id: IdInPath) -> Response[None]:
     """Its assets stay (remove them with ``DELETE /assets/{id}``); a harvest still running fails at its next page."""
     delete_feed(composition.feed_store(), feed_id)
     logger.info("feed deleted", feed_id=feed_id, by=caller_of(router.current_event))
+    audited(router.current_event, "feed.delete", feed_id)
     return Response(status_code=204)
 
 
@@ -125,4 +128,5 @@ def run_feed_route(
         now=utc_now(),
     )
     logger.info("feed run requested", feed_id=feed_id, job_id=job.job_id, full=job.options.get("full"))
+    audited(router.current_event, "feed.run", feed_id, after={"job_id": job.job_id, "full": job.options.get("full")})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=job)

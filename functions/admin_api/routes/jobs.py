@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 from orcid_sync import composition
 from orcid_sync.domain.jobs.models import Job, JobEvent, JobState, JobType
 from orcid_sync.domain.jobs.queries import export_job_events, get_job, list_job_events, list_jobs
-from orcid_sync.domain.jobs.schedules import ScheduleStatus, list_schedules, set_schedule
+from orcid_sync.domain.jobs.schedules import SCHEDULED_TYPES, ScheduleStatus, list_schedules, set_schedule
 from orcid_sync.domain.jobs.starts import StartJobRequest, request_job
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.ports import Page
 from orcid_sync.domain.reports import job_events_csv
 from orcid_sync.observability import logger
 
+from .audit import audited
 from .callers import caller_of
 from .openapi_errors import BAD_REQUEST, NOT_FOUND
 
@@ -35,6 +36,12 @@ class ScheduleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: StrictBool
+
+
+def started_job(job: Job, researchers: list[str] | None) -> dict[str, Any]:
+    """What the audit log keeps of a job start: its type and mode, and whom (a few ids, or how many)."""
+    whom: Any = "all eligible" if not researchers else researchers if len(researchers) <= 10 else len(researchers)
+    return {"type": job.type.value, "dry_run": job.dry_run, "researchers": whom}
 
 
 def _wants_csv(format_: str | None) -> bool:
@@ -63,6 +70,7 @@ def start_job_route(request: Annotated[StartJobRequest, Body(embed=False)]) -> R
         now=utc_now(),
     )
     logger.info("job requested", job_id=job.job_id, job_type=job.type.value, dry_run=job.dry_run)
+    audited(router.current_event, "job.start", job.job_id, after=started_job(job, request.researchers))
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=job)
 
 
@@ -102,6 +110,7 @@ def set_schedule_route(
     change: Annotated[ScheduleChange, Body(embed=False)],
 ) -> ScheduleStatus:
     """Flips the EventBridge rule. Activating push while send_assets is off works but warns: nothing would be sent."""
+    was_enabled = composition.schedules().describe(job_type).enabled if job_type in SCHEDULED_TYPES else None
     status = set_schedule(
         composition.schedules(),
         composition.job_store(),
@@ -111,6 +120,9 @@ def set_schedule_route(
     )
     by = caller_of(router.current_event) or "admin-api"
     logger.info("job schedule set", job_type=job_type.value, enabled=status.enabled, by=by)
+    action = "schedule.activate" if change.enabled else "schedule.deactivate"
+    before, after = {"enabled": was_enabled}, {"enabled": status.enabled}
+    audited(router.current_event, action, job_type.value, before=before, after=after)
     return status
 
 

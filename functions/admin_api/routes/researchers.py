@@ -25,6 +25,7 @@ from orcid_sync.domain.researchers import (
 )
 from orcid_sync.observability import logger
 
+from .audit import audited
 from .openapi_errors import BAD_REQUEST, CONFLICT, NOT_FOUND, TOO_LARGE, IdInPath, body_size
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves its __init__ unannotated
@@ -57,6 +58,8 @@ def put_researcher_route(
     """
     result = put_researcher(composition.researcher_store(), profile, path_id=researcher_id, links=get_settings())
     logger.info("researcher stored", researcher_id=researcher_id, outcome=result.researcher.outcome)
+    if result.researcher.outcome != "unchanged":
+        audited(router.current_event, "researcher.put", researcher_id, after={"outcome": result.researcher.outcome})
     return Response(
         status_code=201 if result.created else 200,
         content_type=content_types.APPLICATION_JSON,
@@ -81,6 +84,7 @@ def load_researchers_route(
     """
     report = load_researchers(composition.researcher_store(), rows)
     logger.info("researcher batch loaded", counts=report.counts.model_dump())
+    audited(router.current_event, "researchers.load", after=report.counts.model_dump(mode="json"))  # never rows
     return report
 
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from orcid_sync import composition
 from orcid_sync.config import OrcidEnvironment, get_settings
+from orcid_sync.domain.audit import changed_fields
 from orcid_sync.domain.institution_settings import MappingRow, SettingsDocument
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.settings_changes import (
@@ -22,6 +23,7 @@ from orcid_sync.domain.settings_changes import (
 )
 from orcid_sync.observability import logger
 
+from .audit import audited
 from .callers import caller_of
 
 PREVIEW_SECONDS = 20.0
@@ -39,10 +41,12 @@ def read_settings() -> SettingsDocument:
 @router.put("/settings", summary="Replace the integration settings", tags=["settings"])
 def replace_settings(document: Annotated[SettingsDocument, Body(embed=False)]) -> SettingsDocument:
     """Validate and store the settings (400 names the invalid field; 409 if ``version`` is no longer current)."""
-    saved = update_settings(
-        composition.integration_settings_store(), document, now=utc_now(), by=caller_of(router.current_event)
-    )
+    store = composition.integration_settings_store()
+    previous = get_settings_document(store)
+    saved = update_settings(store, document, now=utc_now(), by=caller_of(router.current_event))
     logger.info("integration settings changed", version=saved.version, send_assets=saved.send_assets)
+    before, after = changed_fields(*(d.model_dump(mode="json", exclude={"updated_at"}) for d in (previous, saved)))
+    audited(router.current_event, "settings.update", "settings", before=before, after=after)
     return saved
 
 

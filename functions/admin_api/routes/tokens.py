@@ -18,6 +18,7 @@ from orcid_sync.domain.tokens.importing import MAX_VERIFIED_ROWS, TokenBatchRepo
 from orcid_sync.domain.tokens.uploads import UploadRequest, UploadTicket, UploadView, create_upload, get_upload
 from orcid_sync.observability import logger, metrics
 
+from .audit import audited
 from .callers import caller_of
 from .openapi_errors import BAD_REQUEST, NOT_FOUND, TOO_LARGE
 
@@ -55,6 +56,7 @@ def import_tokens_route(
     for name, value in report.counts.model_dump().items():
         metrics.add_metric(name=f"TokenRows{name.title().replace('_', '')}", unit=MetricUnit.Count, value=value)
     logger.info("token batch imported", verified=verify, counts=report.counts.model_dump())
+    audited(event, "tokens.import", after={"verified": verify, **report.counts.model_dump(mode="json")})  # counts only
     return report
 
 
@@ -78,6 +80,8 @@ def create_upload_route(request: Annotated[UploadRequest, Body(embed=False)]) ->
         requested_by=caller_of(router.current_event),
     )
     logger.info("token upload started", upload_id=ticket.upload_id, format=request.format.value, verify=request.verify)
+    # The ticket's presigned URL is a credential for the file: never recorded, only the upload's id and options.
+    audited(router.current_event, "tokens.upload", ticket.upload_id, after=request.model_dump(mode="json"))
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=ticket)
 
 

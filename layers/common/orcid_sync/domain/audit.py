@@ -29,10 +29,11 @@ ActorKind = Literal["console", "api"]
 """Which door the action came through: the console (actor = the signed-in email) or the admin API (IAM ARN)."""
 
 # Keys whose values are never stored, whatever they hold: ORCID and Cognito tokens, client secrets, signing and
-# session keys, PKCE verifiers, CSRF secrets, passwords, cookies, authorisation headers.
+# session keys, PKCE verifiers, CSRF secrets, passwords, cookies, authorisation headers. A key that only mentions
+# tokens ("token_revocation", "tokens_imported") is kept: it names an outcome or a count, not a token.
 _SECRET_KEY = re.compile(
-    r"(?i)(token|secret|password|passwd|credential|verifier|signing|private|api[_-]?key|session|cookie|"
-    r"authori[sz]ation|csrf|^key$|_key$)"
+    r"(?i)(secret|password|passwd|credential|verifier|signing|private|session|cookie|authori[sz]ation|csrf|"
+    r"(^|[_-])(tokens?|keys?)$)"
 )
 MAX_DEPTH = 6
 """Nested values deeper than this are summarised: the audit log records changes, not documents."""
