@@ -56,7 +56,13 @@ def to_xml(body: dict[str, Any]) -> str:
         item = add(items, "item")
         add(item, "item-type", entry["item-type"])
         add(item, "item-name", entry["item-name"])
-    assert set(body) == {"notification-type", "authorization-url", "notification-subject", "notification-intro", "items"}
+    assert set(body) == {
+        "notification-type",
+        "authorization-url",
+        "notification-subject",
+        "notification-intro",
+        "items",
+    }
     return ET.tostring(root, encoding="unicode")
 
 
