@@ -14,7 +14,6 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from orcid_sync import composition
-from orcid_sync.config import get_settings
 from orcid_sync.domain.console.session import CONSOLE_PATH, ConsoleCookie, ConsoleUser, csrf_token
 from orcid_sync.templates import console_pages
 
@@ -27,7 +26,7 @@ _LANG_COOKIE_SECONDS = 365 * 24 * 3600
 def content_security_policy() -> str:
     """Scripts and styles from the console itself only (htmx is served by this function, never a CDN); forms post
     to the console, or to the managed login (sign-out ends there); never framed."""
-    form_action = " ".join(filter(None, ["'self'", get_settings().console_login_url]))
+    form_action = f"'self' {composition.console_login_site().login_url}"
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"

@@ -82,6 +82,7 @@ class LocalStack:
         orcid_port: int = 0,
         aws_port: int = 0,
         oai_port: int = 0,
+        cognito_port: int = 0,
         parameters: Mapping[str, str] | None = None,
         stack_name: str = DEFAULT_STACK_NAME,
         visibility_scale: float = 0.02,
@@ -102,7 +103,7 @@ class LocalStack:
         self._repo_root = repo_root
         self._orcid_mode = orcid
         self._orcid_client = orcid_client or OrcidClient(LOCAL_CLIENT_ID, secrets.token_urlsafe(32))
-        self._ports = {"api": api_port, "orcid": orcid_port, "aws": aws_port, "oai": oai_port}
+        self._ports = {"api": api_port, "orcid": orcid_port, "aws": aws_port, "oai": oai_port, "cognito": cognito_port}
         self._parameter_overrides = dict(parameters or {})
         self._identity = StackIdentity(stack_name=stack_name, region=LOCAL_CREDENTIALS.region)
         self._visibility_scale = visibility_scale
@@ -117,6 +118,8 @@ class LocalStack:
         self._orcid_app: Any = None
         self._orcid_url = ORCID_SANDBOX_URL
         self._oai: RunningProvider | None = None
+        # The stand-in for the console user pool's managed login (started once the pool exists in moto).
+        self._cognito_login: Any = None
         self._provisioned: ProvisionedStack | None = None
         self._glue: LambdaGlue | None = None
         self._process = ProcessEnvironment()
@@ -173,6 +176,7 @@ class LocalStack:
         )
         self._provisioned = provision_stack(template, context, self._parameters(template.parameters))
         store_client_secret(self._provisioned, self.client("secretsmanager"), self._orcid_client.client_secret)
+        self._start_cognito_login()
 
         self._glue = LambdaGlue.from_stack(self._provisioned, self._repo_root)
         # The template's variables win: the local ones only fill in what the template cannot know.
@@ -192,6 +196,7 @@ class LocalStack:
             "PortalBaseUrl": f"{self.api_url}/portal",
             # The connect pages and the OAuth redirect URI registered with ORCID use the local API's URL.
             "PublicBaseUrl": self.api_url,
+            "ConsoleDomainPrefix": "orcid-sync-local",
         }
         return {name: value for name, value in local.items() if name in declared} | self._parameter_overrides
 
@@ -210,7 +215,27 @@ class LocalStack:
         }
         if self._orcid_mode is OrcidMode.LOCAL:
             environment |= {"ORCID_SITE_URL": self.orcid_url, "ORCID_API_URL": self.orcid_url}
+        if self._cognito_login is not None:
+            # As ORCID_SITE_URL: the console's managed login and its key set are the stand-in's.
+            pool_id = self._cognito_login.app.pool_id
+            environment |= {
+                "CONSOLE_LOGIN_URL": self.cognito_login_url,
+                "CONSOLE_JWKS_URL": f"{self.cognito_login_url}/{pool_id}/.well-known/jwks.json",
+            }
         return environment
+
+    def _start_cognito_login(self) -> None:
+        """The managed-login stand-in for the template's one user pool (none when the template has no pool)."""
+        assert self._provisioned is not None
+        pools = self._provisioned.of_type("AWS::Cognito::UserPool")
+        if len(pools) != 1:
+            return
+        from .cognito_login import start_cognito_login  # noqa: PLC0415 - only with a user pool
+
+        (pool,) = pools.values()
+        server, app = start_cognito_login(self.client("cognito-idp"), pool.ref, self._ports["cognito"])
+        server.app = app
+        self._cognito_login = server
 
     def _add_layers_to_sys_path(self) -> None:
         assert self._provisioned is not None
@@ -230,6 +255,7 @@ class LocalStack:
             ("local API", self._api_server.stop if self._api_server else None),
             ("ORCID sandbox", self._orcid_server.stop if self._orcid_server else None),
             ("OAI-PMH provider", self._oai.stop if self._oai else None),
+            ("Cognito login", self._cognito_login.stop if self._cognito_login else None),
             ("moto", self._stop_moto if self._moto else None),
             ("functions", self._unload_functions),
             ("environment", self._process.restore),
@@ -243,6 +269,7 @@ class LocalStack:
                 log.exception("stopping the local stack: %s failed", what)
         self._api_server = self._orcid_server = self._moto = None
         self._oai = None
+        self._cognito_login = None
         self._glue = None
         self._session = None
         self._clients.clear()
@@ -289,6 +316,18 @@ class LocalStack:
         if self._oai is None:
             raise LocalStackError("the local stack is not running")
         return self._oai.url
+
+    @property
+    def cognito_login_url(self) -> str:
+        """The local stand-in for the console pool's managed login (``/oauth2/authorize``, ``/oauth2/token`` ...)."""
+        if self._cognito_login is None:
+            raise LocalStackError("the local stack has no console user pool running")
+        return str(self._cognito_login.url)
+
+    @property
+    def console_url(self) -> str:
+        """The admin console (``/console`` on the local API)."""
+        return f"{self.api_url}/console"
 
     @property
     def oai_provider(self) -> OaiProvider:
@@ -360,6 +399,11 @@ class LocalStack:
             "aws_access_key_id": LOCAL_CREDENTIALS.access_key_id,
             "aws_secret_access_key": LOCAL_CREDENTIALS.secret_access_key,
             "oai_provider_url": self.oai_provider_url,
+            **(
+                {"console_url": self.console_url, "cognito_login_url": self.cognito_login_url}
+                if self._cognito_login
+                else {}
+            ),
         }
 
     def invoke(self, logical_id: str, event: Any) -> Any:

@@ -73,17 +73,25 @@ class Settings(BaseModel):
     feed_rule_name: str = Field(default="", alias="FEED_RULE_NAME")
     # Invitation campaigns by email (SES): the campaigns table.
     invitations_table: str = Field(default="", alias="INVITATIONS_TABLE")
+    # The invitation worker's queue, the reminders' schedule, and SES: the sender identity, its configuration set
+    # (bounce and complaint events), and the per-second sending rate all workers share (SES's account limit).
+    invitation_queue_url: str = Field(default="", alias="INVITATION_QUEUE_URL")
+    remind_rule_name: str = Field(default="", alias="REMIND_RULE_NAME")
+    invitation_sender: str = Field(default="", alias="INVITATION_SENDER")
+    invitation_sender_name: str = Field(default="", alias="INVITATION_SENDER_NAME")
+    ses_configuration_set: str = Field(default="", alias="SES_CONFIGURATION_SET")
+    invitation_send_rate: Annotated[float, Field(gt=0, le=1000)] = Field(default=1.0, alias="INVITATION_SEND_RATE")
     # The audit log (who changed what, console and admin API); empty only in tests that never record.
     audit_table: str = Field(default="", alias="AUDIT_TABLE")
     # The console's dashboard shows the dead-letter queues' depths: "role=url" pairs, comma-separated.
     dead_letter_queue_urls: str = Field(default="", alias="DEAD_LETTER_QUEUE_URLS")
 
-    # The admin console's Cognito user pool: its id (``<region>_<id>``), the console's public app client, the
-    # managed-login origin (https://<prefix>.auth.<region>.amazoncognito.com) and an override of the pool's key set
-    # URL (empty: derived from the pool id; the local stack points it at its Cognito stand-in).
-    console_user_pool_id: str = Field(default="", alias="CONSOLE_USER_POOL_ID")
-    console_client_id: str = Field(default="", alias="CONSOLE_CLIENT_ID")
-    console_login_url: str = Field(default="", alias="CONSOLE_LOGIN_URL")
+    # The admin console's sign-in: the SSM parameter naming its Cognito user pool, public app client and
+    # managed-login URL (a parameter because the template cannot hand the client id to the function, see
+    # ConsoleSignInParameter), and an override of the pool's key set URL (empty: derived from the pool id; the local
+    # stack points both the login URL and the key set at its Cognito stand-in, as ORCID_SITE_URL at its sandbox).
+    console_sign_in_parameter: str = Field(default="", alias="CONSOLE_SIGN_IN_PARAMETER")
+    console_login_url_override: str = Field(default="", alias="CONSOLE_LOGIN_URL")
     console_jwks_url_override: str = Field(default="", alias="CONSOLE_JWKS_URL")
 
     # All concurrent workers together stay under this many ORCID requests per second (ORCID allows 24).
@@ -96,7 +104,7 @@ class Settings(BaseModel):
         "orcid_api_url_override",
         "public_base_url",
         "portal_base_url",
-        "console_login_url",
+        "console_login_url_override",
         "console_jwks_url_override",
     )
     @classmethod
@@ -114,17 +122,6 @@ class Settings(BaseModel):
     def orcid_api_url(self) -> str:
         """Member API host (without the /v3.0 suffix)."""
         return self.orcid_api_url_override or _ORCID_HOSTS[self.orcid_environment][1]
-
-    @property
-    def console_issuer(self) -> str:
-        """The ``iss`` of the console pool's tokens: ``https://cognito-idp.<region>.amazonaws.com/<pool id>``."""
-        region = self.console_user_pool_id.partition("_")[0]
-        return f"https://cognito-idp.{region}.amazonaws.com/{self.console_user_pool_id}"
-
-    @property
-    def console_jwks_url(self) -> str:
-        """Where the console pool's signing keys are published (the local stack's stand-in overrides it)."""
-        return self.console_jwks_url_override or f"{self.console_issuer}/.well-known/jwks.json"
 
     def orcid_id_url(self, orcid: str) -> str:
         """The full iD link shown to people (sandbox iDs live on sandbox.orcid.org)."""

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from ..resolution import Resolver, dependency_order
 from ..template import PhysicalResource, Template, TemplateError
-from . import data, messaging, platform_services
+from . import cognito, data, messaging, platform_services, ses
 from .context import ProvisionContext, ProvisionedStack, Provisioner
 from .glue_handled import GLUE_HANDLED
 
@@ -31,9 +31,11 @@ __all__ = [
 
 # Each resource type moto holds, and the function that creates it there.
 PROVISIONERS: Final[Mapping[str, Provisioner]] = {
+    **cognito.PROVISIONERS,
     **data.PROVISIONERS,
     **messaging.PROVISIONERS,
     **platform_services.PROVISIONERS,
+    **ses.PROVISIONERS,
 }
 
 

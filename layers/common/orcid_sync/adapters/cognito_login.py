@@ -11,10 +11,11 @@ Every failure's message is a short reason, never the token or the code.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import jwt
 import requests
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orcid_sync.domain.console.ports import (
     CodeExchangeError,
@@ -28,6 +29,7 @@ LEEWAY_SECONDS = 60.0
 JWKS_CACHE_SECONDS = 3600.0
 """Cognito rotates nothing by itself; an unknown ``kid`` fetches the set again sooner."""
 TIMEOUT_SECONDS = 5.0
+_PARAMETER_CACHE_SECONDS = 300
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "token_use"]
 _REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.ExpiredSignatureError, "the ID token has expired"),
@@ -39,6 +41,39 @@ _REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.InvalidAlgorithmError, "the ID token is not signed with RS256"),
     (jwt.DecodeError, "the ID token is not a well-formed JWT"),
 )
+
+
+class ConsoleSignInConfig(BaseModel):
+    """The ConsoleSignInParameter: the pool, the console's app client, the managed-login origin."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    user_pool_id: Annotated[str, Field(pattern=r"^[\w-]+_[0-9a-zA-Z]+$")]
+    client_id: Annotated[str, Field(min_length=1)]
+    login_url: Annotated[str, Field(pattern=r"^https?://[^/]+$")]
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` of the pool's tokens: ``https://cognito-idp.<region>.amazonaws.com/<pool id>``."""
+        region = self.user_pool_id.partition("_")[0]
+        return f"https://cognito-idp.{region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.issuer}/.well-known/jwks.json"
+
+
+def load_console_sign_in(parameter_name: str) -> ConsoleSignInConfig:
+    """Read and validate the sign-in parameter (cached by Powertools for five minutes per container)."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - the console's pages only
+
+    if not parameter_name:
+        raise RuntimeError("CONSOLE_SIGN_IN_PARAMETER is not set")
+    raw = parameters.get_parameter(parameter_name, transform="json", max_age=_PARAMETER_CACHE_SECONDS)
+    try:
+        return ConsoleSignInConfig.model_validate(raw)
+    except ValidationError:
+        raise RuntimeError(f"the parameter {parameter_name} does not describe the console's sign-in") from None
 
 
 class SigningKeys(Protocol):

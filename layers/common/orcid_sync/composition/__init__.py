@@ -38,8 +38,11 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket
     from orcid_sync.adapters.s3_pull_files import S3PullFiles
     from orcid_sync.adapters.secrets import AppSecrets
+    from orcid_sync.adapters.ses_mail import SqsInvitationQueue
     from orcid_sync.adapters.token_encryption import EnvelopeTokenCipher
     from orcid_sync.adapters.upload_store import DynamoUploadStore, S3UploadObjects
+    from orcid_sync.domain.console.dashboard import DashboardPorts
+    from orcid_sync.domain.invitations.campaigns import MailPorts
     from orcid_sync.domain.invitations.orcid_inbox import OrcidInboxPorts
     from orcid_sync.domain.me.outputs import OutputsPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
     from orcid_sync.domain.tokens.verdicts import TokenProbe
 
 ORCID_RATE_BUCKET_KEY = "ratelimit#orcid-member-api"
+SES_RATE_BUCKET_KEY = "ratelimit#ses-send"
+"""SES's per-second sending rate, shared by every invitation worker (the same bucket as ORCID's, another key)."""
 """The one token bucket (in the state table) that every Lambda of the stack draws from: ORCID's limit is per client."""
 
 
@@ -120,17 +125,6 @@ def feed_store() -> DynamoFeedStore:
 
 
 @lru_cache(maxsize=1)
-def invitation_store() -> DynamoInvitationStore:
-    """Invitation campaigns, their invitations and suppressed addresses (the InvitationsTable)."""
-    from orcid_sync.adapters.dynamodb.invitations import DynamoInvitationStore  # noqa: PLC0415 - invitation paths only
-
-    config = settings()
-    if not config.invitations_table:
-        raise SettingsError("INVITATIONS_TABLE is not set")
-    return DynamoInvitationStore(dynamodb().Table(config.invitations_table))
-
-
-@lru_cache(maxsize=1)
 def audit_log() -> DynamoAuditLog:
     """Who changed what (the AuditTable): the console and the admin API record, both list."""
     from orcid_sync.adapters.dynamodb.audit_log import DynamoAuditLog  # noqa: PLC0415 - only the routes that change
@@ -139,6 +133,17 @@ def audit_log() -> DynamoAuditLog:
     if not config.audit_table:
         raise SettingsError("AUDIT_TABLE is not set")
     return DynamoAuditLog(dynamodb().Table(config.audit_table))
+
+
+@lru_cache(maxsize=1)
+def invitation_store() -> DynamoInvitationStore:
+    """Invitation campaigns, their invitations and suppressed addresses (the InvitationsTable)."""
+    from orcid_sync.adapters.dynamodb.invitations import DynamoInvitationStore  # noqa: PLC0415 - invitation paths only
+
+    config = settings()
+    if not config.invitations_table:
+        raise SettingsError("INVITATIONS_TABLE is not set")
+    return DynamoInvitationStore(dynamodb().Table(config.invitations_table))
 
 
 @lru_cache(maxsize=1)
@@ -284,7 +289,67 @@ def schedules() -> EventBridgeSchedules:
     config = settings()
     return EventBridgeSchedules(
         boto3.client("events"),
-        {JobType.PUSH: config.push_rule_name, JobType.PULL: config.pull_rule_name, JobType.FEED: config.feed_rule_name},
+        {
+            JobType.PUSH: config.push_rule_name,
+            JobType.PULL: config.pull_rule_name,
+            JobType.FEED: config.feed_rule_name,
+            JobType.REMIND: config.remind_rule_name,
+        },
+    )
+
+
+# --- invitation campaigns (email through SES) ------------------------------------------------
+
+
+def invitation_queue() -> SqsInvitationQueue:
+    """The invitation worker's queue: one message per email to send."""
+    from orcid_sync.adapters.ses_mail import SqsInvitationQueue  # noqa: PLC0415 - invitation paths only
+
+    config = settings()
+    if not config.invitation_queue_url:
+        raise SettingsError("INVITATION_QUEUE_URL is not set")
+    return SqsInvitationQueue(_sqs(), config.invitation_queue_url)
+
+
+def invitation_send_rate() -> DynamoDbTokenBucket:
+    """SES's sending rate for all invitation workers together (the ORCID limiter's bucket, its own key)."""
+    from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket  # noqa: PLC0415 - see the docstring
+
+    config = settings()
+    rate = config.invitation_send_rate
+    return DynamoDbTokenBucket(
+        dynamodb().Table(config.state_table), SES_RATE_BUCKET_KEY, rate=rate, burst=max(1, int(rate))
+    )
+
+
+@lru_cache(maxsize=1)
+def mail_ports() -> MailPorts:
+    """What the invitation worker sends with: SES, the templates, the signer, the shared rate, the branding."""
+    from orcid_sync.adapters.ses_mail import JinjaInvitationRenderer, SesMailSender  # noqa: PLC0415
+    from orcid_sync.domain.invitations.campaigns import InstitutionBrand, MailPorts  # noqa: PLC0415
+
+    config = settings()
+    if not (config.invitation_sender and config.ses_configuration_set):
+        raise SettingsError("INVITATION_SENDER and SES_CONFIGURATION_SET must be set to send invitations")
+
+    def brand() -> InstitutionBrand:
+        current = cached_integration_settings().get()
+        return InstitutionBrand(current.institution_name, current.logo_url, current.support_contact)
+
+    return MailPorts(
+        researchers=researcher_store(),
+        invitations=invitation_store(),
+        sender=SesMailSender(
+            boto3.client("sesv2"),
+            sender=config.invitation_sender,
+            sender_name=config.invitation_sender_name,
+            configuration_set=config.ses_configuration_set,
+        ),
+        renderer=JinjaInvitationRenderer(),
+        signer=link_signer(),
+        rate=invitation_send_rate(),
+        brand=brand,
+        configuration_tags={},
     )
 
 
@@ -333,6 +398,24 @@ def upload_runs() -> JobUploadRuns:
     return JobUploadRuns(job_store(), notifier())
 
 
+# --- the admin console ---------------------------------------------------------------------
+
+
+def dashboard_ports() -> DashboardPorts:
+    """What the console's dashboard reads: counts, schedules, runs, dead-letter depths (never a researcher each)."""
+    from orcid_sync.adapters.messaging import SqsDeadLetterDepths  # noqa: PLC0415 - only the console
+    from orcid_sync.domain.console.dashboard import DashboardPorts  # noqa: PLC0415 - only the console
+
+    pairs = (pair.partition("=") for pair in settings().dead_letter_queue_urls.split(",") if pair.strip())
+    return DashboardPorts(
+        census=researcher_store(),
+        jobs=job_store(),
+        schedules=schedules(),
+        integration=integration_settings_store(),
+        dead_letters=SqsDeadLetterDepths(_sqs(), {role.strip(): url.strip() for role, _, url in pairs}),
+    )
+
+
 # --- metrics ---------------------------------------------------------------------------------
 
 # Runs finish inside every worker's use case (push, pull, uploads) and in the admin API (a run that could not be
@@ -357,7 +440,11 @@ def reset() -> None:
 
 # The workers' port bundles, built from the factories above (imported last: they use them).
 from orcid_sync.composition import console, researcher_pages, workers  # noqa: E402
-from orcid_sync.composition.console import console_identity_provider, console_login_site  # noqa: E402
+from orcid_sync.composition.console import (  # noqa: E402
+    console_identity_provider,
+    console_login_site,
+    console_sign_in_config,
+)
 from orcid_sync.composition.researcher_pages import (  # noqa: E402
     cached_integration_settings,
     callback_services,
@@ -393,6 +480,9 @@ __all__ = [
     "SchedulerPorts",
     "cached_integration_settings",
     "callback_services",
+    "console_identity_provider",
+    "console_login_site",
+    "console_sign_in_config",
     "feed_harvester_ports",
     "id_token_verifier",
     "link_signer",
@@ -405,5 +495,3 @@ __all__ = [
     "scheduler_ports",
     "sign_in_services",
 ]
-    "console_identity_provider",
-    "console_login_site",
