@@ -151,3 +151,36 @@ def test_a_dry_run_sends_and_stores_nothing(sandbox_url: str, researchers: dict[
 def test_a_campaign_of_another_kind_cannot_be_continued(sandbox_url: str, researchers: dict[str, str]) -> None:
     status, _ = call("POST", "/invitations/orcid-inbox", body={"campaign_id": "no-such-campaign"})
     assert status == 404
+
+
+def test_the_cli_notify_orcid_dry_run_then_send(
+    sandbox_url: str, researchers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import re
+
+    import responses as mocked
+    from click.testing import CliRunner
+
+    from orcid_sync_cli.main import cli
+
+    api = "https://api.orcid-sync.test"
+
+    def handle(request: Any) -> tuple[int, dict[str, str], str]:
+        from functions.admin_api import app
+
+        event = http_event(request.method, urlsplit(request.url).path, body=json.loads(request.body))
+        answer = app.lambda_handler(event, lambda_context())
+        return answer["statusCode"], {"Content-Type": "application/json"}, answer["body"]
+
+    with mocked.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add_passthru(sandbox_url)
+        mock.add_callback(mocked.POST, re.compile(f"{api}/.*"), callback=handle)
+        dry = CliRunner().invoke(cli, ["invitations", "notify-orcid", "--dry-run", "--output", "json", "--api", api])
+        assert dry.exit_code == 0, dry.output
+        assert {row["outcome"] for row in json.loads(dry.output)["outcomes"]} == {"would_send"}
+        assert notifications(sandbox_url) == []
+        sent = CliRunner().invoke(cli, ["invitations", "notify-orcid", "--researchers", "r1,r2", "--api", api])
+        assert sent.exit_code == 0, sent.output
+        assert "2 sent" in sent.output
+    assert len(notifications(sandbox_url)) == 2
