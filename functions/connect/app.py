@@ -26,9 +26,10 @@ from orcid_sync.observability import logger, metrics, tracer
 # On Lambda, CodeUri functions/connect/ makes this directory the zip root and this module the top-level ``app``;
 # the tests and the local stack import it as ``functions.connect.app``.
 if __package__:
-    from . import me, pages
+    from . import invitations, me, pages
 else:
-    import me  # type: ignore[import-not-found, no-redef]  # mypy sees the repo layout
+    import invitations  # type: ignore[import-not-found, no-redef]  # mypy sees the repo layout
+    import me  # type: ignore[import-not-found, no-redef]
     import pages  # type: ignore[import-not-found, no-redef]
 
 CONTENT_SECURITY_POLICY = pages.CONTENT_SECURITY_POLICY
@@ -36,6 +37,7 @@ SECURITY_HEADERS = pages.SECURITY_HEADERS
 
 app = APIGatewayHttpResolver()
 app.include_router(me.router)
+app.include_router(invitations.router)
 
 
 # --- request helpers ------------------------------------------------------------------------------
@@ -68,6 +70,7 @@ def connect_page() -> Response[str]:
         site=composition.orcid_site(),
         now=utc_now(),
     )
+    invitations.link_opened(app.current_event)
     return _page("connect.html.j2", status=200, profile_url=view.profile_url, view=view)
 
 
@@ -102,6 +105,7 @@ def callback() -> Response[str]:
         params, base_url=_base_url(), services=composition.callback_services(), now=utc_now()
     )
     metrics.add_metric(name="ResearcherConnected", unit=MetricUnit.Count, value=1)
+    invitations.researcher_connected(connected.researcher_id)
     return _page("success.html.j2", status=200, profile_url=connected.profile_url, view=connected)
 
 

@@ -31,7 +31,7 @@ class ScheduleEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     # The values, not the enum's members: a refusal then names 'push' and 'pull', not their Python reprs.
-    job_type: Literal["push", "pull", "feed"]
+    job_type: Literal["push", "pull", "feed", "remind"]
 
 
 class JobControlRecord(SqsRecordModel):
@@ -68,6 +68,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str
     request = ScheduleEvent.model_validate(event)
     if request.job_type == "feed":
         return _start_feed_harvests(context)
+    if request.job_type == "remind":
+        return _start_reminders(context)
     p = composition.scheduler_ports()
     job = run_scheduled_job(
         p.jobs,
@@ -94,3 +96,20 @@ def _start_feed_harvests(context: LambdaContext) -> Mapping[str, object]:
     )
     logger.info("feed harvests started", jobs=[job.job_id for job in jobs])
     return {"job_ids": [job.job_id for job in jobs]}
+
+
+def _start_reminders(context: LambdaContext) -> Mapping[str, object]:
+    from orcid_sync.domain.invitations.campaigns import start_reminders  # noqa: PLC0415 - only the remind schedule
+
+    current = composition.integration_settings_store().get().settings
+    job = start_reminders(
+        composition.job_store(),
+        composition.invitation_store(),
+        composition.invitation_queue(),
+        reminder_days=current.invitation_reminder_days,
+        max_reminders=current.invitation_max_reminders,
+        notifier=composition.notifier(),
+        invocation_id=context.aws_request_id,
+        now=utc_now(),
+    )
+    return {"job_id": job.job_id, "state": job.state.value, "expected": job.expected}

@@ -43,6 +43,8 @@ _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _HTTPS_URL = re.compile(r"^https://[^\s/?#<>\"]+[^\s<>\"]*$")
 # Look only: the researcher pages' branding never changes what is sent to ORCID (not in the fingerprint).
 BRANDING_FIELDS = frozenset({"logo_url", "support_contact", "accent_color"})
+# Invitation emails' reminders: when and how often; nothing of it goes to ORCID (not in the fingerprint either).
+INVITATION_FIELDS = frozenset({"invitation_reminder_days", "invitation_max_reminders"})
 
 
 def relative_luminance(color: str) -> float:
@@ -211,6 +213,9 @@ class IntegrationSettings(RefusesControlCharacters):
     logo_url: Annotated[str | None, Field(max_length=2000)] = None
     support_contact: Annotated[str | None, Field(max_length=2000)] = None
     accent_color: str | None = None
+    # Invitation campaigns: a reminder this many days after the last email, at most this many reminders.
+    invitation_reminder_days: Annotated[int, Field(ge=1, le=365)] = 14
+    invitation_max_reminders: Annotated[int, Field(ge=0, le=10)] = 2
 
     @field_validator("logo_url")
     @classmethod
@@ -267,7 +272,7 @@ class IntegrationSettings(RefusesControlCharacters):
     @cached_property
     def fingerprint(self) -> str:
         """A hash of every setting; part of the push's "did anything change?" comparison."""
-        content = self.model_dump(mode="json", exclude=set(BRANDING_FIELDS))
+        content = self.model_dump(mode="json", exclude=set(BRANDING_FIELDS | INVITATION_FIELDS))
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -155,6 +155,8 @@ class _ResearcherFields(BaseModel):
     department: Annotated[str | None, Field(max_length=4000)] = None
     profile_url: Annotated[str | None, Field(max_length=2000, pattern=r"^https?://\S+$")] = None
     active: StrictBool = True
+    # The language the researcher reads (invitation emails); unset or another language: English.
+    language: Literal["en", "es"] | None = None
 
     @field_validator("email")
     @classmethod

@@ -39,6 +39,8 @@ class SkipReason(StrEnum):
     CONNECTED = "connected"
     """Chosen by id but already connected (an active, authenticated iD): nothing to invite them to."""
     UNKNOWN = "unknown_researcher"
+    REFUSED = "refused_by_ses"
+    """SES refused the message for good (e.g. an unverified sender in the SES sandbox, a malformed address)."""
 
 
 class SuppressionReason(StrEnum):
@@ -120,6 +122,8 @@ class Campaign(BaseModel):
     selection: CampaignSelection
     dry_run: bool = False
     kind: CampaignKind = CampaignKind.INVITATION
+    base_url: str = ""
+    """The connect pages' public URL the campaign's links (and later its reminders' links) point at."""
     counts: CampaignCounts = Field(default_factory=CampaignCounts)
     skipped: list[SkippedResearcher] = Field(default_factory=list)
     """Who was chosen but not mailed, and why (never their address)."""
@@ -172,3 +176,15 @@ class MailDeliveryEvent(BaseModel):
     detail: str | None = None
     permanent: bool = True
     """A transient (soft) bounce does not stop mail to the address."""
+
+
+class InvitationTask(BaseModel):
+    """The InvitationQueue's message: mail this researcher for this campaign (``reminder`` 0) or remind them."""
+
+    campaign_id: str
+    researcher_id: str
+    reminder: int = 0
+    job_id: str | None = None
+    """The reminder job run this reminder belongs to (its history counts it)."""
+    base_url: str
+    """The connect pages' public URL (the campaign's, as its admin request saw it), for the links in the email."""

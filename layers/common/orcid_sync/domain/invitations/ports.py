@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from orcid_sync.domain.invitations.models import Campaign, Invitation, MailSuppression
+from orcid_sync.domain.invitations.models import Campaign, Invitation, InvitationTask, MailSuppression
 
 
 class ClaimOutcome(StrEnum):
@@ -155,3 +155,7 @@ class InvitationContent:
     reminder: int = 0
     """0 for the first email, n for the n-th reminder."""
     expires_at: datetime | None = None
+
+
+class InvitationQueue(Protocol):
+    def send_invitations(self, tasks: Sequence[InvitationTask]) -> None: ...

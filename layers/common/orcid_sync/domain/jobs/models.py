@@ -14,6 +14,8 @@ class JobType(StrEnum):
     PULL = "pull"
     UPLOAD = "upload"
     FEED = "feed"
+    REMIND = "remind"
+    """Invitation reminders (domain/invitations/campaigns.py): one researcher per reminder emailed."""
 
 
 class JobTrigger(StrEnum):

@@ -40,7 +40,7 @@ class ScheduleStatus(BaseModel):
     warning: str | None = None
 
 
-SCHEDULED_TYPES = (JobType.PUSH, JobType.PULL, JobType.FEED)
+SCHEDULED_TYPES = (JobType.PUSH, JobType.PULL, JobType.FEED, JobType.REMIND)
 SEND_ASSETS_OFF_WARNING = (
     "send_assets is off in the integration settings: the push job runs but sends no works "
     "(turn it on with `orcid-sync settings set send_assets true`)"
@@ -48,7 +48,7 @@ SEND_ASSETS_OFF_WARNING = (
 
 
 class ScheduledTypeError(InvalidInputError):
-    """Only push, pull and feed harvests run on a schedule."""
+    """Only push, pull, feed harvests and invitation reminders run on a schedule."""
 
 
 def _schedule_status(rules: ScheduleRules, jobs: JobStore, job_type: JobType, *, send_assets: bool) -> ScheduleStatus:
@@ -77,7 +77,7 @@ def set_schedule(
     """Activate or deactivate a daily job (flip its rule); activating push while send_assets is off warns."""
     if job_type not in SCHEDULED_TYPES:
         raise ScheduledTypeError(
-            f"{job_type.value} jobs have no schedule", [Problem(field="path.job_type", reason="use push, pull or feed")]
+            f"{job_type.value} jobs have no schedule", [Problem(field="path.job_type", reason="use push, pull, feed or remind")]
         )
     rules.set_enabled(job_type, enabled)
     logger.info("job schedule changed", job_type=job_type.value, enabled=enabled)
