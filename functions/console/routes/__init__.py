@@ -6,9 +6,10 @@ modules on Lambda, where this function's directory is the zip root, and ``functi
 
 from __future__ import annotations
 
-from . import signin, static
+from . import audit, signin, static
 
 ROUTERS = [
     static.router,
     signin.router,
+    audit.router,
 ]
