@@ -46,13 +46,28 @@ def _make_user(stack: LocalStack, email: str, group: str | None) -> None:
         cognito.admin_add_user_to_group(UserPoolId=_pool(stack), Username=email, GroupName=group)
 
 
+class _Browser(requests.Session):
+    """Chromium treats http://127.0.0.1 as a secure context and sends ``Secure`` cookies there; Python's cookie jar
+    does not, so the cookies' ``Secure`` flag is dropped once received (the tests check the flag on Set-Cookie)."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = super().send(request, **kwargs)
+        for cookie in self.cookies:
+            cookie.secure = False
+        return response
+
+
+def _browser() -> requests.Session:
+    return _Browser()
+
+
 def _form_fields(html: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
 
 
 def _sign_in(stack: LocalStack, email: str, *, password: str = PASSWORD) -> tuple[requests.Session, requests.Response]:
     """Sign in as a browser does; the session (its cookies) and the callback's answer."""
-    browser = requests.Session()
+    browser = _browser()
     start = browser.get(f"{stack.api_url}/console/signin", params={"next": "/console/jobs"}, allow_redirects=False)
     assert start.status_code == 302
     login = browser.get(start.headers["Location"])
@@ -192,7 +207,7 @@ def test_a_jwt_signed_for_another_pool_is_refused(local_stack: LocalStack, users
     from orcid_sync import composition
     from orcid_sync.domain.console.ports import ConsoleIdTokenError
 
-    with pytest.raises(ConsoleIdTokenError, match="audience|issuer"):
+    with pytest.raises(ConsoleIdTokenError, match=r"audience|issuer"):
         composition.console_identity_provider().verify_id_token(token)
 
 
@@ -243,7 +258,7 @@ def test_the_stand_in_refuses_a_scope_the_client_lacks(local_stack: LocalStack) 
 def test_a_code_is_single_use_and_needs_the_verifier(local_stack: LocalStack, users: dict[str, str]) -> None:
     verifier = secrets.token_urlsafe(32)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    browser = requests.Session()
+    browser = _browser()
     login = browser.get(_authorize(local_stack, code_challenge=challenge).url)
     answer = browser.post(
         f"{local_stack.cognito_login_url}/login",
