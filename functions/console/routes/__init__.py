@@ -6,10 +6,16 @@ modules on Lambda, where this function's directory is the zip root, and ``functi
 
 from __future__ import annotations
 
-from . import audit, signin, static
+from . import about, audit, dashboard, jobs, researchers, settings, signin, static, tokens
 
 ROUTERS = [
     static.router,
     signin.router,
+    dashboard.router,
+    jobs.router,
+    researchers.router,
+    settings.router,
+    tokens.router,
+    about.router,
     audit.router,
 ]

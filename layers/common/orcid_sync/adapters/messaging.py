@@ -155,3 +155,20 @@ class EventBridgeSchedules:
             self._events.enable_rule(Name=self._name(job_type))
         else:
             self._events.disable_rule(Name=self._name(job_type))
+
+
+class SqsDeadLetterDepths:
+    """The dead-letter queues' depths for the console's dashboard: one GetQueueAttributes per queue."""
+
+    def __init__(self, sqs: SQSClient, queue_urls: Mapping[str, str]) -> None:
+        self._sqs = sqs
+        self._urls = dict(queue_urls)
+
+    def depths(self) -> dict[str, int]:
+        depths: dict[str, int] = {}
+        for role, url in self._urls.items():
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+            ).get("Attributes", {})
+            depths[role] = int(attributes.get("ApproximateNumberOfMessages", "0"))
+        return depths

@@ -149,6 +149,9 @@ class S3UploadObjects:
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
         )
 
+    def put_upload(self, key: str, body: bytes) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+
     def open_text(self, key: str, version_id: str | None) -> TextIO | None:
         kwargs: dict[str, Any] = {"Bucket": self._bucket, "Key": key}
         if version_id:

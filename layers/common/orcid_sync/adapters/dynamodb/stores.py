@@ -14,7 +14,7 @@ from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from orcid_sync.adapters.dynamodb.batch_retry import batch_get_items
-from orcid_sync.adapters.dynamodb.pagination import query_items, scan_items
+from orcid_sync.adapters.dynamodb.pagination import query_items, query_pages, scan_items
 from orcid_sync.domain.models import (
     Asset,
     OrcidStatus,
@@ -134,6 +134,19 @@ class DynamoResearcherStore:
     def iter_all(self) -> Iterable[Researcher]:
         for item in scan_items(self._table):
             yield Researcher.model_validate(_plain(item))
+
+    def count_by_status(self) -> dict[OrcidStatus, int]:
+        """One COUNT query per status on the status index (DynamoDB pages it by 1 MB read; no item comes back)."""
+        counts: dict[OrcidStatus, int] = {}
+        for status in OrcidStatus:
+            pages = query_pages(
+                self._table,
+                IndexName="by-status",
+                KeyConditionExpression=Key("orcid_status").eq(status.value),
+                Select="COUNT",
+            )
+            counts[status] = sum(int(page["Count"]) for page in pages)
+        return counts
 
     def record_connection(
         self,

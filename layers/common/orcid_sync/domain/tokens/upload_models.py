@@ -89,6 +89,10 @@ class UploadObjects(Protocol):
 
     def download_url(self, key: str, *, expires_in: int) -> str: ...
 
+    def put_upload(self, key: str, body: bytes) -> None:
+        """Store an uploaded file received by the console (the bucket's notification starts the import)."""
+        ...
+
     def open_text(self, key: str, version_id: str | None) -> TextIO | None:
         """Stream an object as UTF-8 text (a BOM is dropped); None if it is gone."""
         ...

@@ -9,6 +9,8 @@ the run in the job history is ``token_upload_runs``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import tempfile
@@ -19,8 +21,9 @@ from typing import IO
 
 from pydantic import BaseModel, StrictBool
 
-from orcid_sync.domain.errors import InvalidInputError, NotFoundError
+from orcid_sync.domain.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, Problem
 from orcid_sync.domain.log import logger
+from orcid_sync.domain.pull.csv_file import spreadsheet_safe
 from orcid_sync.domain.tokens.importing import (
     CHUNK_ROWS,
     TokenCounts,
@@ -97,6 +100,23 @@ class UploadView(BaseModel):
 # --- the upload's life ------------------------------------------------------------------------
 
 
+def _record_pending(
+    uploads: UploadStore, request: UploadRequest, *, upload_id: str, now: datetime, requested_by: str | None
+) -> UploadRecord:
+    record = UploadRecord(
+        upload_id=upload_id,
+        status=UploadStatus.PENDING,
+        format=request.format,
+        verify=request.verify,
+        key=upload_key(upload_id, request.format),
+        requested_by=requested_by,
+        created_at=now,
+        updated_at=now,
+    )
+    uploads.create(record)
+    return record
+
+
 def create_upload(
     uploads: UploadStore,
     objects: UploadObjects,
@@ -107,23 +127,40 @@ def create_upload(
     requested_by: str | None = None,
 ) -> UploadTicket:
     """Record a pending upload and hand out a presigned PUT URL for its file."""
-    key = upload_key(upload_id, request.format)
-    uploads.create(
-        UploadRecord(
-            upload_id=upload_id,
-            status=UploadStatus.PENDING,
-            format=request.format,
-            verify=request.verify,
-            key=key,
-            requested_by=requested_by,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    key = _record_pending(uploads, request, upload_id=upload_id, now=now, requested_by=requested_by).key
     url = objects.upload_url(key, expires_in=UPLOAD_URL_SECONDS)
     return UploadTicket(
         upload_id=upload_id, key=key, url=url, expires_in=UPLOAD_URL_SECONDS, status=UploadStatus.PENDING
     )
+
+
+MAX_RECEIVED_BYTES = 4 * 1024 * 1024
+"""A file the console receives itself: a Lambda request carries at most 6 MB, and the form arrives base64-encoded
+(4/3 larger). Bigger files go through the presigned upload (``orcid-sync tokens upload``)."""
+
+
+def receive_upload(
+    uploads: UploadStore,
+    objects: UploadObjects,
+    request: UploadRequest,
+    content: bytes,
+    *,
+    upload_id: str,
+    now: datetime,
+    requested_by: str | None,
+) -> UploadRecord:
+    """The same upload as ``create_upload`` + PUT, for a file the console received: recorded pending, then stored
+    where the presigned PUT would have put it, so the import that follows is the very same."""
+    if not content.strip():
+        raise InvalidInputError("the file is empty", [Problem(field="file", reason="choose a CSV or JSON file")])
+    if len(content) > MAX_RECEIVED_BYTES:
+        raise PayloadTooLargeError(
+            f"the file has {len(content):,} bytes; the console takes up to {MAX_RECEIVED_BYTES:,} "
+            "(use `orcid-sync tokens upload` for bigger files)"
+        )
+    record = _record_pending(uploads, request, upload_id=upload_id, now=now, requested_by=requested_by)
+    objects.put_upload(record.key, content)
+    return record
 
 
 def get_upload(uploads: UploadStore, objects: UploadObjects, upload_id: str, *, now: datetime) -> UploadView:
@@ -321,3 +358,35 @@ def _write_report(
         report.write(b"\n]}\n")
         report.seek(0)
         objects.put_report(key, report)
+
+
+MAX_CSV_REJECTED_ROWS = 20_000
+"""Rejected rows in one CSV download (a Lambda answer carries at most 6 MB); the JSON report has every one."""
+REJECTED_CSV_COLUMNS = ("row_number", "researcher_id", "orcid", "field", "reason")
+
+
+def rejected_rows_csv(uploads: UploadStore, objects: UploadObjects, upload_id: str) -> str:
+    """An upload's rejected rows as CSV, one line per problem, read from its report (never a token value)."""
+    record = uploads.get(upload_id) if _UPLOAD_ID.match(upload_id) else None
+    if record is None:
+        raise NotFoundError(f"no upload has id {upload_id}")
+    reader = objects.open_text(record.report_key, None) if record.report_key else None
+    if reader is None:
+        raise NotFoundError(f"upload {upload_id} has no report yet")
+    with reader:
+        rejected = json.load(reader).get("rejected", [])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REJECTED_CSV_COLUMNS)
+    for raw in rejected[:MAX_CSV_REJECTED_ROWS]:
+        outcome = TokenRowOutcome.model_validate(raw)
+        for problem in outcome.problems or [Problem(field="row", reason="rejected")]:
+            cells = (
+                outcome.row_number,
+                outcome.researcher_id or "",
+                outcome.orcid or "",
+                problem.field,
+                problem.reason,
+            )
+            writer.writerow([spreadsheet_safe(str(cell)) for cell in cells])
+    return out.getvalue()
