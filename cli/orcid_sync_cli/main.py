@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("orcid_sync_cli.data_cmd", "assets"),
     "audit": ("orcid_sync_cli.audit_cmd", "audit"),
     "tokens": ("orcid_sync_cli.tokens_cmd", "tokens"),
+    "console": ("orcid_sync_cli.console_cmd", "console"),
     "connect-link": ("orcid_sync_cli.connect", "connect_link"),
     "disconnect": ("orcid_sync_cli.connect", "disconnect"),
     "settings": ("orcid_sync_cli.settings_cmd", "settings"),

@@ -23,6 +23,7 @@ import click
 
 from orcid_sync_cli.api import ApiClient, ApiError
 
+from .console_users import seed_console_users, sign_in_lines
 from .demo_data import DEMO_RESEARCHER
 from .lambda_glue import GlueError
 from .stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError, OrcidClient, OrcidMode
@@ -53,6 +54,9 @@ def local() -> None:
 @click.option("--aws-port", type=click.IntRange(0, 65535), default=0, help="Port of moto (all AWS services).")
 @click.option("--oai-port", type=click.IntRange(0, 65535), default=0, help="Port of the local OAI-PMH provider.")
 @click.option(
+    "--cognito-port", type=click.IntRange(0, 65535), default=0, help="Port of the console's local Cognito sign-in."
+)
+@click.option(
     "--template",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=DEFAULT_TEMPLATE,
@@ -78,6 +82,7 @@ def up(
     orcid_port: int,
     aws_port: int,
     oai_port: int,
+    cognito_port: int,
     template: Path,
     state_file: Path,
     seed_demo: bool,
@@ -111,6 +116,7 @@ def up(
         orcid_port=orcid_port,
         aws_port=aws_port,
         oai_port=oai_port,
+        cognito_port=cognito_port,
     )
     written: Path | None = None
     try:
@@ -121,11 +127,14 @@ def up(
         connect_url = _seed_demo(stack) if seed_demo else None
         if seed_demo:
             stack.oai_provider.load_fixtures(DEMO_FIXTURES)
+        console_sign_ins = seed_console_users(stack) if seed_demo else []
         info = stack.connection_info()
         written = write_state(state_file, {**info, "pid": os.getpid()})
         machine_out.write(json.dumps(info) + "\n")
         machine_out.flush()
         _tell_people(stack, mode, state_file=written, connect_url=connect_url, seeded=seed_demo)
+        if "console_url" in info:
+            click.echo("\n".join(sign_in_lines(stack.console_url, console_sign_ins)), err=True)
         while not stopping.wait(0.5):
             pass
         click.echo("stopping the local stack ...", err=True)

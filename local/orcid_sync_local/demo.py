@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orcid_sync_cli.api import ApiClient
+from orcid_sync_local.console_users import seed_console_users, sign_in_lines
 from orcid_sync_local.demo_data import OTHER_SOURCE, RESEARCHERS, demo_assets
 from orcid_sync_local.demo_reading import absolute_url, batch_counts, cookie_value, unescaped, work_title
 from orcid_sync_local.stack import LocalStack
@@ -404,6 +405,11 @@ def _walk_through() -> None:
         walk.step("8. A researcher revokes access on ORCID", walk.revoke)
         walk.step("9. Job reports", walk.history)
         walk.step("10. The repository feeds orcid-sync over OAI-PMH", walk.feed)
+        # The admin console: the seeded sign-ins (make run seeds the same ones and keeps the stack up).
+        people = seed_console_users(stack)
+        console.print("[bold]The admin console[/bold] (make run keeps it up, with these sign-ins):")
+        for line in sign_in_lines(stack.console_url, people):
+            console.print(line, markup=False, highlight=False)
     console.print("[bold green]Done.[/bold green] Run `make run` to keep the stack up and try it in a browser.")
 
 

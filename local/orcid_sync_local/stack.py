@@ -400,7 +400,11 @@ class LocalStack:
             "aws_secret_access_key": LOCAL_CREDENTIALS.secret_access_key,
             "oai_provider_url": self.oai_provider_url,
             **(
-                {"console_url": self.console_url, "cognito_login_url": self.cognito_login_url}
+                {
+                    "console_url": self.console_url,
+                    "cognito_login_url": self.cognito_login_url,
+                    "console_user_pool_id": self._cognito_login.app.pool_id,
+                }
                 if self._cognito_login
                 else {}
             ),
