@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("orcid_sync_cli.jobs_cmd", "jobs"),
     "feeds": ("orcid_sync_cli.feeds_cmd", "feeds"),
     "report": ("orcid_sync_cli.report_cmd", "report"),
-    "invitations": ("orcid_sync_cli.orcid_inbox_cmd", "invitations"),
+    "invitations": ("orcid_sync_cli.invitations_cmd", "invitations"),
     "pull": ("orcid_sync_cli.pull_cmd", "pull"),
     "secret": ("orcid_sync_cli.secret_cmd", "secret"),
 }

@@ -42,8 +42,7 @@ def record_handler(record: InvitationRecord) -> None:
         max_reminders = composition.integration_settings_store().get().settings.invitation_max_reminders
         result = send_reminder(task, ports=ports, max_reminders=max_reminders, now=now)
         if task.job_id:
-            jobs = composition.scheduler_ports()
-            complete_reminder(jobs.jobs, task, result, notifier=jobs.notifier, now=now)
+            complete_reminder(composition.job_store(), task, result, notifier=composition.notifier(), now=now)
     metrics.add_metric(name=f"Invitation_{result}", unit=MetricUnit.Count, value=1)
     logger.info(
         "invitation task done",

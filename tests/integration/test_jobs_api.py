@@ -42,6 +42,7 @@ def create_job_resources(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         ("PushScheduleRule", "PUSH_RULE_NAME", "push"),
         ("PullScheduleRule", "PULL_RULE_NAME", "pull"),
         ("FeedRule", "FEED_RULE_NAME", "feed"),
+        ("RemindRule", "REMIND_RULE_NAME", "remind"),
     ):
         props = resources[logical_id]["Properties"]
         name = f"{STACK}-{job_type}-schedule"
@@ -181,6 +182,7 @@ def test_schedules_are_listed_and_flipped_with_a_send_assets_warning(aws: AwsEnv
         ("push", False, "cron(0 2 * * ? *)"),
         ("pull", False, "cron(0 4 * * ? *)"),
         ("feed", False, "cron(0 * * * ? *)"),
+        ("remind", False, "cron(0 9 * * ? *)"),
     ]
     assert schedules[0]["last_run"]["job_id"] == "push-last"
     assert schedules[1]["last_run"] is None
@@ -205,6 +207,10 @@ def test_schedules_are_listed_and_flipped_with_a_send_assets_warning(aws: AwsEnv
     status, feed = call("PUT", "/jobs/schedules/feed", body={"enabled": True})
     assert (status, feed["enabled"], feed["warning"]) == (200, True, None)
     assert events.describe_rule(Name=jobs_env["FEED_RULE_NAME"])["State"] == "ENABLED"
+    # And the invitation reminders' schedule too: orcid-sync jobs activate remind
+    status, remind = call("PUT", "/jobs/schedules/remind", body={"enabled": True})
+    assert (status, remind["enabled"]) == (200, True)
+    assert events.describe_rule(Name=jobs_env["REMIND_RULE_NAME"])["State"] == "ENABLED"
 
 
 def test_schedule_changes_are_validated(jobs_env: dict[str, str]) -> None:

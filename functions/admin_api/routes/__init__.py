@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import assets, audit, connect, feeds, jobs, pull, reports, researchers, settings, tokens
-from . import connections_report, orcid_inbox
+from . import connections_report, invitations, orcid_inbox
 
 ROUTERS = (
     settings.router,
@@ -15,6 +15,7 @@ ROUTERS = (
     reports.router,
     pull.router,
     connect.router,
+    invitations.router,
     orcid_inbox.router,
     connections_report.router,
     audit.router,

@@ -11,6 +11,7 @@ whose event destination reports bounces and complaints.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from functools import lru_cache
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 # SES answers these for a message it will refuse every time (the SES sandbox's unverified sender or recipient,
 # a malformed address, a suppressed recipient, a paused account); anything else may work on a retry.
+# CRLF line ends, and header lines up to RFC 5322's 998 characters: a long List-Unsubscribe URL must stay one
+# ``<https://…>`` token (folding would RFC 2047-encode it, and mail providers would not find the link).
+_MIME_POLICY = policy.SMTP.clone(max_line_length=998)
 _REFUSALS = frozenset(
     {
         "MessageRejected",
@@ -55,15 +59,16 @@ class SesMailSender:
         self._configuration_set = configuration_set
 
     def mime(self, mail: OutgoingMail) -> EmailMessage:
-        message = EmailMessage()
+        message = EmailMessage(policy=_MIME_POLICY)
         message["From"] = formataddr((self._sender_name, self._sender)) if self._sender_name else self._sender
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message["Message-ID"] = make_msgid(domain=self._sender.rpartition("@")[2] or None)
         message["List-Unsubscribe"] = f"<{mail.unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message.set_content(mail.text, subtype="plain", charset="utf-8")
-        message.add_alternative(mail.html, subtype="html", charset="utf-8")
+        # Quoted-printable: 7-bit clean on any relay, and still readable in the raw message.
+        message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
         return message
 
     def send(self, mail: OutgoingMail) -> str:
