@@ -318,61 +318,6 @@ def invitation_send_rate() -> DynamoDbTokenBucket:
 
     config = settings()
     rate = config.invitation_send_rate
-    return DynamoDbTokenBucket(
-        dynamodb().Table(config.state_table), SES_RATE_BUCKET_KEY, rate=rate, burst=max(1, int(rate))
-    )
-
-
-@lru_cache(maxsize=1)
-def mail_ports() -> MailPorts:
-    """What the invitation worker sends with: SES, the templates, the signer, the shared rate, the branding."""
-    from orcid_sync.adapters.ses_mail import JinjaInvitationRenderer, SesMailSender  # noqa: PLC0415
-    from orcid_sync.domain.invitations.campaigns import InstitutionBrand, MailPorts  # noqa: PLC0415
-
-    config = settings()
-    if not (config.invitation_sender and config.ses_configuration_set):
-        raise SettingsError("INVITATION_SENDER and SES_CONFIGURATION_SET must be set to send invitations")
-
-    def brand() -> InstitutionBrand:
-        current = cached_integration_settings().get()
-        return InstitutionBrand(current.institution_name, current.logo_url, current.support_contact)
-
-    return MailPorts(
-        researchers=researcher_store(),
-        invitations=invitation_store(),
-        sender=SesMailSender(
-            boto3.client("sesv2"),
-            sender=config.invitation_sender,
-            sender_name=config.invitation_sender_name,
-            configuration_set=config.ses_configuration_set,
-        ),
-        renderer=JinjaInvitationRenderer(),
-        signer=link_signer(),
-        rate=invitation_send_rate(),
-        brand=brand,
-        configuration_tags={},
-    )
-
-
-# --- invitation campaigns (email through SES) ------------------------------------------------
-
-
-def invitation_queue() -> SqsInvitationQueue:
-    """The invitation worker's queue: one message per email to send."""
-    from orcid_sync.adapters.ses_mail import SqsInvitationQueue  # noqa: PLC0415 - invitation paths only
-
-    config = settings()
-    if not config.invitation_queue_url:
-        raise SettingsError("INVITATION_QUEUE_URL is not set")
-    return SqsInvitationQueue(_sqs(), config.invitation_queue_url)
-
-
-def invitation_send_rate() -> DynamoDbTokenBucket:
-    """SES's sending rate for all invitation workers together (the ORCID limiter's bucket, its own key)."""
-    from orcid_sync.adapters.orcid_api.rate_limit import DynamoDbTokenBucket  # noqa: PLC0415 - see the docstring
-
-    config = settings()
-    rate = config.invitation_send_rate
     # A worker sends one email at a time: it reserves one token per call (batch_size 1), never a batch ahead.
     return DynamoDbTokenBucket(
         dynamodb().Table(config.state_table), SES_RATE_BUCKET_KEY, rate=rate, burst=max(1, int(rate)), batch_size=1
