@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from orcid_sync.domain.console.dashboard import DashboardPorts
     from orcid_sync.domain.invitations.campaigns import MailPorts
     from orcid_sync.domain.invitations.orcid_inbox import OrcidInboxPorts
-    from orcid_sync.domain.invitations.campaigns import MailPorts
     from orcid_sync.domain.me.outputs import OutputsPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
     from orcid_sync.domain.tokens.importing import TokenImporter
