@@ -30,6 +30,7 @@ import requests
 from bench.workload import SCOPES, Fleet, Workload, assets_for
 from orcid_sync_local.lambda_glue import AwsCall, AwsCallRecorder
 from orcid_sync_local.stack import LocalStack
+from tests.support.console_browser import console_user
 from tests.support.iam_policies import (
     Requirement,
     RolePolicy,
@@ -190,6 +191,38 @@ def run_the_product(stack: LocalStack) -> None:
     assert job["state"] in ("succeeded", "completed_with_errors"), work.job_events(job["job_id"])
     api.call("GET", "/feeds")
     api.call("GET", f"/feeds/{feed['feed_id']}")
+
+    # The admin console: every page, and each change it makes (through the same use cases as the admin API)
+    console = console_user(stack, f"perm-{tag}@example.edu", "orcid-admins")
+    for path in ("/console", "/console/jobs", f"/console/jobs/{push['job_id']}", "/console/researchers",
+                 f"/console/researchers/{connecting}", "/console/researchers/attention", "/console/settings",
+                 "/console/tokens", f"/console/tokens/{ticket['upload_id']}", "/console/about"):  # fmt: skip
+        console.page(path)
+    console.page("/console/researchers", q="Perm")
+    console.page(f"/console/jobs/{push['job_id']}/progress")
+    assert console.page(f"/console/tokens/{ticket['upload_id']}/rejected.csv").text.count("\n") == 2
+    assert console.get(f"{stack.api_url}/console/jobs/{pull['job_id']}/csv", allow_redirects=False).status_code == 303
+    console.page("/console/settings")
+    console_form = {"version": str(api.call("GET", "/settings")["version"]), "send_assets": "on"}
+    assert console.submit("/console/settings/preview", console_form).status_code == 200
+    assert console.submit("/console/settings", {**console_form, "confirm": "save"}).status_code == 303
+    console.page("/console")
+    assert console.submit("/console/schedules/pull", {"enabled": "true"}).status_code == 303
+    assert console.submit("/console/schedules/pull", {"enabled": "false"}).status_code == 303
+    console.page("/console/jobs")
+    run = console.submit("/console/jobs", {"type": "push", "researchers": connecting, "dry_run": "true"})
+    assert run.status_code == 303, run.text[:500]
+    console.page(f"/console/researchers/{connecting}")
+    assert console.submit(f"/console/researchers/{connecting}/connect-link").status_code == 200
+    assert console.submit(f"/console/researchers/{connecting}/push", {"dry_run": "true"}).status_code == 303
+    console.page(f"/console/researchers/{imported.ids[1]}/disconnect")
+    assert console.submit(f"/console/researchers/{imported.ids[1]}/disconnect").status_code == 303
+    console.page("/console/tokens")
+    upload_body = Workload.token_csv(rows[-1:])
+    sent = console.submit("/console/tokens", files={"file": ("tokens.csv", upload_body, "text/csv")})
+    assert sent.status_code == 303, sent.text[:500]
+    stack.wait_for_queues_idle(timeout=120)
+    console.page(sent.headers["Location"].split("?")[0])
 
     # The schedules: activated, fired as the daily trigger does, deactivated; "run now" of each
     for kind, rule in (("push", "PushScheduleRule"), ("pull", "PullScheduleRule"), ("feed", "FeedRule")):

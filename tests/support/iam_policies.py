@@ -362,6 +362,10 @@ def requirements(call: AwsCall, arns: StackArns) -> list[Requirement]:
         return needed
     if service == "events" and "Name" in fields:
         return [Requirement(action, arns.rule(fields["Name"], fields.get("EventBusName")), because=operation)]
+    if service == "ssm" and "Name" in fields:
+        # A parameter's ARN holds its name after "parameter" (a name starting with "/" keeps its slash).
+        name = fields["Name"] if fields["Name"].startswith("/") else f"/{fields['Name']}"
+        return [Requirement(action, f"arn:aws:ssm:{arns.region}:{arns.account}:parameter{name}", because=operation)]
     if service == "cloudwatch" and operation == "PutMetricData":
         return [Requirement(action, "*", (("cloudwatch:namespace", fields.get("Namespace", "")),), operation)]
     raise LookupError(
