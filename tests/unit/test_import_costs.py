@@ -50,6 +50,8 @@ OAI_CLIENT = ("lxml", "oaipmh", "orcid_sync.adapters.oai_pmh")
 NOT_AT_IMPORT: dict[str, tuple[str, ...]] = {
     "AdminApiFunction": ORCID_CLIENT + OAI_CLIENT,
     "ConnectFunction": ORCID_CLIENT + ORCID_MODELS,
+    # The console: PyJWT only when someone signs in (the callback), the ORCID client never.
+    "ConsoleFunction": ORCID_CLIENT + OAI_CLIENT + ("jwt",),
     "FeedHarvesterFunction": ORCID_CLIENT + ORCID_MODELS + OAI_CLIENT,
     "JobSchedulerFunction": ORCID_CLIENT + OAI_CLIENT,
     "PullWorkerFunction": ORCID_CLIENT,
