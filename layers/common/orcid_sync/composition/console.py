@@ -28,7 +28,9 @@ def console_login_site() -> LoginSite:
     from orcid_sync.domain.console.sign_in import LoginSite  # noqa: PLC0415 - loaded by the console only
 
     config = root.console_sign_in_config()
-    return LoginSite(login_url=root.settings().console_login_url_override or config.login_url, client_id=config.client_id)
+    return LoginSite(
+        login_url=root.settings().console_login_url_override or config.login_url, client_id=config.client_id
+    )
 
 
 @lru_cache(maxsize=1)
