@@ -135,7 +135,7 @@ def _date(value: object) -> datetime | None:
 
 def _connect_url(body: str) -> str | None:
     for found in _URL.findall(body):
-        url = found.rstrip(".,;)")
+        url = str(found).rstrip(".,;)")
         if urlsplit(url).path.endswith("/connect"):
             return url.replace("&amp;", "&")
     return None
