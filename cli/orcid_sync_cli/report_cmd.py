@@ -35,6 +35,8 @@ def tokens(api: ApiClient, as_csv: bool, output: str) -> None:
     A token is revoked (ORCID said invalid_token) or token_invalid (it belongs to another ORCID
     record), the researcher disconnected, lacks a scope, or expires within 90 days; the reason says
     what ORCID said. Revoked and token_invalid researchers need a new link: orcid-sync connect-link ID.
+    Researchers whose email address bounced or complained (SES) are listed too (email bounced, email
+    complained): no invitation or reminder reaches them until their address is corrected.
     """
     if as_csv or output == "csv":
         click.echo(api.text("GET", "/reports/tokens", params={"format": "csv"}), nl=False)
@@ -78,6 +80,15 @@ def tokens(api: ApiClient, as_csv: bool, output: str) -> None:
     if not body["rows"]:
         out.hint("Every connected researcher's token is healthy.")
     _hint_reconnect(body["rows"])
+    _hint_suppressed(body["rows"])
+
+
+def _hint_suppressed(rows: Sequence[dict[str, Any]]) -> None:
+    """SES said not to mail these addresses again (stderr)."""
+    count = sum(1 for row in rows if row.get("email_suppressed"))
+    if count:
+        whose = "1 researcher's address" if count == 1 else f"{count} researchers' addresses"
+        out.hint(f"{whose} bounced or complained: invitations skip them until the address is corrected.")
 
 
 def _hint_reconnect(rows: Sequence[dict[str, Any]]) -> None:
@@ -134,6 +145,10 @@ def _rate(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+def _undelivered(counts: dict[str, Any]) -> str:
+    return f"{counts.get('bounced', 0)}/{counts.get('complained', 0)}"
+
+
 def _print_connections(body: dict[str, Any]) -> None:
     columns = [
         Column("Campaign", no_wrap=True),
@@ -143,6 +158,7 @@ def _print_connections(body: dict[str, Any]) -> None:
         Column("Opened"),
         Column("Connected"),
         Column("Rate"),
+        Column("Bounced/complained", drop=3),
     ]
     rows = [
         [
@@ -153,6 +169,7 @@ def _print_connections(body: dict[str, Any]) -> None:
             row["opened"],
             row["connected"],
             _rate(row["connection_rate"]),
+            _undelivered(row),
         ]
         for row in body["campaigns"]
     ]
@@ -166,6 +183,7 @@ def _print_connections(body: dict[str, Any]) -> None:
             overall["opened"],
             overall["connected"],
             _rate(overall["connection_rate"]),
+            _undelivered(overall),
         ]
     )
     out.print_table("Connections", columns, rows)

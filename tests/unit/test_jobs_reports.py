@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from orcid_sync.domain.jobs.models import JobEvent
 from orcid_sync.domain.models import OrcidStatus, Researcher, SealedSecret, StoredToken, TokenSource
 from orcid_sync.domain.reports import (
+    TokenHealthReport,
     TokenProblem,
     job_events_csv,
     token_health,
@@ -171,3 +172,31 @@ def test_events_csv_columns() -> None:
         "orcid_error_code",
     ]
     assert rows[1] == [NOW.isoformat(), "error", "r1", "a1", "skipped asset", 'bad, "quoted" title', "400", "9001"]
+
+
+def test_a_bounced_or_complained_address_is_reported_even_without_an_orcid_connection() -> None:
+    # Given a never-connected researcher whose address bounced, a connected one who complained, and one unsubscribed
+    researchers = [
+        _researcher("bounced", OrcidStatus.NONE, orcid=None, email="b@example.edu"),
+        _researcher("complained", email="c@example.edu"),
+        _researcher("unsubscribed", OrcidStatus.NONE, orcid=None, email="u@example.edu"),
+    ]
+    suppressed = {"bounced": "bounced", "complained": "complained", "unsubscribed": "unsubscribed"}
+    # When
+    rows = {
+        row.researcher_id: row
+        for row in token_health(researchers, {"complained": _token("complained")}, now=NOW, suppressed=suppressed)
+    }
+    # Then the bounce and the complaint are problems to fix; an unsubscribe is the researcher's choice
+    assert set(rows) == {"bounced", "complained"}
+    assert rows["bounced"].problems == [TokenProblem.EMAIL_BOUNCED]
+    assert rows["bounced"].email_suppressed == "bounced"
+    assert rows["complained"].problems == [TokenProblem.EMAIL_COMPLAINED]
+    report = TokenHealthReport(
+        generated_at=NOW, expiring_within_days=90, researchers_checked=3, rows=list(rows.values())
+    )
+    csv_rows = list(csv.DictReader(io.StringIO(token_health_csv(report))))
+    assert [(r["researcher_id"], r["problems"], r["email_suppressed"]) for r in csv_rows] == [
+        ("bounced", "email_bounced", "bounced"),
+        ("complained", "email_complained", "complained"),
+    ]

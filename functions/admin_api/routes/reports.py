@@ -1,4 +1,5 @@
-"""``/reports``: reports for administrators (token health), as JSON or CSV; never a token."""
+"""``/reports``: reports for administrators (token health, bounced or complained addresses), as JSON or CSV; never a
+token."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ CSV = "text/csv; charset=utf-8"
     tags=["reports"],
     responses={
         200: {
-            "description": "Revoked or disconnected, missing a scope, expired or expiring within 90 days",
+            "description": (
+                "Revoked or disconnected, missing a scope, expired or expiring within 90 days, or an email address "
+                "that bounced or complained"
+            ),
             "content": {
                 content_types.APPLICATION_JSON: {"model": TokenHealthReport},
                 CSV: {"schema": {"type": "string"}},
@@ -35,7 +39,12 @@ CSV = "text/csv; charset=utf-8"
 def token_report_route(
     format: Annotated[Literal["json", "csv"] | None, Query(description="csv: one row per researcher")] = None,
 ) -> Response[Any]:
-    report = token_health_report(composition.researcher_store(), composition.token_store(), now=utc_now())
+    report = token_health_report(
+        composition.researcher_store(),
+        composition.token_store(),
+        now=utc_now(),
+        invitations=composition.invitation_store(),
+    )
     logger.info("token report", researchers_checked=report.researchers_checked, needing_attention=len(report.rows))
     wants_csv = format == "csv" or (format is None and "text/csv" in (router.current_event.headers.get("accept") or ""))
     if wants_csv:

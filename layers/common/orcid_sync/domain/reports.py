@@ -1,4 +1,5 @@
-"""Reports for administrators: which researchers' ORCID tokens need attention (never the tokens themselves)."""
+"""Reports for administrators: which researchers' ORCID tokens need attention (never the tokens themselves), and whose
+email address SES said not to mail again (a bounce or a complaint: no invitation or reminder reaches them)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import batched
+from typing import Literal
 
 from pydantic import BaseModel
 
+from orcid_sync.domain.invitations.campaigns import suppressed_researchers
+from orcid_sync.domain.invitations.ports import InvitationStore
 from orcid_sync.domain.jobs.models import JobEvent
 from orcid_sync.domain.models import (
     PERSON_SCOPE,
@@ -39,6 +43,17 @@ class TokenProblem(StrEnum):
     EXPIRED = "expired"
     EXPIRING = "expiring"
     MISSING_SCOPE = "missing_scope"
+    EMAIL_BOUNCED = "email_bounced"
+    """SES reported a permanent bounce for the researcher's address: invitations and reminders skip them."""
+    EMAIL_COMPLAINED = "email_complained"
+    """The researcher marked an invitation as spam: no more mail goes to the address."""
+
+
+EmailSuppression = Literal["bounced", "complained"]
+_EMAIL_PROBLEMS: dict[str, TokenProblem] = {
+    "bounced": TokenProblem.EMAIL_BOUNCED,
+    "complained": TokenProblem.EMAIL_COMPLAINED,
+}
 
 
 class TokenHealthRow(BaseModel):
@@ -58,10 +73,14 @@ class TokenHealthRow(BaseModel):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     token_source: str | None = None
+    email_suppressed: EmailSuppression | None = None
+    """``bounced`` or ``complained``: SES said not to mail this researcher's address again (fix the address in the
+    researcher's record; until then no invitation reaches them)."""
 
 
 class TokenHealthReport(BaseModel):
-    """``GET /reports/tokens``: researchers whose tokens are revoked, lack a scope or expire soon."""
+    """``GET /reports/tokens``: researchers whose tokens are revoked, lack a scope or expire soon, or whose address
+    bounced or complained."""
 
     generated_at: datetime
     expiring_within_days: int
@@ -96,13 +115,23 @@ def token_problems(researcher: Researcher, token: StoredToken | None, *, now: da
 
 
 def token_health(
-    researchers: Iterable[Researcher], tokens: Mapping[str, StoredToken], *, now: datetime
+    researchers: Iterable[Researcher],
+    tokens: Mapping[str, StoredToken],
+    *,
+    now: datetime,
+    suppressed: Mapping[str, str] | None = None,
 ) -> list[TokenHealthRow]:
-    """Rows for every researcher with a problem, in the order given; healthy and never-connected ones are left out."""
+    """Rows for every researcher with a problem, in the order given; healthy and never-connected ones are left out.
+    ``suppressed``: researcher id → ``bounced``/``complained`` (their address), a problem too."""
     rows: list[TokenHealthRow] = []
     for researcher in researchers:
         token = tokens.get(researcher.id)
         problems = token_problems(researcher, token, now=now)
+        email_suppressed = (suppressed or {}).get(researcher.id)
+        if email_suppressed in _EMAIL_PROBLEMS:
+            problems.append(_EMAIL_PROBLEMS[email_suppressed])
+        else:
+            email_suppressed = None  # an unsubscribe is the researcher's choice, not a problem to fix
         if not problems:
             continue
         scopes = sorted(token.scopes) if token else sorted(researcher.orcid_scopes)
@@ -121,6 +150,7 @@ def token_health(
                 expires_at=token.expires_at if token else None,
                 revoked_at=token.revoked_at if token else None,
                 token_source=token.source.value if token else None,
+                email_suppressed=email_suppressed,
             )
         )
     return rows
@@ -136,14 +166,18 @@ def _refusal(researcher: Researcher, token: StoredToken | None) -> str | None:
     return None
 
 
-def token_health_report(researchers: ResearcherStore, tokens: TokenStore, *, now: datetime) -> TokenHealthReport:
-    """Read every researcher and their token (100 per batch read) and report the ones needing attention."""
+def token_health_report(
+    researchers: ResearcherStore, tokens: TokenStore, *, now: datetime, invitations: InvitationStore | None = None
+) -> TokenHealthReport:
+    """Read every researcher and their token (100 per batch read) and report the ones needing attention; with
+    ``invitations``, also those whose address bounced or complained (one batch read of suppressions per 100)."""
     rows: list[TokenHealthRow] = []
     checked = 0
     for chunk in batched(researchers.iter_all(), 100, strict=False):
         checked += len(chunk)
         with_orcid_or_status = [r.id for r in chunk if r.orcid or r.orcid_status is not OrcidStatus.NONE]
-        rows += token_health(chunk, tokens.get_many(with_orcid_or_status), now=now)
+        suppressed = suppressed_researchers(invitations, chunk) if invitations is not None else {}
+        rows += token_health(chunk, tokens.get_many(with_orcid_or_status), now=now, suppressed=suppressed)
     rows.sort(key=lambda row: (row.family_name.casefold(), row.given_names.casefold(), row.researcher_id))
     return TokenHealthReport(
         generated_at=now, expiring_within_days=EXPIRY_WARNING.days, researchers_checked=checked, rows=rows
@@ -164,6 +198,7 @@ CSV_COLUMNS = (
     "expires_at",
     "revoked_at",
     "token_source",
+    "email_suppressed",
 )
 
 

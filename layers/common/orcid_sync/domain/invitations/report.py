@@ -6,6 +6,9 @@ link and how many connected, per campaign and overall, and the connection rate d
 - **opened**: they opened the campaign's connect link (``opened_at``).
 - **connected**: the invitation recorded their connection (``connected_at``), or the researcher is connected now and
   connected after the invitation reached them (a connection made some other way still answers the invitation).
+- **bounced** / **complained** (per campaign and overall; the daily series leaves them out, as an invitation keeps
+  no date for them): SES accepted the email but the address bounced for good, or the researcher marked it as spam;
+  no more mail goes there (the token report names them too).
 
 Overall counts are of distinct researchers (a researcher invited twice counts once, as connected if either
 invitation was answered). The daily series is cumulative: on each day, the researchers invited by then, and of
@@ -30,10 +33,22 @@ from orcid_sync.domain.ports import ResearcherStore
 MAX_CAMPAIGNS = 100
 MAX_DAYS = 366
 """The daily series covers at most the last year."""
+_UNDELIVERED = frozenset({InvitationStatus.BOUNCED, InvitationStatus.COMPLAINED})
 _REACHED = frozenset(
     {InvitationStatus.SENT, InvitationStatus.BOUNCED, InvitationStatus.COMPLAINED, InvitationStatus.UNSUBSCRIBED}
 )
-CSV_COLUMNS = ("scope", "kind", "date", "invited", "opened", "connected", "open_rate", "connection_rate")
+CSV_COLUMNS = (
+    "scope",
+    "kind",
+    "date",
+    "invited",
+    "opened",
+    "connected",
+    "open_rate",
+    "connection_rate",
+    "bounced",
+    "complained",
+)
 
 
 class ConnectionCounts(BaseModel):
@@ -46,7 +61,14 @@ class ConnectionCounts(BaseModel):
     """connected / invited (0 when nobody was invited)."""
 
 
-class CampaignConnections(ConnectionCounts):
+class DeliveryCounts(ConnectionCounts):
+    """The counts plus the invited researchers whose address bounced or complained."""
+
+    bounced: int = 0
+    complained: int = 0
+
+
+class CampaignConnections(DeliveryCounts):
     campaign_id: str
     kind: CampaignKind
     created_at: datetime
@@ -60,7 +82,7 @@ class ConnectionsReport(BaseModel):
     generated_at: datetime
     campaign_id: str | None = None
     """The one campaign the report is about, when asked for one."""
-    overall: ConnectionCounts
+    overall: DeliveryCounts
     campaigns: list[CampaignConnections] = Field(default_factory=list)
     daily: list[DailyConnections] = Field(default_factory=list)
 
@@ -72,11 +94,15 @@ class _Reach:
         self.invited_at: datetime | None = None
         self.opened_at: datetime | None = None
         self.connected_at: datetime | None = None
+        self.undelivered: set[InvitationStatus] = set()
+        """Bounced and/or complained, from any of the researcher's invitations counted."""
 
-    def add(self, invited_at: datetime, opened_at: datetime | None, connected_at: datetime | None) -> None:
+    def add(self, invitation: Invitation, invited_at: datetime, connected_at: datetime | None) -> None:
         self.invited_at = _earliest(self.invited_at, invited_at)
-        self.opened_at = _earliest(self.opened_at, opened_at)
+        self.opened_at = _earliest(self.opened_at, invitation.opened_at)
         self.connected_at = _earliest(self.connected_at, connected_at)
+        if invitation.status in _UNDELIVERED:
+            self.undelivered.add(invitation.status)
 
 
 def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
@@ -99,6 +125,15 @@ def _counts(reaches: Iterable[_Reach]) -> ConnectionCounts:
         connected=connected,
         open_rate=round(opened / invited, 4) if invited else 0.0,
         connection_rate=round(connected / invited, 4) if invited else 0.0,
+    )
+
+
+def _delivery_counts(reaches: Iterable[_Reach]) -> DeliveryCounts:
+    counted = list(reaches)
+    return DeliveryCounts(
+        **_counts(counted).model_dump(),
+        bounced=sum(InvitationStatus.BOUNCED in reach.undelivered for reach in counted),
+        complained=sum(InvitationStatus.COMPLAINED in reach.undelivered for reach in counted),
     )
 
 
@@ -170,10 +205,8 @@ def connections_report(
                 continue
             connected_at = _connected_at(invitation, invited_at, known.get(invitation.researcher_id))
             for reaches in (per_campaign, overall):
-                reaches.setdefault(invitation.researcher_id, _Reach()).add(
-                    invited_at, invitation.opened_at, connected_at
-                )
-        counts = _counts(per_campaign.values())
+                reaches.setdefault(invitation.researcher_id, _Reach()).add(invitation, invited_at, connected_at)
+        counts = _delivery_counts(per_campaign.values())
         campaign_rows.append(
             CampaignConnections(
                 campaign_id=campaign.campaign_id,
@@ -185,19 +218,21 @@ def connections_report(
     return ConnectionsReport(
         generated_at=now,
         campaign_id=campaign_id,
-        overall=_counts(overall.values()),
+        overall=_delivery_counts(overall.values()),
         campaigns=campaign_rows,
         daily=_daily(list(overall.values()), now.astimezone(UTC).date()),
     )
 
 
 def connections_csv(report: ConnectionsReport) -> str:
-    """One table: a row per campaign, the overall row, then the overall row of each day (``date`` set)."""
+    """One table: a row per campaign, the overall row, then the overall row of each day (``date`` set; its
+    bounced and complained cells empty)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
 
     def row(scope: str, kind: str, day: str, counts: ConnectionCounts) -> None:
+        undelivered = [counts.bounced, counts.complained] if isinstance(counts, DeliveryCounts) else ["", ""]
         writer.writerow(
             [
                 scope,
@@ -208,6 +243,7 @@ def connections_csv(report: ConnectionsReport) -> str:
                 counts.connected,
                 counts.open_rate,
                 counts.connection_rate,
+                *undelivered,
             ]
         )
 
