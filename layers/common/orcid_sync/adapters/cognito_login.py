@@ -11,12 +11,13 @@ Every failure's message is a short reason, never the token or the code.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import jwt
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orcid_sync.adapters.id_tokens import IdTokenRules, SigningKeys, verified_claims
 from orcid_sync.domain.console.ports import (
     CodeExchangeError,
     ConsoleIdentity,
@@ -24,23 +25,12 @@ from orcid_sync.domain.console.ports import (
     IdentityProviderUnavailableError,
 )
 
-ALGORITHM = "RS256"
 LEEWAY_SECONDS = 60.0
 JWKS_CACHE_SECONDS = 3600.0
 """Cognito rotates nothing by itself; an unknown ``kid`` fetches the set again sooner."""
 TIMEOUT_SECONDS = 5.0
 _PARAMETER_CACHE_SECONDS = 300
-_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "token_use"]
-_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.ExpiredSignatureError, "the ID token has expired"),
-    (jwt.ImmatureSignatureError, "the ID token is issued in the future"),
-    (jwt.InvalidAudienceError, "the ID token is not for this app client (audience)"),
-    (jwt.InvalidIssuerError, "the ID token was not issued by this user pool (issuer)"),
-    (jwt.MissingRequiredClaimError, "the ID token lacks a required claim"),
-    (jwt.InvalidSignatureError, "the ID token's signature does not verify"),
-    (jwt.InvalidAlgorithmError, "the ID token is not signed with RS256"),
-    (jwt.DecodeError, "the ID token is not a well-formed JWT"),
-)
+_REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "token_use")
 
 
 class ConsoleSignInConfig(BaseModel):
@@ -76,12 +66,6 @@ def load_console_sign_in(parameter_name: str) -> ConsoleSignInConfig:
         raise RuntimeError(f"the parameter {parameter_name} does not describe the console's sign-in") from None
 
 
-class SigningKeys(Protocol):
-    """``jwt.PyJWKClient``, or in tests a fake key set."""
-
-    def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK: ...
-
-
 class CognitoConsoleLogin:
     """The console's identity provider (the :class:`~orcid_sync.domain.console.ports.ConsoleIdentityProvider` port)."""
 
@@ -107,6 +91,15 @@ class CognitoConsoleLogin:
             lifespan=JWKS_CACHE_SECONDS,
             timeout=int(timeout),
             headers={"Accept": "application/json", "User-Agent": "orcid-sync"},
+        )
+        self._rules = IdTokenRules(
+            issuer=issuer,
+            audience=client_id,
+            required_claims=_REQUIRED_CLAIMS,
+            leeway=LEEWAY_SECONDS,
+            called="the ID token",
+            issuer_name="this user pool",
+            key_owner="the pool's",
         )
 
     def exchange_code(self, code: str, *, redirect_uri: str, code_verifier: str) -> str:
@@ -155,36 +148,13 @@ class CognitoConsoleLogin:
         return ConsoleIdentity(subject=subject, email=email, groups=tuple(groups))
 
     def _verified_claims(self, id_token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.PyJWTError:
-            raise ConsoleIdTokenError("the ID token is not a well-formed JWT") from None
-        if header.get("alg") != ALGORITHM:
-            raise ConsoleIdTokenError("the ID token is not signed with RS256")
-        if not isinstance(header.get("kid"), str):
-            raise ConsoleIdTokenError("the ID token names no signing key (kid)")
-        try:
-            key = self._keys.get_signing_key_from_jwt(id_token)
-        except jwt.PyJWKClientConnectionError:
-            raise IdentityProviderUnavailableError("the pool's signing keys could not be fetched") from None
-        except jwt.PyJWTError:
-            raise ConsoleIdTokenError("the ID token's signing key is not one of the pool's") from None
-        if key.key_type != "RSA":
-            raise ConsoleIdTokenError("the ID token's signing key is not an RSA key")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                id_token,
-                key.key,
-                algorithms=[ALGORITHM],
-                audience=self.client_id,
-                issuer=self.issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": _REQUIRED_CLAIMS, "strict_aud": True},
-            )
-        except jwt.PyJWTError as error:
-            reason = next((text for kind, text in _REASONS if isinstance(error, kind)), "the ID token is not valid")
-            raise ConsoleIdTokenError(reason) from None
-        return claims
+        return verified_claims(
+            id_token,
+            self._keys,
+            self._rules,
+            invalid=ConsoleIdTokenError,
+            unavailable=IdentityProviderUnavailableError,
+        )
 
 
 def _json(answer: requests.Response) -> dict[str, Any]:
