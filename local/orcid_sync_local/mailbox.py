@@ -9,7 +9,7 @@ link from the ``List-Unsubscribe`` header (RFC 2369; the one mail providers use)
 
 The messages are listed in the order SES accepted them. ``sent_at`` is the message's ``Date`` header, which SES
 sets to the time it accepted the message (the local SES stand-in does the same, see
-:mod:`orcid_sync_local.lambda_glue.ses`).
+:mod:`orcid_sync_local.lambda_glue.ses_events`).
 """
 
 from __future__ import annotations

@@ -49,16 +49,25 @@ class AtomicDynamoDb:
 
 
 class AtomicDynamoDbMotoServer(ThreadedMotoServer):
-    """moto's threaded server with :class:`AtomicDynamoDb` in front."""
+    """moto's threaded server with :class:`AtomicDynamoDb` in front, and room for the glue's stand-ins in front of
+    that (:meth:`wrap`: what AWS does beyond moto, e.g. SNS delivering to Lambda, SES publishing its events)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.front = SwappableApp()
+        self.front.app = AtomicDynamoDb(DomainDispatcherApplication(create_backend_app))
+
+    def wrap(self, middleware: Any) -> None:
+        """Put ``middleware(app)`` in front of what serves moto's requests now."""
+        self.front.app = middleware(self.front.app)
 
     def _server_entry(self) -> None:
-        app = AtomicDynamoDb(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server = make_server(self._ip_address, self._port, self.front, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
 
-def start_moto(port: int) -> tuple[ThreadedMotoServer, str]:
+def start_moto(port: int) -> tuple[AtomicDynamoDbMotoServer, str]:
     """moto on 127.0.0.1 (port 0 picks a free one), started; returns the server and its URL."""
     server = AtomicDynamoDbMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -25,7 +25,6 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from .lambda_glue import LambdaGlue, LocalCredentials, ScheduleFiring, WsgiServerThread
 from .oai_provider import OaiProvider, RunningProvider, start_oai_provider
@@ -33,7 +32,7 @@ from .orcid_setup import start_orcid_sandbox, store_client_secret
 from .process_environment import ProcessEnvironment
 from .provision import ProvisionContext, ProvisionedStack, provision_stack
 from .sam_transform import local_code_path
-from .servers import SwappableApp, start_moto, stop_moto
+from .servers import AtomicDynamoDbMotoServer, SwappableApp, start_moto, stop_moto
 from .stack_settings import (
     DEFAULT_TEMPLATE,
     LOCAL_CLIENT_ID,
@@ -59,6 +58,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("orcid_sync_local")
+
+LOCAL_INVITATION_SENDER = "orcid-sync@localhost.test"
+"""The local stack's InvitationSender (``.test`` is reserved for testing, RFC 2606: nobody can receive there)."""
 
 _active_lock = threading.Lock()
 _active: list[LocalStack] = []
@@ -111,7 +113,7 @@ class LocalStack:
         self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: AtomicDynamoDbMotoServer | None = None
         self._aws_endpoint_url = ""
         self._api_server: WsgiServerThread | None = None
         self._orcid_server: WsgiServerThread | None = None
@@ -186,6 +188,8 @@ class LocalStack:
         self._glue.load_functions()
         api_app.app = self._glue.gateway(LOCAL_CREDENTIALS)
         self._glue.start_event_sources(self.client, visibility_scale=self._visibility_scale)
+        assert self._moto is not None
+        self._moto.wrap(self._glue.aws_stand_ins)  # SNS delivering to Lambda, SES's Date header and events
         log.info("local stack up: api %s, orcid %s, aws %s", self.api_url, self.orcid_url, self.aws_endpoint_url)
 
     def _parameters(self, declared: Mapping[str, Any]) -> dict[str, str]:
@@ -197,6 +201,8 @@ class LocalStack:
             # The connect pages and the OAuth redirect URI registered with ORCID use the local API's URL.
             "PublicBaseUrl": self.api_url,
             "ConsoleDomainPrefix": "orcid-sync-local",
+            # The invitations' From address: provisioned as a (verified) SES identity, the only one moto lets send.
+            "InvitationSender": LOCAL_INVITATION_SENDER,
         }
         return {name: value for name, value in local.items() if name in declared} | self._parameter_overrides
 

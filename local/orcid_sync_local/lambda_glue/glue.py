@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..provision import ProvisionedStack
+from .aws_requests import AwsRequestHooks
 from .functions import FunctionSpec, LocalFunction
 from .http_api import HttpApiGateway, HttpRoute, http_routes
 from .s3 import S3EventSource, S3Watcher, s3_sources
 from .schedules import ScheduleFiring, ScheduleSource, schedule_enabled, schedule_sources, scheduled_event
+from .ses_events import SesStandIn
 from .shared import ActivityTracker, GlueError, LocalCredentials
+from .sns import SnsLambdaSubscription, SnsPublishes, sns_subscriptions
 from .sqs import SqsEventSource, SqsPoller, sqs_sources
 
 
@@ -28,9 +31,12 @@ class LambdaGlue:
     sqs_sources: list[SqsEventSource]
     s3_sources: list[S3EventSource]
     schedules: list[ScheduleSource]
+    sns_subscriptions: list[SnsLambdaSubscription] = field(default_factory=list)
     tracker: ActivityTracker = field(default_factory=ActivityTracker)
     _pollers: list[SqsPoller] = field(default_factory=list)
     _watchers: list[S3Watcher] = field(default_factory=list)
+    # What AWS does after moto answers (SNS to Lambda, SES's events): request hooks in front of moto.
+    _stand_ins: list[SnsPublishes | SesStandIn] = field(default_factory=list)
 
     @classmethod
     def from_stack(cls, stack: ProvisionedStack, repo_root: Path) -> LambdaGlue:
@@ -50,6 +56,7 @@ class LambdaGlue:
             mappings,
             s3_sources(stack, by_arn),
             schedule_sources(stack, by_arn),
+            sns_subscriptions(stack, by_arn, by_name),
         )
 
     def environment(self) -> dict[str, str]:
@@ -82,19 +89,35 @@ class LambdaGlue:
             self._pollers.append(poller)
         for s3_source in self.s3_sources:
             self._watchers.append(S3Watcher(s3_source, clients("s3"), self.tracker, region=region))
+        self._stand_ins = [
+            SnsPublishes(self.sns_subscriptions, self.tracker),
+            SesStandIn(self.stack, clients, self.tracker),
+        ]
         for poller in self._pollers:
             poller.start()
         for watcher in self._watchers:
             watcher.start()
+        for stand_in in self._stand_ins:
+            stand_in.start()
+
+    def aws_stand_ins(self, moto_app: Any) -> AwsRequestHooks:
+        """moto's WSGI app with the stand-ins in front (SNS delivering to Lambda, SES's Date header and events);
+        call after :meth:`start_event_sources`."""
+        return AwsRequestHooks(moto_app, self._stand_ins)
 
     def stop_event_sources(self) -> None:
-        workers: list[SqsPoller | S3Watcher] = [*self._pollers, *self._watchers]
+        workers: list[SqsPoller | S3Watcher | SnsPublishes | SesStandIn] = [
+            *self._pollers,
+            *self._watchers,
+            *self._stand_ins,
+        ]
         for worker in workers:
             worker.stop()
         for worker in workers:
             worker.join()
         self._pollers.clear()
         self._watchers.clear()
+        self._stand_ins.clear()
 
     def gateway(self, credentials: LocalCredentials) -> HttpApiGateway:
         return HttpApiGateway(self.routes, credentials, self.stack.identity.account_id)
@@ -133,6 +156,7 @@ class LambdaGlue:
             for watcher in self._watchers:
                 watcher.scan()
             pending = {poller.source.name: poller.pending() for poller in self._pollers}
+            pending |= {type(stand_in).__name__: stand_in.pending() for stand_in in self._stand_ins}
             running_after, started_after = self.tracker.snapshot()
             busy = running_before or running_after or started_after != started_before
             if not busy and not any(pending.values()):

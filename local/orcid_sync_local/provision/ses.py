@@ -6,10 +6,10 @@ nobody can click, so creating the identity here stands for that click: the stack
 other address is refused as SES would. (SES's sandbox also refuses unverified *recipients*; moto does not check
 recipients, and neither does this stand-in: the local stack plays an account with production access.)
 
-moto keeps configuration sets but not their event destinations' delivery: the event destination is recorded here
-(name, event types, topic) and ``orcid_sync_local.mail_events`` publishes the bounce SES's mailbox simulator would
-cause, in SES's event-publishing shape, for mail to ``bounce@simulator.amazonses.com`` and
-``complaint@simulator.amazonses.com``.
+moto keeps configuration sets but publishes no events: the event destination is only checked here (an SNS topic);
+the glue's SES stand-in (``lambda_glue/ses_events.py``) reads it from the provisioned stack and publishes what SES's
+mailbox simulator would cause (a bounce for ``bounce@simulator.amazonses.com``, a complaint for
+``complaint@simulator.amazonses.com`` ...), in SES's event-publishing shape, to the topic.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from typing import Any, Final
 
 from ..template import PhysicalResource
 from .context import ProvisionContext, Provisioner, resource_name
-
-EVENT_DESTINATIONS: dict[str, dict[str, Any]] = {}
-"""Configuration set name -> its event destination as provisioned (what the local SES event glue publishes to)."""
 
 
 def _configuration_set(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
@@ -32,16 +29,8 @@ def _configuration_set(ctx: ProvisionContext, logical_id: str, props: dict[str, 
 
 def _event_destination(ctx: ProvisionContext, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
     destination = props["EventDestination"]
-    topic = (destination.get("SnsDestination") or {}).get("TopicARN")
-    if not topic:
+    if not (destination.get("SnsDestination") or {}).get("TopicARN"):
         raise ValueError("only SNS event destinations are supported locally")
-    types = [str(t).lower() for t in destination.get("MatchingEventTypes") or []]
-    EVENT_DESTINATIONS[str(props["ConfigurationSetName"])] = {
-        "name": destination.get("Name", logical_id),
-        "enabled": str(destination.get("Enabled", "true")).lower() == "true",
-        "types": types,
-        "topic_arn": topic,
-    }
     return PhysicalResource(logical_id, "AWS::SES::ConfigurationSetEventDestination", f"{logical_id}-local")
 
 
