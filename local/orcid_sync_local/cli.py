@@ -26,6 +26,7 @@ from orcid_sync_cli.api import ApiClient, ApiError
 from .console_users import seed_console_users, sign_in_lines
 from .demo_data import DEMO_RESEARCHER
 from .lambda_glue import GlueError
+from .mailbox import MailboxError, mail_to, sent_mail
 from .stack import DEFAULT_TEMPLATE, LocalStack, LocalStackError, OrcidClient, OrcidMode
 
 DEMO_FIXTURES = 300
@@ -143,6 +144,40 @@ def up(
             remove_state(written)
         stack.stop()
         sys.stdout = machine_out
+
+
+@local.command()
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=STATE_FILE,
+    show_default=True,
+    help="The connection info of the running stack (what `up` wrote).",
+)
+@click.option("--to", "address", help="Only the mail sent to this address.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: every message with its parts and links.")
+def mail(*, state_file: Path, address: str | None, as_json: bool) -> None:
+    """The local mailbox: every email the running local stack sent through SES (moto), oldest first."""
+    state = _read_state(state_file.expanduser().absolute())
+    if state is None or not state.get("aws_endpoint_url"):
+        raise click.ClickException(f"no running local stack described in {state_file} (start one: orcid-sync-local up)")
+    try:
+        messages = sent_mail(str(state["aws_endpoint_url"]))
+    except MailboxError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if address:
+        messages = mail_to(messages, address)
+    if as_json:
+        click.echo(json.dumps([message.as_dict() for message in messages], indent=2))
+        return
+    if not messages:
+        click.echo("no mail sent yet")
+        return
+    for number, message in enumerate(messages, start=1):
+        sent_at = message.sent_at.isoformat() if message.sent_at else "-"
+        click.echo(f"{number:>3}  {sent_at}  to {', '.join(message.to)}  {message.subject}")
+        click.echo(f"     connect:     {message.connect_url or '-'}")
+        click.echo(f"     unsubscribe: {message.unsubscribe_url or '-'}")
 
 
 def write_state(path: Path, info: dict[str, Any]) -> Path | None:
@@ -265,6 +300,7 @@ def _tell_people(
     ]
     if state_file is not None:
         lines.append(f"  connection info for `orcid-sync --local`: {state_file}")
+        lines.append("  the mail it sends (invitations; SES is moto): orcid-sync-local mail")
     if connect_url:
         lines.append(f"  connect page of the demo researcher Ada Lovelace: {connect_url}")
     if mode is OrcidMode.SANDBOX:
