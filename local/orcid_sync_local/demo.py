@@ -4,7 +4,8 @@ Starts the local stack (moto from template.yaml, the local ORCID sandbox, the lo
 as the institution (loads researchers and assets, imports legacy tokens, configures the
 integration), as a researcher (connects their ORCID iD in the hosted flow), and as an
 administrator (runs the push and pull jobs, reads their reports, harvests the repository's OAI-PMH
-feed). Every call goes over HTTP to the same API a deployed stack serves, SigV4-signed like the CLI signs it.
+feed, invites researchers by email and through their ORCID inbox, follows the connection rate).
+Every call goes over HTTP to the same API a deployed stack serves, SigV4-signed like the CLI signs it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from rich.table import Table
 from orcid_sync_cli.api import ApiClient
 from orcid_sync_local.console_users import seed_console_users, sign_in_lines
 from orcid_sync_local.demo_data import OTHER_SOURCE, RESEARCHERS, demo_assets
-from orcid_sync_local.demo_reading import absolute_url, batch_counts, cookie_value, unescaped, work_title
+from orcid_sync_local.demo_invitations import InvitationWalk
+from orcid_sync_local.demo_reading import (
+    absolute_url,
+    batch_counts,
+    connect_in_sandbox,
+    cookie_value,
+    unescaped,
+    work_title,
+)
 from orcid_sync_local.stack import LocalStack
 
 # The narrative goes to the real stdout; the functions' Powertools logs (also stdout) go to a file.
@@ -81,30 +90,11 @@ class Demo:
     def connect(self) -> None:
         link = self.api.call("POST", "/researchers/ada/connect-link", json_body={})
         self.say(f"Ada's personal connect link (valid until {link['expires_at'][:10]}):\n  {link['url']}")
-        page = self.http.get(link["url"], timeout=30)
-        start = re.search(r'href="([^"]*/connect/start[^"]*)"', page.text)
-        if "Connect your ORCID iD" not in page.text or start is None:
-            raise click.ClickException("the connect page has no 'Connect your ORCID iD' button")
         self.say("She opens it and clicks “Connect your ORCID iD”; ORCID asks her to authorise the institution.")
-        authorize = self.http.get(absolute_url(start.group(1).replace("&amp;", "&"), link["url"]), timeout=30)
-        form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', authorize.text))
-        form.update(
-            {
-                "mode": "register",
-                "given_names": "Ada",
-                "family_names": "Lovelace",
-                "email": "ada@example.edu",
-                "action": "authorize",
-            }
+        orcid = connect_in_sandbox(
+            self.http, link["url"], given_names="Ada", family_names="Lovelace", email="ada@example.edu"
         )
-        decide = re.search(r'<form method="post" action="([^"]+)"', authorize.text)
-        if decide is None:
-            raise click.ClickException("the ORCID sandbox did not show its consent page")
-        done = self.http.post(absolute_url(decide.group(1), authorize.url), data=unescaped(form), timeout=30)
-        orcid = re.search(r"(\d{4}-\d{4}-\d{4}-\d{3}[\dX])", done.text)
-        if done.status_code != 200 or orcid is None:
-            raise click.ClickException(f"the connect flow did not end on the success page ({done.status_code})")
-        self.say(f"She clicks “Authorize access” and lands on our success page: [green]{orcid.group(1)}[/green]")
+        self.say(f"She clicks “Authorize access” and lands on our success page: [green]{orcid}[/green]")
         researcher = self.api.call("GET", "/researchers/ada")
         self.say(f"Administrators now see: status={researcher['orcid_status']}, scopes={researcher['orcid_scopes']}")
 
@@ -396,15 +386,20 @@ def _walk_through() -> None:
         console.print(f"  API {stack.api_url} · ORCID sandbox {stack.orcid_url} · AWS (moto) {stack.aws_endpoint_url}")
         walk = Demo(stack)
         walk.step("1. The institution loads researchers and research assets", walk.load_data)
-        walk.step("2. A researcher connects her ORCID iD", walk.connect)
-        walk.step("3. A legacy system's ORCID tokens are imported", walk.import_tokens)
-        walk.step("4. The administrator configures the integration", walk.configure)
+        # Configured before anyone opens a page: the pages (and the invitation emails) read the settings at most
+        # once a minute, and on this one machine every function shares that cache.
+        walk.step("2. The administrator configures the integration", walk.configure)
+        walk.step("3. A researcher connects her ORCID iD", walk.connect)
+        walk.step("4. A legacy system's ORCID tokens are imported", walk.import_tokens)
         walk.step("5. The daily push runs", walk.push)
         walk.step("6. A researcher sees what is sent on “My ORCID”", walk.my_orcid)
         walk.step("7. The daily pull runs", walk.pull)
         walk.step("8. A researcher revokes access on ORCID", walk.revoke)
         walk.step("9. Job reports", walk.history)
         walk.step("10. The repository feeds orcid-sync over OAI-PMH", walk.feed)
+        invitations = InvitationWalk(walk)
+        walk.step("11. Researchers are invited by email, and one connects", invitations.email_campaign)
+        walk.step("12. A permission request in a researcher's ORCID inbox", invitations.orcid_inbox)
         # The admin console: the seeded sign-ins (make run seeds the same ones and keeps the stack up).
         people = seed_console_users(stack)
         console.print("[bold]The admin console[/bold] (make run keeps it up, with these sign-ins):")

@@ -37,6 +37,39 @@ RESEARCHERS: list[dict[str, Any]] = [
     },
 ]
 
+NEWCOMERS: list[dict[str, Any]] = [
+    {
+        "id": "katherine",
+        "given_names": "Katherine",
+        "family_name": "Johnson",
+        "email": "katherine@example.edu",
+        "language": "en",
+        "position": "Research Mathematician",
+        "department": "Flight Research",
+    },
+    {
+        "id": "margarita",
+        "given_names": "Margarita",
+        "family_name": "Salas",
+        "email": "margarita@example.edu",
+        "language": "es",
+        "position": "Profesora de Investigación",
+        "department": "Biología Molecular",
+    },
+]
+"""Two researchers who join later and never connected: ``make demo`` invites them by email (one in Spanish)."""
+
+KNOWN_IDENTIFIER: dict[str, Any] = {
+    "id": "barbara",
+    "given_names": "Barbara",
+    "family_name": "Liskov",
+    "email": "barbara@example.edu",
+    "position": "Institute Professor",
+    "department": "Computing",
+}
+"""A researcher whose ORCID iD the repository knows (from an old profile) but who never connected: ``make demo``
+puts a permission request in her ORCID inbox."""
+
 
 def demo_assets() -> list[dict[str, Any]]:
     """Four approved journal articles each, one book still in review, one dataset."""

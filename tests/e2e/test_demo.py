@@ -45,6 +45,17 @@ def test_the_demo_walks_through_every_capability() -> None:
         "serves 300 records",
         "Feed harvest: completed_with_errors: 300 records read",
         "The next harvest is incremental: 0 records changed since, 0 written",
+        # Invitations (issue 19): a dry run, the campaign's emails in the local mailbox, a click, the rate moving
+        "Dry run (orcid-sync invitations send --status not_connected --dry-run): 2 would be invited",
+        "Nothing is written or sent: the mailbox holds 0 emails",
+        "The local mailbox (orcid-sync-local mail) holds 2 emails",
+        "to katherine@example.edu: “Connect your ORCID iD to Example University”",
+        "to margarita@example.edu: “Conecte su ORCID iD con Example University”",
+        "Connections report (orcid-sync report connections): 2 invited, 0 opened the link, 0 connected (0%)",
+        "Connections report now: 2 invited, 1 opened the link, 1 connected (50%)",
+        # ORCID inbox permission requests
+        "notify-orcid --researchers barbara): 1 permission request sent",
+        "The sandbox's /_sandbox/notifications shows it in her inbox",
         "Done.",
     ):
         assert expected in out, f"the demo no longer says {expected!r}"
