@@ -13,11 +13,12 @@ from orcid_sync_cli import output as out
 if TYPE_CHECKING:
     from rich.text import Text
 
-JOB_TYPES = ("push", "pull", "upload", "feed")
+JOB_TYPES = ("push", "pull", "upload", "feed", "remind")
 SCHEDULED = ("push", "pull")
 """What ``jobs run`` starts (a feed's harvest is ``feeds run ID``: it names its feed)."""
-SCHEDULES = ("push", "pull", "feed")
-"""The EventBridge schedules ``jobs activate``/``deactivate`` flip (the feed rule harvests every enabled feed)."""
+SCHEDULES = ("push", "pull", "feed", "remind")
+"""The EventBridge schedules ``jobs activate``/``deactivate`` flip (the feed rule harvests every enabled feed; the
+remind rule emails the invitation reminders that are due)."""
 PUSH_PULL_COUNTERS = ("researchers_", "works_", "rows_pulled", "orcid_requests")
 """Counters of push and pull; a harvest's own (records harvested, assets created, withdrawn, …) are the rest."""
 STATES = ("running", "succeeded", "completed_with_errors", "failed")

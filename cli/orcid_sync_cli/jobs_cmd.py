@@ -273,7 +273,8 @@ def run(
 @output_option()
 @api_options
 def activate(api: ApiClient, job_type: str, output: str) -> None:
-    """Run the job on its schedule (enables its EventBridge rule; feed: harvests every enabled feed)."""
+    """Run the job on its schedule (enables its EventBridge rule; feed: harvests every enabled feed; remind:
+    emails the invitation reminders that are due)."""
     schedule = api.call("PUT", f"/jobs/schedules/{job_type}", json_body={"enabled": True})
     print_schedule(schedule, output, f"The {_scheduled(job_type)} job is active ({schedule['schedule']}, UTC).")
     warn_about_schedule(schedule)
@@ -290,7 +291,7 @@ def deactivate(api: ApiClient, job_type: str, output: str) -> None:
 
 
 def _scheduled(job_type: str) -> str:
-    return "scheduled feed harvest" if job_type == "feed" else f"daily {job_type}"
+    return {"feed": "scheduled feed harvest", "remind": "daily invitation reminder"}.get(job_type, f"daily {job_type}")
 
 
 STATUS_CSV_COLUMNS = (
