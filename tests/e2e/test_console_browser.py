@@ -141,7 +141,7 @@ def test_an_admin_runs_the_stack_from_the_console_and_every_change_is_in_the_aud
     page.goto(f"{console}/jobs")
     _axe(page, "jobs")
     page.get_by_label("Researcher ids (optional)").fill(" ".join(RESEARCHERS))
-    page.get_by_label(re.compile("^Dry run")).check()
+    page.get_by_label("Dry run: plan and report").check()
     page.get_by_role("button", name="Start the job").click()
     expect(page).to_have_url(re.compile(r"/console/jobs/push-"))
     job_url = page.url.split("?")[0]
@@ -180,7 +180,7 @@ def test_an_admin_runs_the_stack_from_the_console_and_every_change_is_in_the_aud
     )
     page.goto(f"{console}/tokens")
     _axe(page, "tokens")
-    page.get_by_label("Token file").set_input_files(str(tokens))
+    page.get_by_label("Token file", exact=True).set_input_files(str(tokens))
     page.get_by_role("button", name="Upload and import").click()
     expect(page.get_by_role("heading", name="Token upload")).to_be_visible()
 

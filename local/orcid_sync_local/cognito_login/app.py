@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -137,7 +137,7 @@ class CognitoLoginApp:
         with self._lock:
             self._forget_old()
             self._pending[request_id] = _Pending(client["ClientId"], redirect_uri, state, challenge, self.clock())
-        return _sign_in_form(request_id)
+        return _sign_in_form(request_id, redirect_uri)
 
     # --- the forms -----------------------------------------------------------------------------------
 
@@ -161,10 +161,12 @@ class CognitoLoginApp:
             )
         except (errors.NotAuthorizedException, errors.UserNotFoundException):
             # Cognito says the same for an unknown person and a wrong password (PreventUserExistenceErrors).
-            return _sign_in_form(request.form["request_id"], error="Incorrect username or password.", status=400)
+            return _sign_in_form(
+                request.form["request_id"], pending.redirect_uri, error="Incorrect username or password.", status=400
+            )
         if answer.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":
             pending.moto_session, pending.username = answer["Session"], username
-            return _new_password_form(request.form["request_id"])
+            return _new_password_form(request.form["request_id"], pending.redirect_uri)
         if "AuthenticationResult" not in answer:
             return _error_page(f"The stand-in cannot answer the challenge {answer.get('ChallengeName')}", 501)
         return self._issue_code(request.form["request_id"], pending, answer["AuthenticationResult"])
@@ -175,7 +177,9 @@ class CognitoLoginApp:
             raise NotFound("There is no password to set for this sign-in.")
         password, again = request.form.get("new_password", ""), request.form.get("confirm_password", "")
         if password != again:
-            return _new_password_form(request.form["request_id"], error="The passwords do not match.", status=400)
+            return _new_password_form(
+                request.form["request_id"], pending.redirect_uri, error="The passwords do not match.", status=400
+            )
         errors = self.cognito.exceptions
         try:
             answer = self.cognito.admin_respond_to_auth_challenge(
@@ -187,7 +191,7 @@ class CognitoLoginApp:
             )
         except errors.InvalidPasswordException as exc:
             message = exc.response.get("Error", {}).get("Message") or "The password does not meet the policy."
-            return _new_password_form(request.form["request_id"], error=message, status=400)
+            return _new_password_form(request.form["request_id"], pending.redirect_uri, error=message, status=400)
         if "AuthenticationResult" not in answer:
             return _error_page(f"The stand-in cannot answer the challenge {answer.get('ChallengeName')}", 501)
         return self._issue_code(request.form["request_id"], pending, answer["AuthenticationResult"])
@@ -310,7 +314,15 @@ def _oauth_error(error: str, status: int) -> Response:
     return Response(_json({"error": error}), status=status, mimetype="application/json")
 
 
-def _page(title: str, body: str, *, status: int = 200) -> Response:
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _page(title: str, body: str, *, status: int = 200, returns_to: str | None = None) -> Response:
+    """A stand-in page. ``returns_to``: the callback a form on it ends at; CSP ``form-action`` also governs the
+    redirect a form's answer makes (Chromium blocks a sign-in whose 302 leaves the allowed origins)."""
+    form_action = "'self'" + (f" {_origin(returns_to)}" if returns_to else "")
     html = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -321,7 +333,10 @@ def _page(title: str, body: str, *, status: int = 200) -> Response:
         html,
         status=status,
         mimetype="text/html",
-        headers={"Content-Security-Policy": "default-src 'none'; form-action 'self'", "Cache-Control": "no-store"},
+        headers={
+            "Content-Security-Policy": f"default-src 'none'; form-action {form_action}",
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -333,7 +348,7 @@ def _error(error: str | None) -> str:
     return f'<p role="alert" id="error">{escape(error)}</p>' if error else ""
 
 
-def _sign_in_form(request_id: str, *, error: str | None = None, status: int = 200) -> Response:
+def _sign_in_form(request_id: str, returns_to: str, *, error: str | None = None, status: int = 200) -> Response:
     return _page(
         "Sign in",
         _error(error) + '<form method="post" action="/login">'
@@ -344,10 +359,11 @@ def _sign_in_form(request_id: str, *, error: str | None = None, status: int = 20
         '<input id="password" name="password" type="password" autocomplete="current-password" required></p>'
         '<p><button type="submit">Sign in</button></p></form>',
         status=status,
+        returns_to=returns_to,
     )
 
 
-def _new_password_form(request_id: str, *, error: str | None = None, status: int = 200) -> Response:
+def _new_password_form(request_id: str, returns_to: str, *, error: str | None = None, status: int = 200) -> Response:
     return _page(
         "Change password",
         "<p>Please enter a new password.</p>" + _error(error) + '<form method="post" action="/login/new-password">'
@@ -358,6 +374,7 @@ def _new_password_form(request_id: str, *, error: str | None = None, status: int
         '<input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required></p>'
         '<p><button type="submit">Send</button></p></form>',
         status=status,
+        returns_to=returns_to,
     )
 
 
