@@ -5,7 +5,8 @@ not allow, and every local test passed. Here the product's flows run on the in-p
 connecting through the hosted page and the sandbox's OAuth; tokens imported by API and by an uploaded file with
 a rejected row; pushes and a pull; the settings; "My ORCID": sign-in with ORCID, opt-out, "send it again",
 disconnect; an administrator's disconnect; a feed added, tested and harvested from the local OAI-PMH provider;
-the job schedules activated, fired and deactivated) while :class:`AwsCallRecorder` records each function's
+an invitation campaign by email, a bounce from SES's mailbox simulator, the link opened and an unsubscribe; the
+job schedules activated, fired and deactivated) while :class:`AwsCallRecorder` records each function's
 calls. Each call is then mapped to the IAM actions and resource ARNs it needs (``tests/support/iam_policies``:
 TransactWriteItems per item, GSI ARNs, S3 object ARNs, the KMS calls S3, SNS and Secrets Manager make as the
 caller for SSE-KMS) and held against the function's role from the SAM-transformed template, resolved against
@@ -29,6 +30,7 @@ import requests
 
 from bench.workload import SCOPES, Fleet, Workload, assets_for
 from orcid_sync_local.lambda_glue import AwsCall, AwsCallRecorder
+from orcid_sync_local.mailbox import mail_to, sent_mail
 from orcid_sync_local.stack import LocalStack
 from tests.support.console_browser import console_user
 from tests.support.iam_policies import (
@@ -224,8 +226,44 @@ def run_the_product(stack: LocalStack) -> None:
     stack.wait_for_queues_idle(timeout=120)
     console.page(sent.headers["Location"].split("?")[0])
 
+    # Invitations: a campaign by email (the worker sends through SES; SES's mailbox simulator bounces one, and the
+    # bounce comes back through the configuration set's topic to the mail-events function); the link opened, an
+    # unsubscribe through the page
+    invited, bouncing = f"perm-{tag}-invited", f"perm-{tag}-bouncing"
+    work.load_researchers(
+        [
+            {"id": invited, "given_names": "Inv", "family_name": "Perm", "email": f"{invited}@example.edu"},
+            {
+                "id": bouncing,
+                "given_names": "Bou",
+                "family_name": "Perm",
+                "email": f"bounce+{tag}@simulator.amazonses.com",
+            },
+        ]
+    )
+    campaign = api.call("POST", "/invitations", json_body={"researchers": [invited, bouncing]})["campaign"]
+    stack.wait_for_queues_idle(timeout=120)
+    statuses = {
+        i["researcher_id"]: i["status"]
+        for i in api.call("GET", f"/invitations/{campaign['campaign_id']}")["invitations"]
+    }
+    assert statuses == {invited: "sent", bouncing: "bounced"}, statuses
+    api.call("GET", "/invitations")
+    (mail,) = mail_to(sent_mail(stack.aws_endpoint_url), f"{invited}@example.edu")
+    assert mail.connect_url and mail.unsubscribe_url
+    invitee = ResearcherBrowser()
+    assert invitee.get(mail.connect_url).status_code == 200
+    unsubscribed = invitee.submit(invitee.get(mail.unsubscribe_url), "/invitations/unsubscribe")
+    assert unsubscribed.status_code == 200, unsubscribed.text[:300]
+
     # The schedules: activated, fired as the daily trigger does, deactivated; "run now" of each
-    for kind, rule in (("push", "PushScheduleRule"), ("pull", "PullScheduleRule"), ("feed", "FeedRule")):
+    schedules = (
+        ("push", "PushScheduleRule"),
+        ("pull", "PullScheduleRule"),
+        ("feed", "FeedRule"),
+        ("remind", "RemindRule"),
+    )
+    for kind, rule in schedules:
         api.call("PUT", f"/jobs/schedules/{kind}", json_body={"enabled": True})
         try:
             assert stack.fire_schedule(rule, respect_enabled=True).fired

@@ -81,7 +81,7 @@ def _wildcard(pattern: str, *, case_sensitive: bool) -> re.Pattern[str]:
 
 
 # Condition keys whose value the request alone determines here (absent means absent, as in AWS).
-EVALUATED_CONDITION_KEYS: Final = ("kms:viaservice", "kms:encryptioncontext:", "s3:prefix")
+EVALUATED_CONDITION_KEYS: Final = ("kms:viaservice", "kms:encryptioncontext:", "s3:prefix", "ses:fromaddress")
 _STRING_OPERATORS: Final[Mapping[str, Callable[[str, str], bool]]] = {
     "stringequals": lambda value, pattern: value == pattern,
     "stringnotequals": lambda value, pattern: value != pattern,
@@ -107,7 +107,12 @@ _ACTION_NAMES: Final[Mapping[tuple[str, str], str]] = {
     ("s3", "ListMultipartUploads"): "ListBucketMultipartUploads",
     ("s3", "HeadBucket"): "ListBucket",
 }
-_IAM_PREFIX: Final[Mapping[str, str]] = {"cloudwatch": "cloudwatch", "logs": "logs", "scheduler": "scheduler"}
+_IAM_PREFIX: Final[Mapping[str, str]] = {
+    "cloudwatch": "cloudwatch",
+    "logs": "logs",
+    "scheduler": "scheduler",
+    "sesv2": "ses",
+}
 _TRANSACT_WRITE_ACTIONS: Final = {
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -366,6 +371,17 @@ def requirements(call: AwsCall, arns: StackArns) -> list[Requirement]:
         # A parameter's ARN holds its name after "parameter" (a name starting with "/" keeps its slash).
         name = fields["Name"] if fields["Name"].startswith("/") else f"/{fields['Name']}"
         return [Requirement(action, f"arn:aws:ssm:{arns.region}:{arns.account}:parameter{name}", because=operation)]
+    if service == "sesv2" and operation == "SendEmail" and "FromEmailAddress" in fields:
+        # SES authorises a send against the sending identity and, when one is named, the configuration set; the
+        # identity is the address's own if it is verified as an address (the local stack's is), else its domain.
+        sender = fields["FromEmailAddress"].rsplit("<", 1)[-1].rstrip(">")
+        context = (("ses:FromAddress", sender),)
+        ses_arn = f"arn:aws:ses:{arns.region}:{arns.account}"
+        needed = [Requirement(action, f"{ses_arn}:identity/{sender}", context, operation)]
+        if "ConfigurationSetName" in fields:
+            configuration_set = f"{ses_arn}:configuration-set/{fields['ConfigurationSetName']}"
+            needed.append(Requirement(action, configuration_set, context, operation))
+        return needed
     if service == "cloudwatch" and operation == "PutMetricData":
         return [Requirement(action, "*", (("cloudwatch:namespace", fields.get("Namespace", "")),), operation)]
     raise LookupError(

@@ -44,6 +44,9 @@ _IDENTIFYING_PARAMETERS = (
     "EventBusName",
     "GroupName",
     "Namespace",
+    # SES: the sending identity and the configuration set a send is authorised against (never the recipients).
+    "FromEmailAddress",
+    "ConfigurationSetName",
 )
 
 
