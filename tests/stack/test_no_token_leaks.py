@@ -3,13 +3,15 @@
 The flows (on the local stack, over HTTP): load researchers and assets, connect a researcher through
 the hosted page and the sandbox's OAuth, import tokens as a JSON batch and as an uploaded CSV file
 (with a rejected row, so a report is written), run a push and a pull, read the jobs, their events,
-the pull CSV and the token report, and disconnect a researcher (its token is revoked at ORCID).
+the pull CSV and the token report, disconnect a researcher (its token is revoked at ORCID), and send an invitation
+campaign by email (one delivered and its link opened, one bounced by SES's mailbox simulator).
 
 Then every place a token could end up is searched for every access and refresh token the sandbox
 issued to us (and their base64 forms), and for the ORCID client secret and the link-signing key:
 log lines (the functions' logger at DEBUG, the root logger at DEBUG, stdout and stderr), API responses
 and pages, job events, SNS messages (through an SQS queue subscribed to the topic), every version of
-every S3 object, and every item of every DynamoDB table. The expected count of hits is zero.
+every S3 object, every item of every DynamoDB table, and every email sent (raw MIME). The expected count of hits
+is zero; and no invited researcher's email address is in a log line.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import requests
 
 from bench.workload import SCOPES, Fleet, Workload, assets_for
 from orcid_sync_cli.api import ApiClient
+from orcid_sync_local.mailbox import mail_to, sent_mail
 from orcid_sync_local.stack import LocalStack
 
 PREFIX = "leak"
@@ -238,6 +241,21 @@ def test_no_token_or_secret_appears_anywhere(
     # ... and disconnects one researcher: the token is revoked at ORCID and deleted
     api.call("DELETE", f"/researchers/{imported.ids[0]}/orcid")
     stack.wait_for_queues_idle(timeout=120)
+    # An invitation campaign by email: one researcher's mail is delivered, another's bounces (SES's mailbox
+    # simulator; the bounce comes back through SNS to the mail-events function); the link is opened
+    invitees = {f"{PREFIX}-invite-0": f"{PREFIX}-invite-0@example.edu"}
+    invitees[f"{PREFIX}-invite-1"] = f"bounce+{PREFIX}@simulator.amazonses.com"
+    work.load_researchers(
+        [{"id": rid, "given_names": "Inv", "family_name": "Leak", "email": email} for rid, email in invitees.items()]
+    )
+    campaign = api.call("POST", "/invitations", json_body={"researchers": list(invitees)})["campaign"]
+    stack.wait_for_queues_idle(timeout=120)
+    invitations = api.call("GET", f"/invitations/{campaign['campaign_id']}")["invitations"]
+    assert sorted(i["status"] for i in invitations) == ["bounced", "sent"], invitations
+    mails = sent_mail(stack.aws_endpoint_url)
+    (invitation_mail,) = mail_to(mails, invitees[f"{PREFIX}-invite-0"])
+    assert invitation_mail.connect_url
+    pages.append(requests.get(invitation_mail.connect_url, timeout=30).text)
 
     # Then: the places a token could have ended up
     captured = capfd.readouterr()
@@ -249,6 +267,7 @@ def test_no_token_or_secret_appears_anywhere(
         "API responses": "\n".join(api.responses),
         "pages, CSV and report": "\n".join(pages),
         "SNS messages": "\n".join(drain(stack, notifications)),
+        "emails (raw MIME)": "\n".join(mail.raw for mail in mails),
         **every_s3_object(stack),
         **every_dynamodb_item(stack),
     }
@@ -274,6 +293,9 @@ def test_no_token_or_secret_appears_anywhere(
     ]
     print(f"scanned {len(places)} places for {len(tokens)} tokens and {len(secrets)} secrets: {len(hits)} hits")
     assert hits == []
+    # The invited researchers' addresses are in their records and their emails, never in a log line
+    logs = "\n".join([captured.out, captured.err, *debug_logs[0], *debug_logs[1]])
+    assert [email for email in invitees.values() if email in logs] == []
 
 
 def _other_work(rid: str) -> dict[str, Any]:
