@@ -61,7 +61,7 @@ lock: $(BIN)/.installed  ## resolve requirements*.txt into the hashed *.lock fil
 
 API_PORT ?= 8080
 ORCID_PORT ?= 8081
-demo: $(BIN)/.installed  ## run the whole system locally and walk through it (connect, tokens, push, pull, reports)
+demo: $(BIN)/.installed  ## run the whole system locally and walk through it (connect, tokens, push, pull, reports, feed, invitations)
 	$(BIN)/python -m orcid_sync_local.demo
 
 run: $(BIN)/.installed  ## run the local stack with a demo researcher (API_PORT=8080 ORCID_PORT=8081); Ctrl-C stops it
