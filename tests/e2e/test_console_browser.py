@@ -32,6 +32,7 @@ ADMIN = "console-admin@example.edu"
 VIEWER = "console-viewer@example.edu"
 PASSWORD = "Console-e2e-" + secrets.token_hex(6) + "!A1"
 RESEARCHERS = ("console-r1", "console-r2")
+OUTPUTS = ("On the rotation of the Earth", "Notes on the analytical engine", "A brief history of iDs")
 
 
 def _axe(page: Page, name: str) -> None:
@@ -101,14 +102,57 @@ def _wait_for(check: Any, what: str, *, attempts: int = 120) -> None:
     raise AssertionError(f"never saw {what}")
 
 
+def _admin_api(stack: RunningStack, method: str, path: str, body: Any = None) -> Any:
+    response = stack.signed(method, path, body)
+    assert response.status_code < 400, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json() if response.content else None
+
+
 @pytest.fixture(scope="module")
-def people(stack: RunningStack) -> Iterator[None]:
+def people(stack: RunningStack, browser: Browser) -> Iterator[None]:
+    """The console's admin and viewer; two researchers: the first on ORCID (connected through their connect link,
+    in the browser) with three outputs in the repository, the second not connected."""
     _console_people(stack)
-    for rid in RESEARCHERS:
-        response = stack.signed(
-            "PUT", f"/researchers/{rid}", {"id": rid, "given_names": "Josiah", "family_name": f"Carberry {rid[-1]}"}
+    orcid = stack.sandbox(
+        "POST", "/researchers", {"given_names": "Josiah", "family_name": "Carberry", "email": "jc@example.edu"}
+    )["orcid"]
+    first, second = RESEARCHERS
+    _admin_api(
+        stack,
+        "PUT",
+        f"/researchers/{first}",
+        {"id": first, "given_names": "Josiah", "family_name": "Carberry", "orcid": orcid, "email": "jc@example.edu"},
+    )
+    _admin_api(stack, "PUT", f"/researchers/{second}", {"id": second, "given_names": "Ada", "family_name": "Lovelace"})
+    for number, title in enumerate(OUTPUTS):
+        asset_id = f"{first}-{number}"
+        _admin_api(
+            stack,
+            "PUT",
+            f"/assets/{asset_id}",
+            {
+                "id": asset_id,
+                "researchers": [first],
+                "type": "publication.journalArticle",
+                "status": "approved",
+                "visible": True,
+                "date": "2024-05",
+                "doi": f"10.5555/{asset_id}",
+                "title": title,
+            },
         )
-        assert response.status_code in (200, 201), response.text
+    link = _admin_api(stack, "POST", f"/researchers/{first}/connect-link", {"expires_in_days": 7})
+    context = browser.new_context(locale="en-GB")
+    try:
+        page = context.new_page()
+        page.goto(link["url"])
+        page.get_by_role("link", name="Connect your ORCID iD", exact=True).click()
+        page.wait_for_url(f"{stack.orcid_url}/oauth/authorize**")
+        page.get_by_role("button", name="Authorize access").click()
+        page.wait_for_url(f"{stack.api_url}/orcid/callback**")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your ORCID iD is connected")
+    finally:
+        context.close()
     yield
 
 
@@ -128,6 +172,11 @@ def test_an_admin_runs_the_stack_from_the_console_and_every_change_is_in_the_aud
     page = admin_context.new_page()
     console = stack.info["console_url"]
     _sign_in(page, stack, ADMIN)
+    # The session cookie as Chromium keeps it: HttpOnly, Secure, Strict, the console's path, at most an hour
+    (session,) = [c for c in admin_context.cookies() if c["name"] == "orcid_sync_console"]
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+    assert session["path"] == "/console" and 0 < session["expires"] - time.time() <= 3600
+    expect(page.locator(".tile").first).to_contain_text("1")
     _axe(page, "dashboard")
     _shot(page, "console-dashboard")
 
@@ -157,11 +206,24 @@ def test_an_admin_runs_the_stack_from_the_console_and_every_change_is_in_the_aud
 
     # A researcher's page (for the README)
     page.goto(f"{console}/researchers/{RESEARCHERS[0]}")
-    expect(page.get_by_role("heading", name=re.compile("Carberry"))).to_be_visible()
+    expect(page.get_by_role("heading", name="Josiah Carberry")).to_be_visible()
+    expect(page.get_by_text("Connected", exact=True)).to_be_visible()
+    for title in OUTPUTS:
+        expect(page.get_by_role("rowheader", name=re.compile(title))).to_be_visible()
     _axe(page, "researcher")
     _shot(page, "console-researcher")
+    page.get_by_role("button", name=re.compile("^Disconnect")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Disconnect")
+    _axe(page, "disconnect confirmation")
+    page.goto(f"{console}/researchers/{RESEARCHERS[1]}")
+    _axe(page, "researcher not connected")
     page.goto(f"{console}/researchers")
     _axe(page, "researchers")
+    page.goto(f"{console}/researchers/attention")
+    _axe(page, "token report")
+    answer = page.goto(f"{console}/researchers/nobody-by-this-id")
+    assert answer is not None and answer.status == 404
+    _axe(page, "not found")
 
     # A setting changed: the preview first, then the save
     page.goto(f"{console}/settings")
@@ -169,6 +231,8 @@ def test_an_admin_runs_the_stack_from_the_console_and_every_change_is_in_the_aud
     page.locator("input[name=send_assets]").check()
     page.get_by_role("button", name="Preview the change").click()
     expect(page.get_by_role("heading", name="Review the change before saving")).to_be_visible()
+    # Sending switched on: the connected researcher's three outputs would be added, to one record
+    expect(page.get_by_role("row", name=re.compile(r"^Add\b"))).to_have_text(re.compile(r"Add\s*3\s*1"))
     _axe(page, "settings preview")
     page.get_by_role("button", name="Save the settings").click()
 
@@ -208,7 +272,16 @@ def test_an_admin_runs_the_stack_from_the_console_and_every_change_is_in_the_aud
     # Deactivated again (the other tests expect the template's state)
     page.goto(console)
     page.get_by_role("button", name="Deactivate Push").click()
+    expect(page.get_by_role("button", name="Activate Push")).to_be_visible()
     assert _rule_state(stack, "push") == "DISABLED"
+
+    # Signing out ends the session (and the managed login's) and lands on the console's signed-out page
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile("/console/signedout$"))
+    _axe(page, "signed out")
+    assert [c for c in admin_context.cookies() if c["name"] == "orcid_sync_console"] == []
+    answer = page.goto(f"{console}/jobs")
+    assert answer is not None and "/oauth2/authorize" in page.url
 
 
 @pytest.mark.usefixtures("people")
