@@ -198,9 +198,11 @@ def run_the_product(stack: LocalStack) -> None:
     console = console_user(stack, f"perm-{tag}@example.edu", "orcid-admins")
     for path in ("/console", "/console/jobs", f"/console/jobs/{push['job_id']}", "/console/researchers",
                  f"/console/researchers/{connecting}", "/console/researchers/attention", "/console/settings",
-                 "/console/tokens", f"/console/tokens/{ticket['upload_id']}", "/console/about"):  # fmt: skip
+                 "/console/tokens", f"/console/tokens/{ticket['upload_id']}", "/console/about",
+                 "/console/audit", "/console/researchers?status=active"):  # fmt: skip
         console.page(path)
     console.page("/console/researchers", q="Perm")
+    console.page("/console/researchers", q=connected_orcid)  # an iD: the by-orcid index
     console.page(f"/console/jobs/{push['job_id']}/progress")
     assert console.page(f"/console/tokens/{ticket['upload_id']}/rejected.csv").text.count("\n") == 2
     assert console.get(f"{stack.api_url}/console/jobs/{pull['job_id']}/csv", allow_redirects=False).status_code == 303
