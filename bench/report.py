@@ -153,6 +153,54 @@ def cold_start_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+CONSOLE_COLUMNS = ["GET /console (dashboard)", "first byte (median)", "slowest", "DynamoDB calls", "other AWS calls"]
+
+
+def console_rows(results: dict[str, Any]) -> list[list[str]]:
+    """The console's dashboard served by a cold and by a warm function (bench/console.py)."""
+    figures = results.get("console") or {}
+    if not figures:
+        return []
+
+    def others(calls: dict[str, int]) -> str:
+        return ", ".join(f"{name} x{count}" for name, count in calls.items() if not name.startswith("dynamodb ")) or "-"
+
+    return [
+        [
+            f"cold (import {figures['import_ms']:.0f} ms + first view {figures['first_invocation_ms']:.0f} ms)",
+            f"{figures['cold_ms']:.0f} ms",
+            f"{figures['cold_max_ms']:.0f} ms",
+            str(figures["dynamodb_calls_cold"]),
+            others(figures["calls_cold"]),
+        ],
+        [
+            "warm",
+            f"{figures['warm_ms']:.1f} ms",
+            f"{figures['warm_max_ms']:.1f} ms",
+            str(figures["dynamodb_calls_warm"]),
+            others(figures["calls_warm"]),
+        ],
+    ]
+
+
+def _console_markdown(results: dict[str, Any]) -> list[str]:
+    figures = results["console"]
+    dynamodb = ", ".join(f"{name.split(' ', 1)[1]} x{count}" for name, count in figures["calls_warm"].items()
+                         if name.startswith("dynamodb "))  # fmt: skip
+    return [
+        f"Admin console, the dashboard (`GET /console`) with {figures['researchers']:,} researchers: "
+        f"{figures['rounds']} cold starts, {figures['warm_views_per_round']} warm views after each "
+        f"({figures['method']}):",
+        "",
+        _markdown_table(CONSOLE_COLUMNS, console_rows(results)),
+        "",
+        f"A dashboard view reads DynamoDB {figures['dynamodb_calls_warm']} times ({dynamodb}); the cold one also "
+        "reads the signing key and the sign-in parameter once (cached afterwards). Times are to the handler's "
+        "answer (the first byte API Gateway can send), without the Lambda runtime's own start or the network.",
+        "",
+    ]
+
+
 def print_tables(results: dict[str, Any], console: Console | None = None) -> None:
     # Not a terminal (make's output, CI): wide enough for the table rather than rich's 80 columns.
     console = console or Console(width=None if sys.stdout.isatty() else 200)
@@ -172,6 +220,14 @@ def print_tables(results: dict[str, Any], console: Console | None = None) -> Non
         for row in cold:
             cold_table.add_row(*row)
         console.print(cold_table)
+    rows = console_rows(results)
+    if rows:
+        console_table = Table(title=f"Admin console dashboard ({results['console']['researchers']:,} researchers)")
+        for column in CONSOLE_COLUMNS:
+            console_table.add_column(column, overflow="fold")
+        for row in rows:
+            console_table.add_row(*row)
+        console.print(console_table)
     for item in results.get("not_measured", []):
         console.print(f"[yellow]not measured[/yellow]: {item['what']}: {item['why']}")
 
@@ -190,7 +246,7 @@ def _runs(results: dict[str, Any]) -> str:
         together.setdefault(key, []).append(group)
     if not together:
         return f"run of {results.get('generated_at', '?')} at commit `{results.get('commit', '?')}`"
-    order = ["push", "push-modes", "push-latency", "resend", "pull", "tokens", "cold-start"]
+    order = ["push", "push-modes", "push-latency", "resend", "pull", "tokens", "cold-start", "console"]
     return "; ".join(
         f"{', '.join(sorted(groups, key=lambda g: order.index(g) if g in order else len(order)))} at {at} "
         f"(commit `{commit}`, scale {scale})"
@@ -224,6 +280,8 @@ def markdown(results: dict[str, Any]) -> str:
     cold = cold_start_rows(results)
     if cold:
         parts += _cold_start_markdown(results["cold_start"], cold)
+    if console_rows(results):
+        parts += _console_markdown(results)
     for item in results.get("not_measured", []):
         parts.append(f"- **Not measured**: {item['what']}: {item['why']}")
     parts += ["", MARKDOWN_END]

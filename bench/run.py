@@ -7,6 +7,7 @@ A group whose functions have not landed in template.yaml is listed as not measur
     python -m bench.run                       # everything, full size (about 25 minutes on 2 cores)
     python -m bench.run --scale 0.1           # a tenth of the researchers and token rows
     python -m bench.run --only tokens,cold-start
+    python -m bench.run --only console        # the console dashboard's first byte, cold and warm
     python -m bench.run --only resend --scale 0.1   # the unchanged re-send alone, small
     python -m bench.run --only feed --scale 0.1     # the OAI-PMH harvests alone: 5,000 records
     python -m bench.run --write-markdown      # also refresh the tables in BENCHMARKS.md
@@ -41,7 +42,7 @@ RESULTS = REPO_ROOT / "bench" / "results.json"
 OUT_DIR = REPO_ROOT / "bench" / "out"
 BENCHMARKS_MD = REPO_ROOT / "BENCHMARKS.md"
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
-ALL = [*GROUPS, "cold-start"]
+ALL = [*GROUPS, "cold-start", "console"]
 
 
 def log(message: str) -> None:
@@ -129,6 +130,24 @@ def cold_start(repeats: int) -> tuple[dict[str, Any] | None, str | None]:
         return None, str(exc)
 
 
+def console_first_byte(scale: float) -> tuple[dict[str, Any] | None, str | None]:
+    """The console's dashboard, cold and warm (bench/console.py), on a stack of its own in a child process."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        output = Path(handle.name)
+    log_path = OUT_DIR / "console.log"
+    researchers = max(50, round(1000 * scale))
+    command = [sys.executable, "-m", "bench.console", "--output", str(output), "--researchers", str(researchers)]
+    try:
+        with log_path.open("w", encoding="utf-8") as functions_log:
+            done = subprocess.run(command, cwd=REPO_ROOT, stdout=functions_log, check=False)
+        if done.returncode != 0:
+            return None, f"the console run failed (exit {done.returncode}); see {log_path.relative_to(REPO_ROOT)}"
+        return dict(json.loads(output.read_text(encoding="utf-8"))), None
+    finally:
+        output.unlink(missing_ok=True)
+
+
 def merge(previous: dict[str, Any], fresh: dict[str, Any], groups: list[str]) -> dict[str, Any]:
     """Results of the groups run now replace theirs; the other groups' earlier results are kept as they were."""
     kept = [s for s in previous.get("scenarios", []) if s.get("group") not in groups]
@@ -140,6 +159,8 @@ def merge(previous: dict[str, Any], fresh: dict[str, Any], groups: list[str]) ->
     ]
     if "cold-start" not in groups:
         merged["cold_start"] = previous.get("cold_start")
+    if "console" not in groups:
+        merged["console"] = previous.get("console")
     # When and at which commit each group was measured (results made before this was kept: from their header).
     earlier = {s["group"] for s in previous.get("scenarios", [])} | (
         {"cold-start"} if previous.get("cold_start") else set()
@@ -243,6 +264,12 @@ def main(
             fresh["cold_start"] = figures
             if why:
                 fresh["not_measured"].append({"group": group, "what": "cold start", "why": why})
+            continue
+        if group == "console":
+            figures, why = console_first_byte(scale)
+            fresh["console"] = figures
+            if why:
+                fresh["not_measured"].append({"group": group, "what": "console first byte", "why": why})
             continue
         missing = missing_functions(group)
         if missing:
