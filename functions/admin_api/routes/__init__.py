@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
-from . import assets, audit, connect, feeds, jobs, pull, reports, researchers, settings, tokens
-from . import connections_report, invitations, orcid_inbox
+from . import (
+    assets,
+    audit,
+    connect,
+    connections_report,
+    feeds,
+    invitations,
+    jobs,
+    orcid_inbox,
+    pull,
+    reports,
+    researchers,
+    settings,
+    tokens,
+)
 
 ROUTERS = (
     settings.router,

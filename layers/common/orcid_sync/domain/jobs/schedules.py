@@ -77,7 +77,8 @@ def set_schedule(
     """Activate or deactivate a daily job (flip its rule); activating push while send_assets is off warns."""
     if job_type not in SCHEDULED_TYPES:
         raise ScheduledTypeError(
-            f"{job_type.value} jobs have no schedule", [Problem(field="path.job_type", reason="use push, pull, feed or remind")]
+            f"{job_type.value} jobs have no schedule",
+            [Problem(field="path.job_type", reason="use push, pull, feed or remind")],
         )
     rules.set_enabled(job_type, enabled)
     logger.info("job schedule changed", job_type=job_type.value, enabled=enabled)
