@@ -35,6 +35,9 @@ CONNECTION_KEYS = {
     "aws_access_key_id",
     "aws_secret_access_key",
     "oai_provider_url",
+    "console_url",
+    "cognito_login_url",
+    "console_user_pool_id",
 }
 
 SignedRequest = Callable[..., requests.Response]
@@ -400,6 +403,10 @@ def test_local_up_prints_one_json_line_serves_and_stops_cleanly_on_sigterm(tmp_p
             assert "<deletedRecord>persistent</deletedRecord>" in identify.text
             oai_admin = info["oai_provider_url"].removesuffix("/oai/request") + "/_provider/stats"
             assert requests.get(oai_admin, timeout=30).json()["records"] == 0
+            # And the admin console sends a signed-out browser to sign in, through the Cognito stand-in
+            console = requests.get(info["console_url"], allow_redirects=False, timeout=30)
+            assert console.status_code == 303
+            assert "/console/signin" in console.headers["Location"]
 
             # When it is sent SIGTERM
             process.send_signal(signal.SIGTERM)
