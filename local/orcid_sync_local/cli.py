@@ -133,9 +133,8 @@ def up(
         written = write_state(state_file, {**info, "pid": os.getpid()})
         machine_out.write(json.dumps(info) + "\n")
         machine_out.flush()
-        _tell_people(stack, mode, state_file=written, connect_url=connect_url, seeded=seed_demo)
-        if "console_url" in info:
-            click.echo("\n".join(sign_in_lines(stack.console_url, console_sign_ins)), err=True)
+        console = sign_in_lines(stack.console_url, console_sign_ins) if "console_url" in info else []
+        _tell_people(stack, mode, state_file=written, connect_url=connect_url, seeded=seed_demo, console=console)
         while not stopping.wait(0.5):
             pass
         click.echo("stopping the local stack ...", err=True)
@@ -288,7 +287,13 @@ def next_commands(*, seeded: bool, examples: bool) -> list[str]:
 
 
 def _tell_people(
-    stack: LocalStack, mode: OrcidMode, *, state_file: Path | None, connect_url: str | None, seeded: bool
+    stack: LocalStack,
+    mode: OrcidMode,
+    *,
+    state_file: Path | None,
+    connect_url: str | None,
+    seeded: bool,
+    console: list[str],
 ) -> None:
     lines = [
         "orcid-sync local stack is up (Ctrl-C to stop)",
@@ -305,6 +310,7 @@ def _tell_people(
         lines.append(f"  connect page of the demo researcher Ada Lovelace: {connect_url}")
     if mode is OrcidMode.SANDBOX:
         lines.append(f"  register {stack.api_url}/orcid/callback as a redirect URI of your ORCID sandbox client")
+    lines += console  # before the commands to try: that list holds commands only
     if state_file is not None:
         examples = (Path.cwd() / "examples" / "researchers.csv").is_file()
         lines.append("Try, in another terminal in this directory:")

@@ -93,12 +93,17 @@ def test_batch_loads_record_counts_never_rows(aws: AwsEnv, jobs_env: dict[str, s
     assert call("POST", "/researchers", body=rows)[0] == 200
     asset = {
         "id": "a-hidden",
-        "researcher_ids": ["secret-person-1"],
+        "researchers": ["secret-person-1"],
         "title": "On the Tool Marks of Psychoceramics",
         "type": "publication.journalArticle",
+        "status": "approved",
+        "visible": True,
         "date": "2020",
     }
-    assert call("POST", "/assets", body=[asset])[0] == 200
+    status, loaded = call("POST", "/assets", body=[asset])
+    assert (status, loaded["counts"]["created"]) == (200, 1)
+    # A batch that changes nothing (here: every row rejected) is no change to record
+    assert call("POST", "/assets", body=[{"id": "a-broken"}])[1]["counts"]["rejected"] == 1
     assets_entry, researchers_entry = _entries()
     assert researchers_entry["action"] == "researchers.load"
     assert researchers_entry["after"]["received"] == 2 and researchers_entry["after"]["rejected"] == 1

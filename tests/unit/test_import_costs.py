@@ -57,6 +57,9 @@ NOT_AT_IMPORT: dict[str, tuple[str, ...]] = {
     "PullWorkerFunction": ORCID_CLIENT,
     "PushWorkerFunction": (),
     "TokenImportFunction": ORCID_CLIENT + ORCID_MODELS,
+    # Invitations: e-mail through SES, never ORCID or a feed; the mail-events function only marks addresses.
+    "InvitationWorkerFunction": ORCID_CLIENT + ORCID_MODELS + OAI_CLIENT,
+    "MailEventsFunction": ORCID_CLIENT + ORCID_MODELS + OAI_CLIENT,
 }
 
 _PROBE = textwrap.dedent(

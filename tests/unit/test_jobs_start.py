@@ -64,7 +64,7 @@ class FakeControl:
 
 class FakeRules:
     def __init__(self) -> None:
-        self.enabled = {JobType.PUSH: False, JobType.PULL: False, JobType.FEED: False}
+        self.enabled = {JobType.PUSH: False, JobType.PULL: False, JobType.FEED: False, JobType.REMIND: False}
 
     def describe(self, job_type: JobType) -> ScheduleRule:
         return ScheduleRule(
@@ -245,6 +245,7 @@ def test_schedules_show_state_last_run_and_warn_about_send_assets() -> None:
         (JobType.PUSH, False, "stack-push-schedule"),
         (JobType.PULL, True, "stack-pull-schedule"),
         (JobType.FEED, False, "stack-feed-schedule"),
+        (JobType.REMIND, False, "stack-remind-schedule"),
     ]
     feed = set_schedule(rules, store, FakeIntegration(send_assets=False), JobType.FEED, enabled=True)
     assert (feed.enabled, feed.warning, rules.enabled[JobType.FEED]) == (True, None, True)

@@ -75,7 +75,8 @@ def load_assets_route(
     """
     report = load_assets(composition.asset_store(), rows, now=utc_now(), researchers=composition.researcher_store())
     logger.info("asset batch loaded", counts=report.counts.model_dump())
-    audited(router.current_event, "assets.load", after=report.counts.model_dump(mode="json"))  # never rows
+    if report.counts.created or report.counts.updated:  # an unchanged re-send changed nothing: no entry, no write
+        audited(router.current_event, "assets.load", after=report.counts.model_dump(mode="json"))  # never rows
     return report
 
 

@@ -84,7 +84,8 @@ def load_researchers_route(
     """
     report = load_researchers(composition.researcher_store(), rows)
     logger.info("researcher batch loaded", counts=report.counts.model_dump())
-    audited(router.current_event, "researchers.load", after=report.counts.model_dump(mode="json"))  # never rows
+    if report.counts.created or report.counts.updated:  # an unchanged re-send changed nothing: no entry, no write
+        audited(router.current_event, "researchers.load", after=report.counts.model_dump(mode="json"))  # never rows
     return report
 
 
