@@ -48,11 +48,13 @@ SECURITY_HEADERS = {
 
 
 def integration_settings() -> IntegrationSettings:
-    """The settings, cached per container; the built-in defaults when they cannot be read (a page still shows)."""
+    """The settings as they are now (one GetItem: a page view is rare, and an institution that renames itself
+    or changes its contact sees it on the next page, not a minute later); the built-in defaults when they cannot
+    be read (a page still shows)."""
     from orcid_sync.domain.institution_settings import IntegrationSettings  # noqa: PLC0415 - see the imports
 
     try:
-        return composition.cached_integration_settings().get()
+        return composition.integration_settings_store().get().settings
     except Exception as exc:
         logger.warning("could not read the integration settings for the page's branding", error=type(exc).__name__)
         return IntegrationSettings()

@@ -226,7 +226,6 @@ def world(orcid: responses.RequestsMock) -> responses.RequestsMock:
     _asset("a1", "r1")
     _asset("a2", "r1", status="pending")
     _asset("b1", "r2", title="Secret of r2")
-    composition.cached_integration_settings().invalidate()
     return orcid
 
 

@@ -99,7 +99,7 @@ def callback_services() -> CallbackServices:
 
 @lru_cache(maxsize=1)
 def cached_integration_settings() -> CachedIntegrationSettings:
-    """The settings as the researcher pages read them: at most once a minute per container."""
+    """The settings as the invitation e-mails read them (branding): at most once a minute per container."""
     from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415 - see the docstring
 
     return CachedIntegrationSettings(root.integration_settings_store())
