@@ -199,6 +199,25 @@ def test_functions_cache_the_settings_for_a_minute(store: DynamoIntegrationSetti
     assert cached.get().send_assets is True
 
 
+def test_a_job_started_after_the_cached_read_gets_the_settings_saved_before_it(
+    store: DynamoIntegrationSettingsStore,
+) -> None:
+    from orcid_sync.domain.models import utc_now
+
+    # Given a worker that read (and cached) the settings
+    cached = CachedIntegrationSettings(store, ttl=60, clock=lambda: 0.0)
+    assert cached.get().send_assets is False
+    read_before = utc_now()
+    # When an administrator saves new settings, then starts a job, within the cache's minute
+    call("PUT", "/settings", VALID)
+    job_started = utc_now()
+    # Then a task of a job older than the cached read keeps the cache, and one of the new job re-reads once
+    cached.refresh_if_read_before(read_before.replace(year=read_before.year - 1))
+    assert cached.get().send_assets is False
+    cached.refresh_if_read_before(job_started)
+    assert cached.get().send_assets is True
+
+
 # --- previewing a change (issue 13, section 3) ----------------------------------------------------------
 
 SENDING = {"send_assets": True}

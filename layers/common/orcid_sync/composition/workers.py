@@ -72,7 +72,9 @@ def scheduler_ports() -> SchedulerPorts:
     from orcid_sync.domain.settings_changes import CachedIntegrationSettings  # noqa: PLC0415
 
     researchers, tokens, jobs = researcher_store(), token_store(), job_store()
-    integration = CachedIntegrationSettings(integration_settings_store())
+    # Not cached: the scheduler reads the settings a few times per job (once per page of researchers), and a job
+    # started right after the settings were saved must select by them.
+    integration = CachedIntegrationSettings(integration_settings_store(), ttl=0.0)
 
     def explained(select: ResearcherSelector, why: Ineligibility) -> ExplainingSelector:
         # A run asked for named researchers says, as a job event, why any of them was left out.
@@ -193,6 +195,7 @@ def push_worker_ports() -> PushWorkerPorts:
         assets=asset_store(),
         ledger=push_ledger_store(),
         settings=integration.get,
+        settings_read_since=integration.refresh_if_read_before,
         open_token=open_token,
         orcid=client,
         context=PushContext(

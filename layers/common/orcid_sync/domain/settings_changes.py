@@ -21,7 +21,7 @@ from orcid_sync.domain.institution_settings import (
     VersionConflictError,
     effective_mapping,
 )
-from orcid_sync.domain.models import Asset
+from orcid_sync.domain.models import Asset, utc_now
 from orcid_sync.domain.ports import AssetStore, ResearcherStore, TokenStore
 from orcid_sync.domain.push.eligibility import select_push_researchers
 from orcid_sync.domain.push.ledger import EntryState, LedgerStore, PushLedger
@@ -238,7 +238,9 @@ class CachedIntegrationSettings:
     """The settings as a function sees them: read at most once per ``ttl`` seconds per container.
 
     A push job fans out to thousands of messages within minutes; re-reading one item per message
-    would be wasted, and a change made by an administrator is picked up within a minute.
+    would be wasted, and a change made by an administrator is picked up within a minute. A job started after
+    the cached read must not run on settings older than itself (an administrator saves the settings, then
+    presses "Run now"): :meth:`refresh_if_read_before` re-reads them once for it.
     """
 
     def __init__(
@@ -254,14 +256,22 @@ class CachedIntegrationSettings:
         self._lock = threading.Lock()
         self._cached: StoredIntegrationSettings | None = None
         self._read_at = 0.0
+        self._read_wall: datetime | None = None
 
     def get(self) -> IntegrationSettings:
         with self._lock:
             now = self._clock()
             if self._cached is None or now - self._read_at >= self._ttl:
+                self._read_wall = utc_now()
                 self._cached = self._store.get()
                 self._read_at = now
             return self._cached.settings
+
+    def refresh_if_read_before(self, moment: datetime) -> None:
+        """Forget the cached settings if they were read before ``moment`` (a job's start)."""
+        with self._lock:
+            if self._read_wall is not None and self._read_wall < moment:
+                self._cached = None
 
     def invalidate(self) -> None:
         with self._lock:

@@ -126,6 +126,9 @@ class ResearcherTask(BaseModel):
     researcher_id: str
     dry_run: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    # When the job started: the worker's cached integration settings must be no older (None: a task sent before
+    # this field existed, on the cache's own schedule).
+    job_started_at: datetime | None = None
 
 
 class JobControlMessage(BaseModel):

@@ -130,7 +130,12 @@ def fan_out(
     task_options = {k: v for k, v in job.options.items() if k not in _RUN_ONLY_OPTIONS}
     tasks = [
         ResearcherTask(
-            job_id=job.job_id, job_type=job.type, researcher_id=rid, dry_run=job.dry_run, options=task_options
+            job_id=job.job_id,
+            job_type=job.type,
+            researcher_id=rid,
+            dry_run=job.dry_run,
+            options=task_options,
+            job_started_at=job.started_at,
         )
         for rid in ids
     ]

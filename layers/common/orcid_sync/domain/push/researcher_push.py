@@ -45,6 +45,8 @@ class PushPorts:
     request_count: Callable[[], int] = lambda: 0
     # Seconds left of the invocation: no ORCID request starts with less than REQUEST_TIME_MARGIN_SECONDS.
     time_left: Callable[[], float] = lambda: math.inf
+    # Makes ``settings`` re-read settings cached before the given moment (the task's job start), if it caches.
+    settings_read_since: Callable[[datetime], None] | None = None
     # The researcher and their token in one read (else researchers.get and tokens.get).
     read_researcher: Callable[[str], tuple[Researcher | None, StoredToken | None]] | None = None
     # Ending the push in one write (see process_push_task); with it, the push leaves the researcher's sync date
@@ -141,6 +143,8 @@ def _push(task: ResearcherTask, ports: PushPorts, run: PushRun) -> PushOutcome:
     if researcher is None:
         run.event("warning", "skipped researcher", "the researcher no longer exists")
         return _outcome(task, run)
+    if ports.settings_read_since is not None and task.job_started_at is not None:
+        ports.settings_read_since(task.job_started_at)
     settings = ports.settings()
     blocker = ineligibility(researcher, stored_token, settings)
     if blocker is not None or stored_token is None or researcher.orcid is None:
