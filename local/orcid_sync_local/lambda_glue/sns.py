@@ -19,12 +19,13 @@ import json
 import queue
 import threading
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qs
+
+from defusedxml import ElementTree as SafeElementTree
 
 from ..provision import ProvisionedStack
 from .aws_requests import AwsAnswer, AwsRequest
@@ -233,16 +234,17 @@ def _message_attributes(form: Mapping[str, str], prefix: str) -> dict[str, dict[
 
 
 def _xml_text(body: bytes, tag: str) -> str | None:
-    for element in ET.fromstring(body).iter():  # noqa: S314 - moto's answer
+    for element in SafeElementTree.fromstring(body).iter():  # moto's answer, parsed as any XML we read
         if element.tag.rsplit("}", 1)[-1] == tag:
-            return element.text
+            text: str | None = element.text
+            return text
     return None
 
 
 def _batch_message_ids(body: bytes) -> dict[str, str]:
     """PublishBatch's answer: entry id -> message id, for the entries SNS accepted."""
     ids: dict[str, str] = {}
-    for element in ET.fromstring(body).iter():  # noqa: S314 - moto's answer
+    for element in SafeElementTree.fromstring(body).iter():  # moto's answer, parsed as any XML we read
         if element.tag.rsplit("}", 1)[-1] != "Successful":
             continue
         for member in element:

@@ -99,12 +99,15 @@ def _tag_value(value: str) -> str:
 
 @lru_cache(maxsize=2)
 def _environment(html: bool) -> Environment:
-    from jinja2 import Environment, PackageLoader, StrictUndefined  # noqa: PLC0415 - only when rendering mail
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape  # noqa: PLC0415 - mail only
 
     return Environment(
         loader=PackageLoader("orcid_sync", "templates"),
-        # The HTML part escapes everything; the plain-text part is not HTML (escaping would print &amp;).
-        autoescape=html,  # noqa: S701
+        # The HTML part's environment escapes every template it loads (the strings it imports too); the plain-text
+        # part is not HTML (escaping would print &amp;). No extension decides: the environment does.
+        autoescape=select_autoescape(
+            enabled_extensions=(), disabled_extensions=(), default_for_string=html, default=html
+        ),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
