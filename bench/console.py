@@ -34,6 +34,7 @@ from typing import Any
 import click
 import requests
 
+from orcid_sync_local.console_users import create_console_user
 from orcid_sync_local.stack import LocalStack
 
 from .workload import Workload
@@ -126,16 +127,7 @@ def dashboard_event(api_url: str, session_cookie: str) -> dict[str, Any]:
 def signed_in_cookie(stack: Any, email: str) -> str:
     """An admin made in the stack's pool and signed in through the managed-login stand-in: the console's cookie."""
     password = "Bench-" + secrets.token_hex(6) + "!A1"
-    pool = str(stack.resource("ConsoleUserPool").ref)
-    cognito = stack.client("cognito-idp")
-    cognito.admin_create_user(
-        UserPoolId=pool,
-        Username=email,
-        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
-        MessageAction="SUPPRESS",
-    )
-    cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
-    cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName="orcid-admins")
+    create_console_user(stack, email, password, "orcid-admins")
     browser = requests.Session()
     start = browser.get(f"{stack.api_url}/console/signin", allow_redirects=False)
     login = browser.get(start.headers["Location"])

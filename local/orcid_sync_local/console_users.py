@@ -24,24 +24,30 @@ DEMO_ADMIN = ConsoleSignIn("admin@orcid-sync.local", "orcid-admins")
 DEMO_VIEWER = ConsoleSignIn("viewer@orcid-sync.local", "orcid-viewers")
 
 
+def create_console_user(stack: Any, email: str, password: str, group: str | None) -> None:
+    """A person in the stack's console user pool with a permanent password (no invitation: locally none arrives),
+    in ``group`` (orcid-admins, orcid-viewers) or in none."""
+    pool_id = str(stack.resource("ConsoleUserPool").ref)
+    cognito = stack.client("cognito-idp")
+    cognito.admin_create_user(
+        UserPoolId=pool_id,
+        Username=email,
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        MessageAction="SUPPRESS",
+    )
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+    if group:
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=group)
+
+
 def seed_console_users(stack: Any) -> list[ConsoleSignIn]:
     """Create the demo admin and viewer in the stack's console user pool (none when there is no pool)."""
     try:
-        pool_id = str(stack.resource("ConsoleUserPool").ref)
+        stack.resource("ConsoleUserPool")
     except KeyError:
         return []
-    cognito = stack.client("cognito-idp")
     for person in (DEMO_ADMIN, DEMO_VIEWER):
-        cognito.admin_create_user(
-            UserPoolId=pool_id,
-            Username=person.email,
-            UserAttributes=[{"Name": "email", "Value": person.email}, {"Name": "email_verified", "Value": "true"}],
-            MessageAction="SUPPRESS",
-        )
-        cognito.admin_set_user_password(
-            UserPoolId=pool_id, Username=person.email, Password=person.password, Permanent=True
-        )
-        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=person.email, GroupName=person.group)
+        create_console_user(stack, person.email, person.password, person.group)
     return [DEMO_ADMIN, DEMO_VIEWER]
 
 

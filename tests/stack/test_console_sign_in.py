@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
+from orcid_sync_local.console_users import create_console_user
 from orcid_sync_local.stack import LocalStack
 
 PASSWORD = "Local-console-1!"
@@ -34,16 +35,7 @@ def _client_id(stack: LocalStack) -> str:
 
 
 def _make_user(stack: LocalStack, email: str, group: str | None) -> None:
-    cognito = stack.client("cognito-idp")
-    cognito.admin_create_user(
-        UserPoolId=_pool(stack),
-        Username=email,
-        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
-        MessageAction="SUPPRESS",
-    )
-    cognito.admin_set_user_password(UserPoolId=_pool(stack), Username=email, Password=PASSWORD, Permanent=True)
-    if group:
-        cognito.admin_add_user_to_group(UserPoolId=_pool(stack), Username=email, GroupName=group)
+    create_console_user(stack, email, PASSWORD, group)
 
 
 class _Browser(requests.Session):

@@ -10,6 +10,7 @@ from typing import Any
 
 import requests
 
+from orcid_sync_local.console_users import create_console_user
 from orcid_sync_local.stack import LocalStack
 
 
@@ -44,16 +45,7 @@ class ConsoleBrowser(requests.Session):
 def console_user(stack: LocalStack, email: str, group: str) -> ConsoleBrowser:
     """A person in ``group`` (orcid-admins or orcid-viewers), signed in."""
     password = "Console-" + secrets.token_hex(6) + "!A1"
-    pool = str(stack.resource("ConsoleUserPool").ref)
-    cognito = stack.client("cognito-idp")
-    cognito.admin_create_user(
-        UserPoolId=pool,
-        Username=email,
-        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
-        MessageAction="SUPPRESS",
-    )
-    cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
-    cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=group)
+    create_console_user(stack, email, password, group)
     browser = ConsoleBrowser(stack)
     start = browser.get(f"{stack.api_url}/console/signin", allow_redirects=False)
     login = browser.get(start.headers["Location"])
