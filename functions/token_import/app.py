@@ -10,25 +10,24 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orcid_sync import composition
 from orcid_sync.config import get_settings
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.tokens.uploads import process_upload
+from orcid_sync.lambda_events import S3Notification
 from orcid_sync.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
-@event_parser(model=S3Model)
-def lambda_handler(event: S3Model, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    notification = S3Notification.model_validate(event)
     bucket = get_settings().data_bucket
     results: list[dict[str, Any]] = []
-    for record in event.Records:
+    for record in notification.Records:
         s3_object = record.s3.object
         if not record.eventName.startswith("ObjectCreated") or record.s3.bucket.name != bucket or s3_object is None:
             logger.warning("ignoring an event this function does not handle", event_name=record.eventName)
