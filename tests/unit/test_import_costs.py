@@ -9,8 +9,9 @@ checks are facts about which modules are loaded, never timings (``make bench`` m
   them when first used;
 - requests (with the ORCID client) and ORCID's models are imported only by the functions whose module-level
   code needs them;
-- the live Tracer patches botocore at import and requests when requests is first imported, and loads none
-  of the other libraries Powertools' ``patch_all`` would (sqlite3 among them).
+- the X-Ray SDK is not loaded by the import: the live Tracer is built by the first traced call, which patches
+  botocore, and requests when requests is first imported, and loads none of the other libraries Powertools'
+  ``patch_all`` would (sqlite3 among them).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ TEMPLATE = REPO_ROOT / "template.yaml"
 LAYER = REPO_ROOT / "layers" / "common"
 
 NEVER_AT_IMPORT = (
+    "aws_xray_sdk",
     "jinja2",
     "cryptography.hazmat.primitives.ciphers",
     "sqlite3",
@@ -70,6 +72,7 @@ _PROBE = textwrap.dedent(
     watched = json.loads(sys.argv[2])
     loaded = sorted(name for name in watched if name in sys.modules)
     from orcid_sync.observability import tracer
+    tracer.start()  # what the handler's first invocation does
     import botocore.client
     botocore_patched = hasattr(botocore.client.BaseClient.__dict__["_make_api_call"], "__wrapped__")
     import requests
@@ -143,7 +146,8 @@ def test_a_cold_start_loads_only_what_the_handler_module_needs(function_id: str,
     code_dir, module = _functions()[function_id]
     watched = [*NEVER_AT_IMPORT, *NOT_AT_IMPORT[function_id]]
 
-    # When a fresh interpreter imports it (and then requests, as the ORCID client does when first used)
+    # When a fresh interpreter imports it (then builds the Tracer as the first invocation does, and imports
+    # requests, as the ORCID client does when first used)
     result = _import_as_on_lambda(code_dir, module, watched, tmp_path)
 
     # Then none of the modules it does not need at module level is loaded
