@@ -85,23 +85,29 @@ FUNCTION_ENVIRONMENT = {
 # What Lambda adds when the function has Active tracing (the SDK only opens a UDP socket at import).
 TRACING_ENVIRONMENT = {"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR"}
 # The cost of the frameworks every function stands on, measured like a handler: boto3, the product's
-# Powertools utilities (Logger, Metrics, the live Tracer), pydantic, and Powertools' event handler (the
-# HTTP functions) or its SQS batch processing and parser models (the queue workers).
+# Powertools utilities (Logger, Metrics; the Tracer is built by the first invocation), pydantic's BaseModel
+# (``import pydantic`` alone loads nothing: its names are imported lazily), and Powertools' event handler (the
+# HTTP functions) or its SQS batch processor and the product's SQS record model (the queue workers).
 FLOORS = {
+    "floor: any function": (
+        "floor_any",
+        "import boto3, orcid_sync.observability\nfrom pydantic import BaseModel\n",
+    ),
     "floor: HTTP function": (
         "floor_http",
-        "import boto3, orcid_sync.observability, pydantic\n"
+        "import boto3, orcid_sync.observability\nfrom pydantic import BaseModel\n"
         "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n",
     ),
     "floor: SQS function": (
         "floor_sqs",
-        "import boto3, orcid_sync.observability, pydantic\n"
-        "import aws_lambda_powertools.utilities.batch, aws_lambda_powertools.utilities.parser.models\n",
+        "import boto3, orcid_sync.observability\nfrom pydantic import BaseModel\n"
+        "import aws_lambda_powertools.utilities.batch, orcid_sync.lambda_events\n",
     ),
 }
 FLOOR_MEANING = (
-    "boto3, orcid_sync.observability (Powertools' Logger, Metrics and live Tracer), pydantic, and Powertools' "
-    "HTTP event handler or its SQS batch processor and parser models: what the functions stand on"
+    "boto3, orcid_sync.observability (Powertools' Logger and Metrics), pydantic's BaseModel, and for the HTTP "
+    "functions Powertools' event handler, for the queue workers its SQS batch processor and our SQS record "
+    "model: what the functions stand on"
 )
 UNCHECKED_HASH = py_compile.PycInvalidationMode.UNCHECKED_HASH
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")
@@ -378,14 +384,26 @@ sys.stderr.write('\\n{mark}\\n')
 sys.stderr.flush()
 for name in {deferred!r}:
     __import__(name)
+if {first_invocation!r}:
+    # What the first invocation builds besides: Powertools' live Tracer (the X-Ray SDK, botocore patched).
+    from orcid_sync.observability import tracer
+    tracer.start()
 print(before, rss())
 """
 
 
-def _time_import(module: str, paths: Iterable[Path], cwd: Path, deferred: list[str], *, traced: bool) -> Sample:
-    """Import ``module`` (then the ``deferred`` modules) with ``-X importtime`` in a fresh interpreter."""
+def _time_import(
+    module: str, paths: Iterable[Path], cwd: Path, deferred: list[str], *, traced: bool, first_invocation: bool = False
+) -> Sample:
+    """Import ``module`` (then the ``deferred`` modules) with ``-X importtime`` in a fresh interpreter.
+
+    ``first_invocation``: after the deferred modules, build what a handler's first invocation builds (the
+    Tracer), its imports counted with theirs.
+    """
     paths = list(paths)
-    probe = f"import {module}\n" + _PROBE.format(mark=_DEFERRED_MARK, deferred=deferred)
+    probe = f"import {module}\n" + _PROBE.format(
+        mark=_DEFERRED_MARK, deferred=deferred, first_invocation=first_invocation
+    )
     done = subprocess.run(
         [sys.executable, "-S", "-X", "importtime", "-c", probe],
         cwd=cwd,
@@ -534,7 +552,9 @@ def measure_cold_starts(
         for round_number in range(repeats + 1):
             boto3_sample = _time_import("boto3", [runtime], root, [], traced=traced)
             for name, (module, paths) in subjects.items():
-                sample = _time_import(module, paths, paths[0], deferred[name], traced=traced)
+                sample = _time_import(
+                    module, paths, paths[0], deferred[name], traced=traced, first_invocation=name in roots
+                )
                 if not round_number and name in roots:
                     deferred[name] = deferred_imports(sample.modules, roots[name], packages[name])
                 if round_number:

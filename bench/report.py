@@ -325,8 +325,9 @@ def _cold_start_markdown(cold: dict[str, Any], rows: list[list[str]]) -> list[st
         _markdown_table(COLD_START_COLUMNS, rows),
         "",
         f"The floors are {cold.get('floor_meaning', 'the frameworks alone')}. Deferred imports are every module "
-        "the product imports inside a function, closed over what they import: what the first invocations of a "
-        "container can add when they take every path (an upper bound).",
+        "the product imports inside a function, closed over what they import, and the live Tracer the first "
+        "invocation builds (the X-Ray SDK, botocore patched): what the first invocations of a container can add "
+        "when they take every path (an upper bound).",
         "",
     ]
     if previous.get("functions"):
