@@ -87,7 +87,8 @@ TRACING_ENVIRONMENT = {"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000", "AWS_XR
 # The cost of the frameworks every function stands on, measured like a handler: boto3, the product's
 # Powertools utilities (Logger, Metrics; the Tracer is built by the first invocation), pydantic's BaseModel
 # (``import pydantic`` alone loads nothing: its names are imported lazily), and Powertools' event handler (the
-# HTTP functions) or its SQS batch processor and the product's SQS record model (the queue workers).
+# HTTP functions) or its SQS batch processor and parser's SQS record model (the queue workers; the batch
+# processor imports the parser's models whatever model it is given).
 FLOORS = {
     "floor: any function": (
         "floor_any",
@@ -101,13 +102,14 @@ FLOORS = {
     "floor: SQS function": (
         "floor_sqs",
         "import boto3, orcid_sync.observability\nfrom pydantic import BaseModel\n"
-        "import aws_lambda_powertools.utilities.batch, orcid_sync.lambda_events\n",
+        "import aws_lambda_powertools.utilities.batch\n"
+        "from aws_lambda_powertools.utilities.parser.models import SqsRecordModel\n",
     ),
 }
 FLOOR_MEANING = (
     "boto3, orcid_sync.observability (Powertools' Logger and Metrics), pydantic's BaseModel, and for the HTTP "
-    "functions Powertools' event handler, for the queue workers its SQS batch processor and our SQS record "
-    "model: what the functions stand on"
+    "functions Powertools' event handler, for the queue workers its SQS batch processor (which imports every "
+    "model of Powertools' parser): what the functions stand on"
 )
 UNCHECKED_HASH = py_compile.PycInvalidationMode.UNCHECKED_HASH
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)\s*$")

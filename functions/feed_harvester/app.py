@@ -15,20 +15,21 @@ from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
 
 from orcid_sync import composition
 from orcid_sync.domain.feeds.harvest import run_feed_job
 from orcid_sync.domain.jobs.models import JobControlMessage
-from orcid_sync.lambda_events import SqsRecord
 from orcid_sync.observability import logger, metrics, tracer
 
 
-class FeedJobRecord(SqsRecord[JobControlMessage]):
-    """One step of a feed harvest run."""
+class FeedJobRecord(SqsRecordModel):
+    body: Json[JobControlMessage]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=FeedJobRecord)  # type: ignore[arg-type]  # any pydantic model with messageId (lambda_events)
+processor = BatchProcessor(event_type=EventType.SQS, model=FeedJobRecord)
 
 
 def _seconds_left(context: LambdaContext | None) -> Callable[[], float]:

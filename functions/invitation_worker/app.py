@@ -13,21 +13,22 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
 
 from orcid_sync import composition
 from orcid_sync.domain.invitations.campaigns import complete_reminder, send_invitation, send_reminder
 from orcid_sync.domain.invitations.models import InvitationTask
 from orcid_sync.domain.models import utc_now
-from orcid_sync.lambda_events import SqsRecord
 from orcid_sync.observability import logger, metrics, tracer
 
 
-class InvitationRecord(SqsRecord[InvitationTask]):
-    """One invitation e-mail to send."""
+class InvitationRecord(SqsRecordModel):
+    body: Json[InvitationTask]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=InvitationRecord)  # type: ignore[arg-type]  # any pydantic model with messageId (lambda_events)
+processor = BatchProcessor(event_type=EventType.SQS, model=InvitationRecord)
 
 
 @tracer.capture_method(capture_response=False)

@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Json
 
 from orcid_sync import composition
 from orcid_sync.domain.jobs.models import JobControlMessage, JobType
 from orcid_sync.domain.jobs.starts import run_scheduled_job, start_requested_job
 from orcid_sync.domain.models import utc_now
-from orcid_sync.lambda_events import SqsRecord
 from orcid_sync.observability import logger, metrics, tracer
 
 
@@ -34,11 +34,11 @@ class ScheduleEvent(BaseModel):
     job_type: Literal["push", "pull", "feed", "remind"]
 
 
-class JobControlRecord(SqsRecord[JobControlMessage]):
-    """A run the admin API opened, to start."""
+class JobControlRecord(SqsRecordModel):
+    body: Json[JobControlMessage]
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=JobControlRecord)  # type: ignore[arg-type]  # any pydantic model with messageId (lambda_events)
+processor = BatchProcessor(event_type=EventType.SQS, model=JobControlRecord)
 
 
 @tracer.capture_method(capture_response=False)

@@ -12,13 +12,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
 
 from orcid_sync import composition, metric_names
 from orcid_sync.domain.jobs.models import ResearcherTask
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.pull.worker import pull_researcher
-from orcid_sync.lambda_events import SqsRecord
 from orcid_sync.observability import logger, metrics, tracer
 
 """Rows one researcher added to a pull CSV (dimension: service)."""
@@ -26,15 +27,15 @@ from orcid_sync.observability import logger, metrics, tracer
 _MIN_REMAINING_MS = 60_000
 
 
-class PullTaskRecord(SqsRecord[ResearcherTask]):
-    """One researcher of a pull run."""
+class PullTaskRecord(SqsRecordModel):
+    body: Json[ResearcherTask]
 
 
 class OutOfTimeError(RuntimeError):
     """Too little time left in this invocation for another researcher; SQS brings the message back."""
 
 
-processor = BatchProcessor(event_type=EventType.SQS, model=PullTaskRecord)  # type: ignore[arg-type]  # any pydantic model with messageId (lambda_events)
+processor = BatchProcessor(event_type=EventType.SQS, model=PullTaskRecord)
 
 
 @tracer.capture_method(capture_response=False)

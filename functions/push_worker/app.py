@@ -29,7 +29,9 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Json
 
 from orcid_sync import composition, metric_names
 from orcid_sync.adapters import messaging
@@ -38,7 +40,6 @@ from orcid_sync.config import get_settings
 from orcid_sync.domain.jobs.models import JobType, ResearcherTask
 from orcid_sync.domain.models import utc_now
 from orcid_sync.domain.push import OutOfTimeError, PushOutcome, ResearcherBusyError, process_push_task
-from orcid_sync.lambda_events import SqsRecord
 from orcid_sync.observability import logger, metrics, tracer
 
 # Stop taking new researchers when less than this is left: one researcher's push fits in it.
@@ -47,8 +48,8 @@ MAX_HANDBACKS = 30
 """Copies of a task handed back while its researcher is busy; at 60 s apart at most, far beyond a lapsed lease."""
 
 
-class PushTaskRecord(SqsRecord[ResearcherTask]):
-    """One researcher of a push run."""
+class PushTaskRecord(SqsRecordModel):
+    body: Json[ResearcherTask]
 
 
 class NoTimeToStartError(RuntimeError):
@@ -70,7 +71,7 @@ class ConcurrentBatchProcessor(BatchProcessor):
             return list(pool.map(self._process_record, records))
 
 
-processor = ConcurrentBatchProcessor(event_type=EventType.SQS, model=PushTaskRecord)  # type: ignore[arg-type]  # any pydantic model with messageId (lambda_events)
+processor = ConcurrentBatchProcessor(event_type=EventType.SQS, model=PushTaskRecord)
 # Powertools' metric set is shared by the invocation's threads.
 _metrics_lock = threading.Lock()
 
