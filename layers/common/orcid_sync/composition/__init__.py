@@ -1,9 +1,10 @@
 """The composition root: the one place that builds adapters, once per container, from the validated settings.
 
 Handlers, the local stack and tests get every collaborator from here; ``reset()`` forgets them all (tests
-and the local stack switch endpoints between runs). The SDK clients are built on first use, and the ORCID
-client (requests, the ORCID models), the token cipher (cryptography) and the secrets are imported by the
-factories that build them: a function that never calls ORCID or opens a token never pays for those imports.
+and the local stack switch endpoints between runs). The SDK clients are built on first use, and every
+adapter (the stores, the queues, the ORCID client with requests and the ORCID models, the token cipher with
+cryptography, the secrets) is imported by the factory that builds it: a cold start loads only what the
+function's handler module names, and an invocation only what its path builds.
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from orcid_sync.adapters.cloudwatch_metrics import CloudWatchJobMetrics
-from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore
-from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
-from orcid_sync.adapters.messaging import EventBridgeSchedules, SnsNotifier, SqsControlQueue, SqsTaskQueue
 from orcid_sync.config import Settings, SettingsError, get_settings
-from orcid_sync.domain.jobs.models import JobType
-from orcid_sync.domain.jobs.runs import report_metrics_to
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
@@ -31,7 +26,10 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.dynamodb.feeds import DynamoFeedStore
     from orcid_sync.adapters.dynamodb.institution_settings import DynamoIntegrationSettingsStore
     from orcid_sync.adapters.dynamodb.invitations import DynamoInvitationStore
+    from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore
     from orcid_sync.adapters.dynamodb.push_ledger import DynamoLedgerStore
+    from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore, DynamoResearcherStore, DynamoTokenStore
+    from orcid_sync.adapters.messaging import EventBridgeSchedules, SnsNotifier, SqsControlQueue, SqsTaskQueue
     from orcid_sync.adapters.oai_pmh import OaiPmhHarvester
     from orcid_sync.adapters.orcid_api.client import OrcidClient
     from orcid_sync.adapters.orcid_api.inbox import OrcidInboxSender
@@ -44,6 +42,7 @@ if TYPE_CHECKING:
     from orcid_sync.domain.console.dashboard import DashboardPorts
     from orcid_sync.domain.invitations.campaigns import MailPorts
     from orcid_sync.domain.invitations.orcid_inbox import OrcidInboxPorts
+    from orcid_sync.domain.jobs.models import JobType
     from orcid_sync.domain.me.outputs import OutputsPorts
     from orcid_sync.domain.retry_policy import RetryPolicy
     from orcid_sync.domain.tokens.importing import TokenImporter
@@ -87,21 +86,36 @@ def _s3() -> S3Client:
 
 @lru_cache(maxsize=1)
 def researcher_store() -> DynamoResearcherStore:
+    from orcid_sync.adapters.dynamodb.stores import DynamoResearcherStore  # noqa: PLC0415 - see the module docstring
+
     return DynamoResearcherStore(dynamodb().Table(settings().researchers_table))
 
 
 @lru_cache(maxsize=1)
 def token_store() -> DynamoTokenStore:
+    from orcid_sync.adapters.dynamodb.stores import DynamoTokenStore  # noqa: PLC0415 - see the module docstring
+
     return DynamoTokenStore(dynamodb().Table(settings().tokens_table))
 
 
 @lru_cache(maxsize=1)
 def asset_store() -> DynamoAssetStore:
+    from orcid_sync.adapters.dynamodb.stores import DynamoAssetStore  # noqa: PLC0415 - see the module docstring
+
     return DynamoAssetStore(dynamodb().Table(settings().assets_table))
 
 
 @lru_cache(maxsize=1)
 def job_store() -> DynamoJobStore:
+    """The job runs (the JobsTable); building it installs the runs' metrics port (every finished run is in it)."""
+    from orcid_sync.adapters.cloudwatch_metrics import CloudWatchJobMetrics  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.adapters.dynamodb.job_store import DynamoJobStore  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.jobs.runs import report_metrics_to  # noqa: PLC0415 - see the module docstring
+
+    # Runs finish inside every worker's use case (push, pull, uploads) and in the admin API (a run that could not
+    # be queued), each with this store: the domain reports them, and the scheduler its census of researchers,
+    # through one process-wide port, installed here before any run can finish.
+    report_metrics_to(CloudWatchJobMetrics())
     return DynamoJobStore(dynamodb().Table(settings().jobs_table))
 
 
@@ -257,11 +271,16 @@ def oai_harvester() -> OaiPmhHarvester:
 
 @lru_cache(maxsize=1)
 def notifier() -> SnsNotifier:
+    from orcid_sync.adapters.messaging import SnsNotifier  # noqa: PLC0415 - see the module docstring
+
     return SnsNotifier(boto3.client("sns"), settings().notification_topic_arn)
 
 
 def task_queue(job_type: JobType) -> SqsTaskQueue:
     """The push or pull workers' queue."""
+    from orcid_sync.adapters.messaging import SqsTaskQueue  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.jobs.models import JobType  # noqa: PLC0415 - see the module docstring
+
     config = settings()
     urls = {JobType.PUSH: config.push_queue_url, JobType.PULL: config.pull_queue_url}
     url = urls.get(job_type)
@@ -271,6 +290,8 @@ def task_queue(job_type: JobType) -> SqsTaskQueue:
 
 
 def control_queue() -> SqsControlQueue:
+    from orcid_sync.adapters.messaging import SqsControlQueue  # noqa: PLC0415 - see the module docstring
+
     config = settings()
     if not config.job_control_queue_url:
         raise SettingsError("JOB_CONTROL_QUEUE_URL is not set")
@@ -279,6 +300,8 @@ def control_queue() -> SqsControlQueue:
 
 def feed_queue() -> SqsControlQueue:
     """The feed harvester's queue: "start or continue the harvest of job J" (``{"job_id": ...}``)."""
+    from orcid_sync.adapters.messaging import SqsControlQueue  # noqa: PLC0415 - see the module docstring
+
     config = settings()
     if not config.feed_queue_url:
         raise SettingsError("FEED_QUEUE_URL is not set")
@@ -286,6 +309,9 @@ def feed_queue() -> SqsControlQueue:
 
 
 def schedules() -> EventBridgeSchedules:
+    from orcid_sync.adapters.messaging import EventBridgeSchedules  # noqa: PLC0415 - see the module docstring
+    from orcid_sync.domain.jobs.models import JobType  # noqa: PLC0415 - see the module docstring
+
     config = settings()
     return EventBridgeSchedules(
         boto3.client("events"),
@@ -415,13 +441,6 @@ def dashboard_ports() -> DashboardPorts:
         integration=integration_settings_store(),
         dead_letters=SqsDeadLetterDepths(_sqs(), {role.strip(): url.strip() for role, _, url in pairs}),
     )
-
-
-# --- metrics ---------------------------------------------------------------------------------
-
-# Runs finish inside every worker's use case (push, pull, uploads) and in the admin API (a run that could not be
-# queued): the domain reports them, and the scheduler its census of researchers, through one port installed here.
-report_metrics_to(CloudWatchJobMetrics())
 
 
 def reset() -> None:

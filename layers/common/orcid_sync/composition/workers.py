@@ -30,7 +30,6 @@ from orcid_sync.composition import (
     token_cipher,
     token_store,
 )
-from orcid_sync.domain.jobs.models import JobType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from orcid_sync.adapters.messaging import SnsNotifier
     from orcid_sync.adapters.orcid_api.client import RequestStats
     from orcid_sync.domain.feeds.harvest import HarvestPorts
+    from orcid_sync.domain.jobs.models import JobType
     from orcid_sync.domain.jobs.ports import JobFinisher, Notifier, ResearcherSelector, TaskQueue
     from orcid_sync.domain.pull.worker import PullPorts
     from orcid_sync.domain.push import PushPorts
@@ -63,6 +63,7 @@ class SchedulerPorts:
 def scheduler_ports() -> SchedulerPorts:
     """The job scheduler's collaborators; the institution's settings are re-read at most once a minute."""
     # Imported here: only the scheduler loads both job types' eligibility rules.
+    from orcid_sync.domain.jobs.models import JobType  # noqa: PLC0415
     from orcid_sync.domain.jobs.starts import StoredResearcherSelector  # noqa: PLC0415
     from orcid_sync.domain.models import utc_now  # noqa: PLC0415
     from orcid_sync.domain.pull.finish import PullJobFinisher  # noqa: PLC0415
@@ -119,6 +120,7 @@ def pull_worker_ports() -> PullWorkerPorts:
     """The pull worker's collaborators, built once per container."""
     # Imported here: only the pull worker loads the pull, its ledger and the ORCID client (see the docstring).
     from orcid_sync.adapters.dynamodb.pull_ledger import DynamoPullLedgerStore  # noqa: PLC0415
+    from orcid_sync.domain.jobs.models import JobType  # noqa: PLC0415
     from orcid_sync.domain.pull.finish import PullJobFinisher  # noqa: PLC0415
     from orcid_sync.domain.pull.worker import JobDeliveries, PullPorts  # noqa: PLC0415
 
