@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import os
 import resource
 import threading
 import time
@@ -251,6 +252,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def process_cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) another process has used so far, from ``/proc``; 0 without one."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # After the command's closing parenthesis: state is field 3, utime and stime fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_peak_rss_mb(pid: int | None) -> float:
+    """Another process's peak resident set so far (``VmHWM``), in MiB; 0 without one."""
+    if pid is None:
+        return 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def orcid_figures(stats: dict[str, Any], client_id: str) -> dict[str, Any]:
     """The sandbox's counters for our client, by method and by route, with the 503s the rate limit sent."""
     by_method: Counter[str] = Counter()
@@ -283,13 +309,16 @@ class Window:
     aws_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     per_second: dict[str, list[int]] = field(default_factory=dict)
-    # CPU the whole local stack (one process: moto, the sandbox, the functions, the harness) used meanwhile.
+    # CPU the local stack's process (the sandbox, the functions, the harness; moto too unless it runs apart) used.
     cpu_seconds: float = 0.0
+    # CPU and peak memory of moto's own process, when the stack serves it from one (the benchmarks do).
+    aws_cpu_seconds: float = 0.0
+    aws_peak_rss_mb: float = 0.0
 
 
 @contextmanager
-def measure(sandbox: Sandbox, aws: AwsCallCounter, client_id: str) -> Iterator[Window]:
-    """Zero the sandbox's counters, then time the block and collect what it cost."""
+def measure(sandbox: Sandbox, aws: AwsCallCounter, client_id: str, aws_pid: int | None = None) -> Iterator[Window]:
+    """Zero the sandbox's counters, then time the block and collect what it cost (``aws_pid``: moto's process)."""
     window = Window()
     sandbox.reset_stats()
     before = aws.snapshot()
@@ -297,11 +326,14 @@ def measure(sandbox: Sandbox, aws: AwsCallCounter, client_id: str) -> Iterator[W
     sampler.start()
     started = time.monotonic()
     cpu_before = time.process_time()
+    aws_cpu_before = process_cpu_seconds(aws_pid)
     try:
         yield window
     finally:
         window.wall_seconds = time.monotonic() - started
         window.cpu_seconds = time.process_time() - cpu_before
+        window.aws_cpu_seconds = process_cpu_seconds(aws_pid) - aws_cpu_before
+        window.aws_peak_rss_mb = process_peak_rss_mb(aws_pid)
         sampler.stop()
         window.rate = sampler.summary()
         window.per_second = sampler.per_second()

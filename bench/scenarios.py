@@ -86,8 +86,11 @@ class Scenario:
     per_second: dict[str, list[int]] = field(default_factory=dict)
     # What the scenario was run under (ORCID latency injected by the sandbox, in ms).
     conditions: dict[str, Any] = field(default_factory=dict)
-    # CPU seconds the local stack's one process used in the window (moto, the sandbox and the functions share it).
+    # CPU seconds the local stack's process used in the window (the sandbox, the functions and the harness share it),
+    # and moto's own process.
     cpu_seconds: float = 0.0
+    aws_cpu_seconds: float = 0.0
+    aws_peak_rss_mb: float = 0.0
 
     @property
     def requests_per_work(self) -> float | None:
@@ -125,7 +128,7 @@ class GroupRun:
         self.log(f"[{self.group}] {title}: running")
         extra: dict[str, Any] = {"works": works, "notes": list(notes or [])}
         window: Window
-        with measure(self.work.sandbox, self.aws, self.stack.client_id) as window:
+        with measure(self.work.sandbox, self.aws, self.stack.client_id, self.stack.aws_process_id) as window:
             yield extra
         rate = dict(window.rate)
         rate["ceiling_per_second"] = self.ceiling
@@ -147,6 +150,8 @@ class GroupRun:
             per_second=window.per_second,
             conditions=dict(self.conditions),
             cpu_seconds=window.cpu_seconds,
+            aws_cpu_seconds=window.aws_cpu_seconds,
+            aws_peak_rss_mb=window.aws_peak_rss_mb,
         )
         self.scenarios.append(result)
         self.log(
@@ -385,8 +390,8 @@ def _floor_goal(scenario: Scenario) -> None:
     scenario.notes.append(
         f"{requests:,} requests: a floor of {floor:.1f} s at {ORCID_RATE:g}/s; the job took {wall:.1f} s = "
         f"{wall / floor:.2f} x the floor (goal: <= {FLOOR_GOAL:g} x: {held}), ORCID busy for {active:.1f} s = "
-        f"{active / floor:.2f} x, {scenario.orcid.get('rate_limited_503', 0)} x 503; the local stack's one process "
-        f"used {scenario.cpu_seconds:.0f} s of CPU meanwhile"
+        f"{active / floor:.2f} x, {scenario.orcid.get('rate_limited_503', 0)} x 503; meanwhile the functions' "
+        f"process (with the sandbox) used {scenario.cpu_seconds:.0f} s of CPU, moto's {scenario.aws_cpu_seconds:.0f} s"
     )
 
 
@@ -602,16 +607,19 @@ def landed_template(workdir: Path) -> tuple[Path, list[str]]:
 def run_group(group: str, sizes: Sizes, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Start a stack (ORCID's rate limit on), run one group's scenarios, and return their results."""
     aws = AwsCallCounter.install()  # before the stack, so that every client the functions make is counted
-    partition_query.install()  # moto's Query reads one partition, as DynamoDB does, instead of sorting the table
-    # moto copies every table a transaction names, whole, before applying it: a feed's asset upserts and each pushed
-    # researcher's closing transaction (the researchers and jobs tables) paid for the tables' size, not their items.
-    transact_backup.install()
     with tempfile.TemporaryDirectory(prefix="orcid-sync-bench-") as workdir:
         template, dropped = landed_template(Path(workdir))
         if dropped:
             log(f"[{group}] left out of the stack, their code has not landed: {', '.join(dropped)}")
         stack = LocalStack(
-            template_path=template, repo_root=REPO_ROOT, sandbox_settings={"rate": ORCID_RATE, "burst": ORCID_BURST}
+            template_path=template,
+            repo_root=REPO_ROOT,
+            sandbox_settings={"rate": ORCID_RATE, "burst": ORCID_BURST},
+            # DynamoDB's work is not done on a Lambda's CPU: moto serves from a process of its own, with moto's
+            # Query reading one partition, as DynamoDB does, instead of sorting the table; and its transactions
+            # backing up the items they touch, where moto copies every table they name, whole (a feed's asset
+            # upserts and each pushed researcher's closing transaction paid for the tables' size).
+            aws_process=[f"{partition_query.__name__}:install", f"{transact_backup.__name__}:install"],
         )
         with stack:
             run = GroupRun(group, stack, aws)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -87,3 +92,39 @@ def stop_moto(server: ThreadedMotoServer, endpoint_url: str) -> None:
     listening = getattr(server, "_server", None)
     if listening is not None:
         listening.server_close()
+
+
+class MotoProcess:
+    """moto served by a child process (``python -m orcid_sync_local.moto_process``), for the benchmarks.
+
+    The glue's stand-ins (SNS delivering to Lambda, SES's events) sit in front of an in-process moto only, so a
+    stack with moto here has none of them; queues, buckets, tables, rules and keys work as ever, over HTTP.
+    """
+
+    def __init__(self, port: int, installs: Sequence[str], cwd: Path) -> None:
+        command = [sys.executable, "-m", "orcid_sync_local.moto_process", "--port", str(port)]
+        command += [f"--install={target}" for target in installs]
+        self._child = subprocess.Popen(  # noqa: S603 - this interpreter, our own module, our own arguments
+            command, cwd=cwd, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self._child.stdout is not None
+        self.url = self._child.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"moto's process did not start (it printed {self.url!r})")
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def stop(self) -> None:
+        """Close its standard input (it resets moto and exits), or end it."""
+        if self._child.stdin is not None:
+            self._child.stdin.close()
+        try:
+            self._child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+        if self._child.stdout is not None:
+            self._child.stdout.close()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,7 +32,7 @@ from .orcid_setup import start_orcid_sandbox, store_client_secret
 from .process_environment import ProcessEnvironment
 from .provision import ProvisionContext, ProvisionedStack, provision_stack
 from .sam_transform import local_code_path
-from .servers import AtomicDynamoDbMotoServer, SwappableApp, start_moto, stop_moto
+from .servers import AtomicDynamoDbMotoServer, MotoProcess, SwappableApp, start_moto, stop_moto
 from .stack_settings import (
     DEFAULT_TEMPLATE,
     LOCAL_CLIENT_ID,
@@ -89,6 +89,7 @@ class LocalStack:
         stack_name: str = DEFAULT_STACK_NAME,
         visibility_scale: float = 0.02,
         sandbox_settings: Mapping[str, Any] | None = None,
+        aws_process: Sequence[str] | None = None,
     ) -> None:
         """Describe a stack; nothing starts until :meth:`start`.
 
@@ -96,6 +97,8 @@ class LocalStack:
         ``APP-LOCAL00000000001`` with a fresh secret. ``visibility_scale`` shrinks the time a failed
         SQS message stays invisible (its queue's VisibilityTimeout times the scale, at least 1 s).
         ``sandbox_settings`` are extra :class:`SandboxConfig` fields (``rate``, ``burst``, ``time_scale`` ...).
+        ``aws_process`` serves moto from a child process (:class:`MotoProcess`), after calling each named
+        ``module:function`` there; the benchmarks use it, and the stack then has no SNS or SES stand-ins.
         """
         if orcid is OrcidMode.SANDBOX and orcid_client is None:
             raise LocalStackError("ORCID's sandbox needs your member API client id and secret")
@@ -114,6 +117,8 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._moto: AtomicDynamoDbMotoServer | None = None
+        self._aws_process = list(aws_process) if aws_process is not None else None
+        self._moto_process: MotoProcess | None = None
         self._aws_endpoint_url = ""
         self._api_server: WsgiServerThread | None = None
         self._orcid_server: WsgiServerThread | None = None
@@ -160,7 +165,11 @@ class LocalStack:
             region_name=LOCAL_CREDENTIALS.region,
         )
         self._process.quiet_werkzeug()
-        self._moto, self._aws_endpoint_url = start_moto(self._ports["aws"])
+        if self._aws_process is not None:
+            self._moto_process = MotoProcess(self._ports["aws"], self._aws_process, cwd=self._repo_root)
+            self._aws_endpoint_url = self._moto_process.url
+        else:
+            self._moto, self._aws_endpoint_url = start_moto(self._ports["aws"])
 
         api_app = SwappableApp()
         self._api_server = WsgiServerThread(api_app, self._ports["api"], name="local-api")
@@ -188,8 +197,10 @@ class LocalStack:
         self._glue.load_functions()
         api_app.app = self._glue.gateway(LOCAL_CREDENTIALS)
         self._glue.start_event_sources(self.client, visibility_scale=self._visibility_scale)
-        assert self._moto is not None
-        self._moto.wrap(self._glue.aws_stand_ins)  # SNS delivering to Lambda, SES's Date header and events
+        if self._moto is not None:
+            self._moto.wrap(self._glue.aws_stand_ins)  # SNS delivering to Lambda, SES's Date header and events
+        else:
+            log.info("moto runs in process %s: no SNS delivery to Lambda, no SES events", self.aws_process_id)
         log.info("local stack up: api %s, orcid %s, aws %s", self.api_url, self.orcid_url, self.aws_endpoint_url)
 
     def _parameters(self, declared: Mapping[str, Any]) -> dict[str, str]:
@@ -262,7 +273,7 @@ class LocalStack:
             ("ORCID sandbox", self._orcid_server.stop if self._orcid_server else None),
             ("OAI-PMH provider", self._oai.stop if self._oai else None),
             ("Cognito login", self._cognito_login.stop if self._cognito_login else None),
-            ("moto", self._stop_moto if self._moto else None),
+            ("moto", self._stop_moto if self._moto or self._moto_process else None),
             ("functions", self._unload_functions),
             ("environment", self._process.restore),
         ]
@@ -274,6 +285,7 @@ class LocalStack:
             except Exception:
                 log.exception("stopping the local stack: %s failed", what)
         self._api_server = self._orcid_server = self._moto = None
+        self._moto_process = None
         self._oai = None
         self._cognito_login = None
         self._glue = None
@@ -291,6 +303,9 @@ class LocalStack:
         self._process.give_back_product_modules()
 
     def _stop_moto(self) -> None:
+        if self._moto_process is not None:
+            self._moto_process.stop()
+            return
         assert self._moto is not None
         stop_moto(self._moto, self._aws_endpoint_url)
 
@@ -346,6 +361,11 @@ class LocalStack:
     def aws_endpoint_url(self) -> str:
         """moto's URL, for every AWS service."""
         return self._aws_endpoint_url
+
+    @property
+    def aws_process_id(self) -> int | None:
+        """The process serving moto when it is not this one (``aws_process``)."""
+        return self._moto_process.pid if self._moto_process is not None else None
 
     @property
     def client_id(self) -> str:

@@ -141,26 +141,35 @@ class OrcidModel(BaseModel):
         return data
 
 
-def _holds_orcid_model(annotation: Any) -> bool:
-    """Whether a field's type can hold an ORCID model (directly, in a list, a union or an ``Annotated``)."""
+def _models_in(annotation: Any) -> list[type[OrcidModel]]:
+    """The ORCID models a field's type can hold (directly, in a list, a union or an ``Annotated``)."""
     if isinstance(annotation, type) and issubclass(annotation, OrcidModel):
-        return True
-    return any(_holds_orcid_model(argument) for argument in get_args(annotation))
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models_in(argument)]
 
 
 @cache
 def _field_plan(model_class: type[OrcidModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """A class's read-only fields, and the fields that may hold nested ORCID models: worked out once per class.
+    """A class's read-only fields, and the fields whose models can hold read-only ones: worked out once per class.
 
-    A bulk POST serialises 100 works; walking every field of every work with ``getattr`` to find the
-    few that can nest was a measurable share of the push worker's CPU.
+    A bulk POST serialises 100 works; walking every nested model of every work to find the few read-only keys
+    (a work's own, its external ids' normalised values) was a measurable share of the push worker's CPU.
     """
     fields = model_class.model_fields
     read_only = tuple(name for name, field in fields.items() if field.alias in model_class.READ_ONLY_KEYS)
     nested = tuple(
-        name for name, field in fields.items() if name not in read_only and _holds_orcid_model(field.annotation)
+        name
+        for name, field in fields.items()
+        if name not in read_only and any(_can_hold_read_only(model) for model in _models_in(field.annotation))
     )
     return read_only, nested
+
+
+@cache
+def _can_hold_read_only(model_class: type[OrcidModel]) -> bool:
+    """Whether a model, or any model it can nest, has a read-only key (ORCID's models nest without cycles)."""
+    read_only, nested = _field_plan(model_class)
+    return bool(read_only or nested)
 
 
 def _read_only_fields(model: OrcidModel) -> dict[str, Any]:
