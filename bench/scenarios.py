@@ -531,7 +531,7 @@ def _feed_notes(scenario: Scenario, job: dict[str, Any]) -> None:
         + ", ".join(f"{name} {value:,}" for name, value in counts.items() if value and name != "records_harvested")
     )
     scenario.notes.append(
-        "peak RSS is the whole local stack's process (moto, the provider and its records, the functions); "
+        "peak RSS is the local stack's process (the provider and its records, the functions; moto runs apart); "
         "DynamoDB calls include the admin API's GET /jobs polls (2 a second) while the run is followed"
     )
 
