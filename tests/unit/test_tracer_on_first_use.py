@@ -30,11 +30,14 @@ class RecordingTracer:
 
         return traced
 
-    def capture_lambda_handler(self, handler: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    # As Powertools': called with options only, each returns the decorator.
+    def capture_lambda_handler(self, handler: Callable[..., Any] | None = None, **options: Any) -> Callable[..., Any]:
+        if handler is None:
+            return lambda function: self._wrap("handler", function, options)
         return self._wrap("handler", handler, options)
 
     def capture_method(self, method: Callable[..., Any] | None = None, **options: Any) -> Callable[..., Any]:
-        if method is None:  # as Powertools: called with options only, it returns the decorator
+        if method is None:
             return lambda function: self._wrap("method", function, options)
         return self._wrap("method", method, options)
 
@@ -112,6 +115,16 @@ def test_the_real_tracer_is_powertools_own(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
     tracer = TracerOnFirstUse()
 
+    @tracer.capture_lambda_handler(capture_response=False)
+    def lambda_handler(event: dict[str, Any], context: object) -> int:
+        return record_handler(event["n"])
+
+    @tracer.capture_method(capture_response=False, capture_error=True)
+    def record_handler(n: int) -> int:
+        return n + 1
+
+    # Powertools' own decorators, built by the first call, answer as the undecorated functions
+    assert lambda_handler({"n": 1}, None) == 2
     assert isinstance(tracer.start(), Tracer)
     assert tracer.start() is tracer.start()
     assert tracer.disabled

@@ -55,16 +55,7 @@ class TracerOnFirstUse:
         capture_response: bool | None = None,
         capture_error: bool | None = None,
     ) -> Callable[..., Any]:
-        if lambda_handler is None:
-            return functools.partial(
-                self.capture_lambda_handler, capture_response=capture_response, capture_error=capture_error
-            )
-        return self._on_first_call(
-            lambda_handler,
-            lambda tracer: tracer.capture_lambda_handler(
-                lambda_handler, capture_response=capture_response, capture_error=capture_error
-            ),
-        )
+        return self._traced("capture_lambda_handler", lambda_handler, capture_response, capture_error)
 
     def capture_method(
         self,
@@ -72,16 +63,22 @@ class TracerOnFirstUse:
         capture_response: bool | None = None,
         capture_error: bool | None = None,
     ) -> Callable[..., Any]:
-        if method is None:
+        return self._traced("capture_method", method, capture_response, capture_error)
+
+    def _traced(
+        self,
+        decorator: str,
+        function: Callable[..., Any] | None,
+        capture_response: bool | None,
+        capture_error: bool | None,
+    ) -> Callable[..., Any]:
+        """Powertools' ``decorator`` with these options, applied to ``function`` when it first runs."""
+        if function is None:  # used with options only: the decorator itself
             return functools.partial(
-                self.capture_method, capture_response=capture_response, capture_error=capture_error
+                self._traced, decorator, capture_response=capture_response, capture_error=capture_error
             )
-        return self._on_first_call(
-            method,
-            lambda tracer: tracer.capture_method(capture_response=capture_response, capture_error=capture_error)(
-                method
-            ),
-        )
+        options = {"capture_response": capture_response, "capture_error": capture_error}
+        return self._on_first_call(function, lambda tracer: getattr(tracer, decorator)(**options)(function))
 
     def _on_first_call(
         self, function: Callable[..., Any], decorate: Callable[[Tracer], Callable[..., Any]]
