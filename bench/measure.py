@@ -237,19 +237,25 @@ class RateSampler:
         return {"active_seconds": active, "mean_per_second": final / active, "peak_1s_per_second": peak}
 
 
+def _vm_hwm_mb(process: int | str) -> float | None:
+    """A process's peak resident set so far (``VmHWM`` of ``/proc/<process>/status``), in MiB; None if unreadable."""
+    try:
+        for line in Path(f"/proc/{process}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident set so far, in MiB.
 
     Linux's VmHWM belongs to the process image and starts afresh at exec; ru_maxrss does not (a child
     started from a big parent reports the parent's peak), so it is only the fallback elsewhere.
     """
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _vm_hwm_mb("self")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def process_cpu_seconds(pid: int | None) -> float:
@@ -266,15 +272,7 @@ def process_cpu_seconds(pid: int | None) -> float:
 
 def process_peak_rss_mb(pid: int | None) -> float:
     """Another process's peak resident set so far (``VmHWM``), in MiB; 0 without one."""
-    if pid is None:
-        return 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return (_vm_hwm_mb(pid) or 0.0) if pid is not None else 0.0
 
 
 def orcid_figures(stats: dict[str, Any], client_id: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess  # nosec B404
 import sys
 import threading
@@ -106,7 +105,7 @@ class MotoProcess:
         command += [f"--install={target}" for target in installs]
         # This interpreter, our own module, our own arguments (bandit B404/B603 and ruff S603 waived for it).
         self._child = subprocess.Popen(  # noqa: S603  # nosec B603
-            command, cwd=cwd, env=dict(os.environ), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert self._child.stdout is not None
         self.url = self._child.stdout.readline().strip()

@@ -9,35 +9,33 @@ parser models whatever model it is given, so a model of our own would save them 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+# pydantic ignores the keys a model does not name, as these models must: S3 sends many more.
 
 
-class _EventModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class S3Bucket(_EventModel):
+class S3Bucket(BaseModel):
     name: str
 
 
-class S3Object(_EventModel):
+class S3Object(BaseModel):
     key: str
     """URL-encoded, spaces as ``+``: ``urllib.parse.unquote_plus`` gives the object's key."""
     versionId: str | None = None
 
 
-class S3Entity(_EventModel):
+class S3Entity(BaseModel):
     bucket: S3Bucket
     # S3 names the field "object"; pydantic allows it as a field name.
     object: S3Object | None = None
 
 
-class S3Record(_EventModel):
+class S3Record(BaseModel):
     eventName: str
     s3: S3Entity
 
 
-class S3Notification(_EventModel):
+class S3Notification(BaseModel):
     """An S3 event notification delivered to Lambda."""
 
     Records: list[S3Record]
